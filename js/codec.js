@@ -1,0 +1,134 @@
+'use strict';
+// The typed payload inside a stored frame (the frame itself — magic, version, length, checksum —
+// is written and checked in Rust, src/codec.rs).
+//
+// Payload: JSON text of [PAYLOAD_VERSION, shape, data, types]
+//   shape  'row' | 'rows' | 'page' | 'value': how the query result was laid out (see hydrate.js)
+//   data   the result with every instance replaced by its raw dataValues (not getter output),
+//          and every value JSON cannot carry replaced by a placeholder
+//   types  [[tag, ...path], ...]: where the placeholders are and what they were
+//
+// Tags: D Date (ms), d invalid Date, B Buffer (base64), N BigInt (decimal), U undefined,
+//       F non-finite number ('NaN' | 'Infinity' | '-Infinity'), Z negative zero.
+// Keeping types beside the data (instead of tagging values inline) means a JSON column holding
+// any shape at all can never be mistaken for a tagged value, and a hit is one JSON.parse plus a
+// few assignments.
+
+const PAYLOAD_VERSION = 1;
+
+class UnstorableError extends Error {}
+
+function isInstance(v) {
+  return typeof v.get === 'function' && v.dataValues !== undefined && typeof v.constructor.rawAttributes === 'object';
+}
+
+function isPlainObject(v) {
+  const p = Object.getPrototypeOf(v);
+  return p === Object.prototype || p === null;
+}
+
+function prepare(value, path, types) {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return value;
+    case 'number':
+      if (Number.isFinite(value)) {
+        if (value === 0 && 1 / value < 0) types.push(['Z', ...path]);
+        return value;
+      }
+      types.push(['F', ...path]);
+      return String(value);
+    case 'bigint':
+      types.push(['N', ...path]);
+      return value.toString();
+    case 'undefined':
+      types.push(['U', ...path]);
+      return null;
+    case 'object':
+      break;
+    default:
+      throw new UnstorableError(`cannot store a ${typeof value}`);
+  }
+  if (value === null) return null;
+  if (value instanceof Date) {
+    const ms = value.getTime();
+    types.push([Number.isNaN(ms) ? 'd' : 'D', ...path]);
+    return Number.isNaN(ms) ? null : ms;
+  }
+  if (Buffer.isBuffer(value)) {
+    types.push(['B', ...path]);
+    return value.toString('base64');
+  }
+  if (Array.isArray(value)) {
+    const out = new Array(value.length);
+    for (let i = 0; i < value.length; i++) {
+      path.push(i);
+      out[i] = prepare(value[i], path, types);
+      path.pop();
+    }
+    return out;
+  }
+  if (isInstance(value)) return prepare(value.get({ plain: true, raw: true }), path, types);
+  if (!isPlainObject(value)) throw new UnstorableError(`cannot store an instance of ${value.constructor?.name}`);
+  const out = {};
+  for (const k of Object.keys(value)) {
+    path.push(k);
+    out[k] = prepare(value[k], path, types);
+    path.pop();
+  }
+  return out;
+}
+
+/** Serializes a stored result. Throws UnstorableError for values the format cannot carry. */
+function encode(shape, data) {
+  const types = [];
+  const prepared = prepare(data, [], types);
+  return JSON.stringify([PAYLOAD_VERSION, shape, prepared, types]);
+}
+
+function restore(tag, v) {
+  switch (tag) {
+    case 'D':
+      return new Date(v);
+    case 'd':
+      return new Date(NaN);
+    case 'B':
+      return Buffer.from(v, 'base64');
+    case 'N':
+      return BigInt(v);
+    case 'U':
+      return undefined;
+    case 'F':
+      return Number(v);
+    case 'Z':
+      return -0;
+    default:
+      throw new Error(`unknown type tag ${JSON.stringify(tag)}`);
+  }
+}
+
+/** Reads a payload back into { shape, data }. Throws on anything it did not write. */
+function decode(payload) {
+  const parsed = JSON.parse(payload);
+  if (!Array.isArray(parsed) || parsed.length !== 4 || parsed[0] !== PAYLOAD_VERSION) {
+    throw new Error('payload is not in the expected format');
+  }
+  const [, shape, data, types] = parsed;
+  if (typeof shape !== 'string' || !Array.isArray(types)) throw new Error('payload is not in the expected format');
+  let root = data;
+  for (const entry of types) {
+    const tag = entry[0];
+    if (entry.length === 1) {
+      root = restore(tag, root);
+      continue;
+    }
+    let parent = root;
+    for (let i = 1; i < entry.length - 1; i++) parent = parent[entry[i]];
+    const last = entry[entry.length - 1];
+    parent[last] = restore(tag, parent[last]);
+  }
+  return { shape, data: root };
+}
+
+module.exports = { encode, decode, UnstorableError, isInstance, PAYLOAD_VERSION };

@@ -1,0 +1,350 @@
+'use strict';
+// THE read path, shared by both API styles:
+//   bypass? → canonical key (Rust) → in-process tier (sync) → single-flight → database
+//   → version-checked fill (Rust).
+// Nothing here stores or compares data itself; the native engine does. A cache problem never
+// fails the caller's query: every path falls back to the database.
+
+const native = require('./native');
+const codec = require('./codec');
+const { toStored, fromStored } = require('./hydrate');
+
+/** Hooks that can rewrite a find or its result; a hit would skip them, so their presence bypasses. */
+const FIND_HOOKS = ['beforeFind', 'beforeFindAfterExpandIncludeAll', 'beforeFindAfterOptions', 'afterFind', 'beforeCount'];
+
+/** Read methods served from the cache. */
+const READ_METHODS = ['findByPk', 'findOne', 'findAll', 'count', 'findAndCountAll'];
+
+const MISS_CORRUPT = 2;
+
+function hasHookAnywhere(Model, name) {
+  if (typeof Model.hasHook === 'function' && Model.hasHook(name)) return true;
+  const s = Model.sequelize;
+  return s != null && typeof s.hasHook === 'function' && s.hasHook(name);
+}
+
+/** Why a read must go straight to the database (and leave the cache alone), or null. */
+function bypassReason(Model, options) {
+  if (options != null) {
+    if (options.transaction) return 'transaction';
+    if (options.lock) return 'lock';
+    if (options.skipLocked) return 'skipLocked';
+    if (options.useMaster) return 'useMaster';
+  }
+  if (options == null || options.transaction === undefined) {
+    const cls = Model.sequelize && Model.sequelize.constructor._cls;
+    if (cls && cls.get('transaction')) return 'transaction';
+  }
+  if (options == null || options.hooks !== false) {
+    for (const h of FIND_HOOKS) if (hasHookAnywhere(Model, h)) return 'hooks';
+  }
+  return null;
+}
+
+/**
+ * The options a read method's key is built from, or null when the arguments are not a
+ * cacheable call (Sequelize itself then answers, or throws its own error).
+ */
+function keyOptionsFor(Model, method, args) {
+  if (method === 'findByPk') {
+    const [param, options] = args;
+    const t = typeof param;
+    if (!(t === 'number' || t === 'string' || t === 'bigint' || Buffer.isBuffer(param))) return null;
+    if (options != null && typeof options !== 'object') return null;
+    if (Model.primaryKeyAttribute === undefined) return null;
+    return { ...options, where: { [Model.primaryKeyAttribute]: param } };
+  }
+  const [options] = args;
+  if (options != null && (typeof options !== 'object' || Array.isArray(options))) return null;
+  return options == null ? {} : options;
+}
+
+/** The options a read method hydrates with. */
+function hydrateOptionsFor(method, args) {
+  return method === 'findByPk' ? args[1] : args[0];
+}
+
+function rejectsOnEmpty(Model, options) {
+  if (options != null && Object.prototype.hasOwnProperty.call(options, 'rejectOnEmpty')) return !!options.rejectOnEmpty;
+  return !!(Model.options && Model.options.rejectOnEmpty);
+}
+
+function isEmptyResult(r) {
+  return r === null || (Array.isArray(r) && r.length === 0);
+}
+
+function escapeSegment(s) {
+  return s.replace(/[%:$@]/g, (c) => '%' + c.charCodeAt(0).toString(16));
+}
+
+/**
+ * The model part of a key: the table (schema-qualified), plus `@ModelName` unless the table
+ * name is the model name's plural (Sequelize's default), so two models over one table differ.
+ */
+function segmentOf(Model) {
+  const table = Model.tableName;
+  const schema = Model._schema;
+  const base = escapeSegment(schema ? `${schema}${Model._schemaDelimiter || '.'}${table}` : table);
+  const plural = Model.options && Model.options.name && Model.options.name.plural;
+  return plural === table && Model.name !== table ? base : `${base}@${escapeSegment(Model.name)}`;
+}
+
+function tableNameOf(Model) {
+  return Model._schema ? `${Model._schema}.${Model.tableName}` : Model.tableName;
+}
+
+class Engine {
+  /**
+   * @param {object} o
+   * @param {number} o.maxBytes       bound of the in-process tier
+   * @param {number} o.defaultTtlMs   TTL of entries stored without one
+   * @param {string} o.prefix         key prefix (modelCacheName)
+   */
+  constructor({ maxBytes, defaultTtlMs, prefix }) {
+    this.native = new native.NativeCache({ maxBytes, defaultTtlMs });
+    this.prefix = prefix;
+    this.defaultTtlMs = defaultTtlMs;
+    this.inflight = new Map();
+    this.meta = new WeakMap();
+  }
+
+  #metaOf(Model) {
+    let m = this.meta.get(Model);
+    if (m === undefined) {
+      m = { segment: segmentOf(Model), heads: Object.create(null), slots: Object.create(null), tableId: undefined };
+      this.meta.set(Model, m);
+    }
+    return m;
+  }
+
+  #slot(m, Model, method) {
+    const s = m.slots[method];
+    return s !== undefined ? s : (m.slots[method] = this.native.slot(Model.name, method));
+  }
+
+  /** The generation id of the table behind `Model`. */
+  tableId(Model) {
+    const m = this.#metaOf(Model);
+    return m.tableId !== undefined ? m.tableId : (m.tableId = this.native.modelId(tableNameOf(Model)));
+  }
+
+  /** The canonical key of a read, or `{ bypass: reason }`. */
+  key(Model, method, keyOptions) {
+    const m = this.#metaOf(Model);
+    const head = m.heads[method] || (m.heads[method] = `${this.prefix}:${method}:${m.segment}`);
+    const k = native.canonicalKey(head, Model._scope, keyOptions);
+    return typeof k === 'string' ? k : { bypass: native.unkeyableReason(k) };
+  }
+
+  /** The key `Model[method](...args)` would use, or null if that call bypasses the cache. */
+  keyFor(Model, method, args) {
+    if (!READ_METHODS.includes(method)) return null;
+    const keyOptions = keyOptionsFor(Model, method, args);
+    if (keyOptions === null || bypassReason(Model, hydrateOptionsFor(method, args)) !== null) return null;
+    const k = this.key(Model, method, keyOptions);
+    return typeof k === 'string' ? k : null;
+  }
+
+  /** Tables a query reads: the model, every model in its include tree and scopes, through tables. */
+  depsOf(Model, options) {
+    const ids = new Set();
+    const seen = new Set();
+    const visitModel = (M, includes, depth) => {
+      if (typeof M !== 'function' || depth > 12) return;
+      ids.add(this.tableId(M));
+      if (!seen.has(M)) {
+        seen.add(M);
+        if (M._scope && M._scope.include) visitIncludes(M, M._scope.include, depth + 1);
+      }
+      visitIncludes(M, includes, depth + 1);
+    };
+    const visitAssociation = (a, includes, depth) => {
+      if (!a || typeof a !== 'object') return;
+      if (a.throughModel) visitModel(a.throughModel, undefined, depth);
+      visitModel(a.target, includes, depth);
+    };
+    const visitIncludes = (M, includes, depth) => {
+      if (includes == null) return;
+      const assocs = (M && M.associations) || {};
+      for (const inc of Array.isArray(includes) ? includes : [includes]) {
+        if (typeof inc === 'function') {
+          visitModel(inc, undefined, depth);
+          for (const a of Object.values(assocs)) if (a.target === inc) visitAssociation(a, undefined, depth);
+        } else if (typeof inc === 'string') {
+          visitAssociation(assocs[inc], undefined, depth);
+        } else if (inc && typeof inc === 'object') {
+          if (inc.associationType) {
+            visitAssociation(inc, undefined, depth);
+          } else if (inc.all) {
+            for (const a of Object.values(assocs)) visitAssociation(a, inc.nested ? [inc] : undefined, depth);
+          } else {
+            const a = typeof inc.association === 'string' ? assocs[inc.association] : inc.association;
+            if (a) visitAssociation(a, inc.include, depth);
+            if (inc.model) {
+              visitModel(inc.model, inc.include, depth);
+              for (const x of Object.values(assocs)) if (x.target === inc.model) visitAssociation(x, undefined, depth);
+            }
+            if (inc.as && assocs[inc.as]) visitAssociation(assocs[inc.as], inc.include, depth);
+            if (inc.through && inc.through.model) visitModel(inc.through.model, undefined, depth);
+          }
+        }
+      }
+    };
+    visitModel(Model, options && options.include, 0);
+    return [...ids];
+  }
+
+  /**
+   * Runs one read method through the cache.
+   * @param {object} call
+   * @param {Function} call.Model
+   * @param {string} call.method   one of READ_METHODS
+   * @param {Array} call.args      the caller's arguments
+   * @param {Function} call.run    performs the database read
+   * @param {number} [call.ttlMs]
+   * @param {import('./logger').OnceLogger} call.log
+   */
+  async read(call) {
+    const options = hydrateOptionsFor(call.method, call.args);
+    const plan = this.#plan(call, options);
+    if ('hit' in plan) return plan.hit;
+    if (plan.key === undefined) return call.run();
+    return this.#missed(call, plan.key, plan.slot, options);
+  }
+
+  /** Decides how a read is served: `{ hit }`, `{ key, slot }` (a miss to fill) or `{}` (bypass). Never throws. */
+  #plan(call, options) {
+    const { Model, method, args, log } = call;
+    try {
+      const m = this.#metaOf(Model);
+      const slot = this.#slot(m, Model, method);
+      const keyOptions = keyOptionsFor(Model, method, args);
+      const reason = keyOptions === null ? 'unkeyable:arguments' : bypassReason(Model, options);
+      if (reason !== null) {
+        this.native.recordBypass(slot, reason);
+        return {};
+      }
+      const key = this.key(Model, method, keyOptions);
+      if (typeof key !== 'string') {
+        this.native.recordBypass(slot, key.bypass);
+        return {};
+      }
+      const hit = this.#lookup(key, slot, Model, options, log);
+      if (hit !== undefined && !(isEmptyResult(hit.value) && rejectsOnEmpty(Model, options))) return { hit: hit.value };
+      return { key, slot };
+    } catch (err) {
+      log.warn('cache-read', { error: err && err.message, model: Model.name, method }, 'cache lookup failed; the database answers');
+      return {};
+    }
+  }
+
+  #lookup(key, slot, Model, options, log) {
+    const got = this.native.get(key, slot);
+    if (typeof got !== 'string') {
+      if (got === MISS_CORRUPT) {
+        log.warn('cache-corrupt', { key, reason: this.native.takeDecodeError() }, 'unreadable cache entry dropped; treated as a miss');
+      }
+      return undefined;
+    }
+    try {
+      return { value: fromStored(Model, options, codec.decode(got)) };
+    } catch (err) {
+      this.native.invalidateKey(key);
+      log.warn('cache-decode', { key, error: err && err.message }, 'cache entry could not be rebuilt; dropped and treated as a miss');
+      return undefined;
+    }
+  }
+
+  async #missed(call, key, slot, options) {
+    const { Model, run, log } = call;
+    const pending = this.inflight.get(key);
+    if (pending !== undefined) {
+      // Single-flight: wait for the read already in progress and rebuild its stored rows.
+      const payload = await pending;
+      if (payload !== null) {
+        try {
+          const value = fromStored(Model, options, codec.decode(payload));
+          if (!(isEmptyResult(value) && rejectsOnEmpty(Model, options))) return value;
+        } catch (err) {
+          log.warn('cache-decode', { key, error: err && err.message }, 'shared result could not be rebuilt; the database answers');
+        }
+      }
+      return run();
+    }
+
+    let settle;
+    this.inflight.set(key, new Promise((resolve) => (settle = resolve)));
+    let payload = null;
+    let ticket;
+    try {
+      ticket = this.native.beginFill(key, this.depsOf(Model, options));
+    } catch (err) {
+      log.warn('cache-fill', { key, error: err && err.message }, 'cache fill could not start; the result will not be stored');
+    }
+    try {
+      const result = await run();
+      try {
+        const stored = toStored(result);
+        payload = codec.encode(stored.shape, stored.data);
+        if (ticket !== undefined) this.native.fill(ticket, payload, call.ttlMs, slot);
+        ticket = undefined;
+      } catch (err) {
+        const unstorable = err instanceof codec.UnstorableError;
+        if (unstorable) this.native.recordBypass(slot, 'unstorable');
+        log.warn(unstorable ? 'cache-unstorable' : 'cache-fill', { key, error: err && err.message }, 'query result not cached');
+        payload = null;
+      }
+      return result;
+    } finally {
+      if (ticket !== undefined) this.native.abandon(ticket);
+      this.inflight.delete(key);
+      settle(payload);
+    }
+  }
+
+  /** Removes every entry and voids every fill in flight. */
+  clear() {
+    this.native.clear();
+  }
+
+  /** Makes every cached read of `Model`'s table stale (O(1)). */
+  invalidateModel(Model) {
+    this.native.bumpModel(this.tableId(Model));
+  }
+
+  /** Counters, totals and per model / method. */
+  stats() {
+    const s = this.native.stats();
+    const out = {
+      hits: 0,
+      misses: 0,
+      bypasses: 0,
+      fills: 0,
+      fillsRejected: 0,
+      corrupt: 0,
+      evictions: s.evictions,
+      expirations: s.expirations,
+      entries: s.entries,
+      bytes: s.bytes,
+      bypassReasons: {},
+      models: {},
+    };
+    for (const x of s.slots) {
+      const row = {
+        hits: x.hits,
+        misses: x.misses,
+        bypasses: x.bypasses,
+        fills: x.fills,
+        fillsRejected: x.fillsRejected,
+        corrupt: x.corrupt,
+        bypassReasons: { ...x.bypassReasons },
+      };
+      (out.models[x.model] ||= {})[x.method] = row;
+      for (const f of ['hits', 'misses', 'bypasses', 'fills', 'fillsRejected', 'corrupt']) out[f] += row[f];
+      for (const [r, n] of Object.entries(row.bypassReasons)) out.bypassReasons[r] = (out.bypassReasons[r] || 0) + n;
+    }
+    return out;
+  }
+}
+
+module.exports = { Engine, READ_METHODS, bypassReason, keyOptionsFor };

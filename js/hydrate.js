@@ -1,0 +1,65 @@
+'use strict';
+// Rows ⇄ results. A stored result keeps raw dataValues (through the typed codec); a hit rebuilds
+// instances exactly as a database read builds them: bulkBuild with raw:true, isNewRecord:false
+// and the caller's own include tree, so instances, includes, through rows, getters and
+// `changed()` match a fresh read.
+
+const { isInstance } = require('./codec');
+
+/**
+ * Describes a query result for storage: { shape, data }, or null if the result holds something
+ * other than instances and plain data (then it is not cached).
+ */
+function toStored(result) {
+  if (result !== null && typeof result === 'object') {
+    if (isInstance(result)) return { shape: 'row', data: result };
+    if (Array.isArray(result) && result.length > 0 && result.every((r) => r !== null && typeof r === 'object' && isInstance(r))) {
+      return { shape: 'rows', data: result };
+    }
+    if (
+      Array.isArray(result.rows) &&
+      Object.keys(result).length === 2 &&
+      'count' in result &&
+      result.rows.length > 0 &&
+      result.rows.every((r) => r !== null && typeof r === 'object' && isInstance(r))
+    ) {
+      return { shape: 'page', data: result };
+    }
+  }
+  return { shape: 'value', data: result };
+}
+
+/**
+ * The build options a database read would use for `options` on `Model`: the caller's options
+ * with the model's scope injected and attributes expanded. Cloned per call because build()
+ * mutates the include objects it is given.
+ */
+function buildOptions(Model, options) {
+  const Utils = Model.sequelize.constructor.Utils;
+  const o = Utils.cloneDeep(options || {});
+  Model._injectScope(o);
+  Model._expandAttributes(o);
+  return { isNewRecord: false, raw: true, include: o.include, attributes: o.attributes };
+}
+
+function buildRows(Model, options, rows) {
+  return Model.bulkBuild(rows, buildOptions(Model, options));
+}
+
+/** Turns decoded stored data back into what the query returned. */
+function fromStored(Model, options, { shape, data }) {
+  switch (shape) {
+    case 'row':
+      return buildRows(Model, options, [data])[0];
+    case 'rows':
+      return buildRows(Model, options, data);
+    case 'page':
+      return { count: data.count, rows: buildRows(Model, options, data.rows) };
+    case 'value':
+      return data;
+    default:
+      throw new Error(`unknown stored shape ${JSON.stringify(shape)}`);
+  }
+}
+
+module.exports = { toStored, fromStored, buildOptions };

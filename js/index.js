@@ -1,0 +1,8 @@
+'use strict';
+// Public entry point (CommonJS). The ESM entry (index.mjs) re-exports these names.
+
+const { MemoryCache, CacheClient } = require('./clients');
+const { modelCacheFactory, CompressionType } = require('./model-cache');
+const { LoggerFactory } = require('./logger');
+
+module.exports = { MemoryCache, CacheClient, modelCacheFactory, CompressionType, LoggerFactory };

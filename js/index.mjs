@@ -1,0 +1,7 @@
+// Public entry point (ESM): the same objects as the CommonJS entry, not a second copy.
+import { createRequire } from 'node:module';
+
+const cjs = createRequire(import.meta.url)('./index.js');
+
+export const { MemoryCache, CacheClient, modelCacheFactory, CompressionType, LoggerFactory } = cjs;
+export default cjs;

@@ -1,0 +1,98 @@
+'use strict';
+// Loggers: the seed's LoggerFactory, detection of user loggers (pino and the like), and
+// "once per burst" warnings so a failing cache logs a line per state change, not per call.
+
+const LEVELS = Object.freeze({ debug: 10, info: 20, warn: 30, error: 40, silent: 100 });
+const METHODS = ['debug', 'info', 'warn', 'error'];
+
+/** True for any object with debug/info/warn/error methods. */
+function isLogger(x) {
+  return x != null && typeof x === 'object' && METHODS.every((m) => typeof x[m] === 'function');
+}
+
+function format(level, obj, msg) {
+  if (typeof obj === 'string' && msg === undefined) return `${level.toUpperCase()} ${obj}`;
+  let extra = '';
+  if (obj !== undefined) {
+    try {
+      extra = ' ' + JSON.stringify(obj, (_k, v) => (typeof v === 'bigint' ? String(v) : v));
+    } catch {
+      extra = ' [unserializable]';
+    }
+  }
+  return `${level.toUpperCase()} ${msg ?? ''}${extra}`;
+}
+
+class ConsoleLogger {
+  constructor(level) {
+    this.level = level;
+    this.threshold = LEVELS[level];
+  }
+}
+for (const m of METHODS) {
+  ConsoleLogger.prototype[m] = function log(obj, msg) {
+    if (LEVELS[m] < this.threshold) return;
+    const line = `[sequelize-native-cache] ${new Date().toISOString()} ${format(m, obj, msg)}`;
+    if (m === 'warn' || m === 'error') console.error(line);
+    else console.log(line);
+  };
+}
+
+const LoggerFactory = {
+  /**
+   * A console logger that prints `level` and above. `logLevel` is one of
+   * debug, info, warn, error, silent (default info).
+   */
+  createLogger(options = {}) {
+    if (options === null || typeof options !== 'object') {
+      throw new TypeError('LoggerFactory.createLogger: options must be an object like { logLevel: "info" }');
+    }
+    const level = options.logLevel ?? 'info';
+    if (!Object.prototype.hasOwnProperty.call(LEVELS, level)) {
+      throw new TypeError(
+        `LoggerFactory.createLogger: logLevel must be one of ${Object.keys(LEVELS).join(', ')}; got ${JSON.stringify(level)}`,
+      );
+    }
+    return new ConsoleLogger(level);
+  },
+};
+
+/** How long a repeated warning stays quiet. */
+const BURST_MS = 60_000;
+
+/**
+ * Logs each kind of cache problem once per burst: the first occurrence is logged, repeats within
+ * BURST_MS are counted and reported with the next line of that kind.
+ */
+class OnceLogger {
+  constructor(logger) {
+    this.logger = logger;
+    this.last = new Map();
+  }
+
+  warn(code, obj, msg) {
+    this.#emit('warn', code, obj, msg);
+  }
+
+  error(code, obj, msg) {
+    this.#emit('error', code, obj, msg);
+  }
+
+  #emit(level, code, obj, msg) {
+    const now = Date.now();
+    const seen = this.last.get(code);
+    if (seen && now - seen.at < BURST_MS) {
+      seen.suppressed++;
+      return;
+    }
+    const suppressed = seen ? seen.suppressed : 0;
+    this.last.set(code, { at: now, suppressed: 0 });
+    try {
+      this.logger[level]({ code, ...obj, ...(suppressed ? { suppressed } : {}) }, msg);
+    } catch {
+      // A broken logger must not break a query.
+    }
+  }
+}
+
+module.exports = { LoggerFactory, LEVELS, isLogger, OnceLogger, defaultLogger: () => new ConsoleLogger('warn') };

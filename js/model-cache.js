@@ -1,0 +1,83 @@
+'use strict';
+// The Momento wrapper's API: `await modelCacheFactory(client, logger).wrap(Model).findByPk(1)`.
+// Read-aside, results are read-only views. Every other static passes through to the model.
+
+const { READ_METHODS } = require('./engine');
+const { engineOf } = require('./clients');
+const { isLogger, OnceLogger, defaultLogger } = require('./logger');
+const { checkKeys, positiveNumber, isModelClass, describe } = require('./options');
+const { viewOf } = require('./readonly');
+
+/** The seed's compression setting. The in-process tier never compresses; network tiers will. */
+const CompressionType = Object.freeze({ NONE: 'NONE', ZLIB: 'ZLIB', ZSTD: 'ZSTD' });
+
+function parseSecondArgument(arg) {
+  if (arg === undefined || arg === null) return { logger: defaultLogger(), compressionType: CompressionType.NONE };
+  if (isLogger(arg)) return { logger: arg, compressionType: CompressionType.NONE };
+  const o = checkKeys('modelCacheFactory', arg, ['logger', 'compressionType']);
+  if (o.logger !== undefined && !isLogger(o.logger)) {
+    throw new TypeError(`modelCacheFactory: logger must have debug, info, warn and error methods, got ${describe(o.logger)}`);
+  }
+  const compressionType = o.compressionType ?? CompressionType.NONE;
+  if (!Object.values(CompressionType).includes(compressionType)) {
+    throw new TypeError(`modelCacheFactory: compressionType must be one of ${Object.values(CompressionType).join(', ')}, got ${describe(compressionType)}`);
+  }
+  return { logger: o.logger ?? defaultLogger(), compressionType };
+}
+
+/**
+ * @param client   a cache client (MemoryCache, ...)
+ * @param loggerOrOptions  a logger (debug/info/warn/error), or { logger, compressionType }
+ * @returns {Promise<{ wrap(Model, options?: { ttl?: number }) }>}
+ */
+async function modelCacheFactory(client, loggerOrOptions) {
+  const engine = engineOf(client, 'modelCacheFactory');
+  const { logger, compressionType } = parseSecondArgument(loggerOrOptions);
+  const log = new OnceLogger(logger);
+  const plain = new WeakMap();
+
+  function makeWrapper(Model, ttlMs) {
+    const methods = Object.create(null);
+    for (const method of READ_METHODS) {
+      methods[method] = function cachedRead(...args) {
+        return engine
+          .read({ Model, method, args, ttlMs, log, run: () => Model[method](...args) })
+          .then(viewOf);
+      };
+    }
+    const bound = new Map();
+    return new Proxy(Model, {
+      get(target, prop) {
+        if (typeof prop === 'string' && methods[prop] !== undefined) return methods[prop];
+        const v = Reflect.get(target, prop, target);
+        if (typeof v !== 'function' || prop === 'constructor') return v;
+        // Pass-through statics run on the model itself, so their internal calls stay uncached.
+        let b = bound.get(prop);
+        if (b === undefined || b.original !== v) {
+          b = { original: v, fn: v.bind(target) };
+          bound.set(prop, b);
+        }
+        return b.fn;
+      },
+    });
+  }
+
+  return {
+    compressionType,
+    /**
+     * A view of `Model` whose findByPk / findOne / findAll / count / findAndCountAll read through
+     * the cache. `options.ttl` (seconds) overrides the client's default TTL for this wrapper.
+     */
+    wrap(Model, options) {
+      if (!isModelClass(Model)) throw new TypeError(`wrap: expected a Sequelize model class, got ${describe(Model)}`);
+      const o = checkKeys('wrap', options, ['ttl']);
+      const ttl = positiveNumber('wrap', 'ttl', o.ttl, undefined);
+      if (ttl !== undefined) return makeWrapper(Model, Math.round(ttl * 1000));
+      let w = plain.get(Model);
+      if (w === undefined) plain.set(Model, (w = makeWrapper(Model, undefined)));
+      return w;
+    },
+  };
+}
+
+module.exports = { modelCacheFactory, CompressionType };

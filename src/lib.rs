@@ -1,0 +1,243 @@
+#![deny(clippy::all)]
+//! The native core of sequelize-native-cache.
+//!
+//! This file is only the N-API surface; each concept lives in its own module:
+//! - [`key`]: canonical query keys, read straight from JS values;
+//! - [`codec`]: the framed, versioned format of stored values;
+//! - [`tier::memory`]: the in-process tier (moka, bounded in bytes, TTL per entry);
+//! - [`fill`]: model generations and key leases that stop late fills;
+//! - [`engine`]: one client's tiers, guard and counters behind get / fill / invalidate;
+//! - [`stats`]: counters per model and method.
+//!
+//! Nothing here knows Sequelize beyond the shapes [`key`] recognizes; the JS shim in `js/`
+//! decides what to cache and hydrates instances.
+
+pub mod codec;
+pub mod engine;
+pub mod fill;
+pub mod key;
+pub mod stats;
+pub mod tier;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::engine::{Engine, EngineOptions, Miss};
+use crate::key::{Unkeyable, Walker};
+
+/// Builds the canonical key of a query: `head` (`prefix:method:segment`), the model's active
+/// `scope` and the query `options`. Returns the key, or a number (an unkeyable-reason code for
+/// [`unkeyable_reason`]) when the query cannot be keyed and must bypass the cache.
+#[napi(catch_unwind)]
+pub fn canonical_key(env: Env, head: String, scope: Unknown, options: Unknown) -> Either<String, u32> {
+  let result = Walker::new(env.raw()).and_then(|mut w| w.query_key(&head, scope.value().value, options.value().value));
+  match result {
+    Ok(key) => Either::A(key),
+    Err(why) => Either::B(why as u32),
+  }
+}
+
+/// The bypass reason for a code returned by [`canonical_key`].
+#[napi]
+pub fn unkeyable_reason(code: u32) -> &'static str {
+  [
+    Unkeyable::Function,
+    Unkeyable::TooDeep,
+    Unkeyable::TooLarge,
+    Unkeyable::UnknownClass,
+    Unkeyable::Unreadable,
+  ]
+  .into_iter()
+  .find(|u| *u as u32 == code)
+  .map_or("unkeyable", |u| u.reason())
+}
+
+/// Options of [`NativeCache`], validated by the shim (and again here).
+#[napi(object)]
+pub struct NativeCacheOptions {
+  /// Upper bound of the in-process tier, in bytes.
+  pub max_bytes: f64,
+  /// TTL of entries stored without one, in milliseconds.
+  pub default_ttl_ms: f64,
+}
+
+/// Counters of one (model, method) pair.
+#[napi(object)]
+pub struct SlotStats {
+  pub model: String,
+  pub method: String,
+  pub hits: f64,
+  pub misses: f64,
+  pub fills: f64,
+  pub fills_rejected: f64,
+  pub corrupt: f64,
+  pub bypasses: f64,
+  pub bypass_reasons: HashMap<String, f64>,
+}
+
+/// A snapshot of one client's counters.
+#[napi(object)]
+pub struct NativeStats {
+  pub entries: f64,
+  pub bytes: f64,
+  pub evictions: f64,
+  pub expirations: f64,
+  pub slots: Vec<SlotStats>,
+}
+
+/// Lookup outcome codes returned by [`NativeCache::get`] on a miss.
+pub const MISS_ABSENT: u32 = 0;
+pub const MISS_STALE: u32 = 1;
+pub const MISS_CORRUPT: u32 = 2;
+
+/// One cache client's engine.
+#[napi]
+pub struct NativeCache {
+  engine: Engine,
+  last_decode_error: Mutex<Option<String>>,
+}
+
+fn ttl_from_ms(ms: Option<f64>) -> Option<Duration> {
+  ms.filter(|m| m.is_finite() && *m > 0.0)
+    .map(|m| Duration::from_millis(m as u64))
+}
+
+#[napi]
+impl NativeCache {
+  #[napi(constructor)]
+  pub fn new(options: NativeCacheOptions) -> Result<Self> {
+    if !(options.max_bytes.is_finite() && options.max_bytes >= 1.0) {
+      return Err(Error::new(
+        Status::InvalidArg,
+        "maxBytes must be a positive number of bytes",
+      ));
+    }
+    let Some(default_ttl) = ttl_from_ms(Some(options.default_ttl_ms)) else {
+      return Err(Error::new(
+        Status::InvalidArg,
+        "defaultTtlSeconds must be a positive number",
+      ));
+    };
+    Ok(NativeCache {
+      engine: Engine::new(EngineOptions {
+        max_bytes: options.max_bytes as u64,
+        default_ttl,
+      }),
+      last_decode_error: Mutex::new(None),
+    })
+  }
+
+  /// The stats slot of (model, method).
+  #[napi(catch_unwind)]
+  pub fn slot(&self, model: String, method: String) -> u32 {
+    self.engine.stats().slot(&model, &method)
+  }
+
+  /// The generation id of a model (by its schema-qualified table name).
+  #[napi(catch_unwind)]
+  pub fn model_id(&self, name: String) -> u32 {
+    self.engine.guard().model_id(&name)
+  }
+
+  /// The payload stored under `key`, or a miss code: 0 absent, 1 stale, 2 corrupt (then
+  /// [`NativeCache::take_decode_error`] says why).
+  #[napi(catch_unwind)]
+  pub fn get(&self, key: String, slot: u32) -> Either<String, u32> {
+    match self.engine.get(&key, slot, str::to_owned) {
+      Ok(payload) => Either::A(payload),
+      Err(Miss::Absent) => Either::B(MISS_ABSENT),
+      Err(Miss::Stale) => Either::B(MISS_STALE),
+      Err(Miss::Corrupt(e)) => {
+        *self.last_decode_error.lock().expect("lock") = Some(e.to_string());
+        Either::B(MISS_CORRUPT)
+      }
+    }
+  }
+
+  /// Why the last corrupt entry could not be decoded.
+  #[napi(catch_unwind)]
+  pub fn take_decode_error(&self) -> Option<String> {
+    self.last_decode_error.lock().expect("lock").take()
+  }
+
+  /// Starts a fill of `key` for a query reading `models`; returns the ticket.
+  #[napi(catch_unwind)]
+  pub fn begin_fill(&self, key: String, models: Vec<u32>) -> u32 {
+    self.engine.begin_fill(&key, &models)
+  }
+
+  /// Stores `payload` unless an invalidation overtook the ticket. Returns whether it stored.
+  #[napi(catch_unwind)]
+  pub fn fill(&self, ticket: u32, payload: String, ttl_ms: Option<f64>, slot: u32) -> bool {
+    self.engine.fill(ticket, &payload, ttl_from_ms(ttl_ms), slot)
+  }
+
+  /// Stores bytes as they are, without framing them. Exists so tests can prove that bytes the
+  /// codec did not write read back as a miss.
+  #[napi(catch_unwind)]
+  pub fn fill_raw(&self, ticket: u32, frame: &[u8], ttl_ms: Option<f64>, slot: u32) -> bool {
+    self.engine.fill_frame(ticket, frame.into(), ttl_from_ms(ttl_ms), slot)
+  }
+
+  /// Drops a ticket whose database read failed.
+  #[napi(catch_unwind)]
+  pub fn abandon(&self, ticket: u32) {
+    self.engine.abandon(ticket)
+  }
+
+  /// Removes `key` and voids any fill of it in flight.
+  #[napi(catch_unwind)]
+  pub fn invalidate_key(&self, key: String) {
+    self.engine.invalidate_key(&key)
+  }
+
+  /// Makes every entry and in-flight fill that read the model stale.
+  #[napi(catch_unwind)]
+  pub fn bump_model(&self, model_id: u32) {
+    self.engine.bump_model(model_id)
+  }
+
+  /// Removes every entry and voids every fill in flight.
+  #[napi(catch_unwind)]
+  pub fn clear(&self) {
+    self.engine.clear()
+  }
+
+  /// Counts a call that went to the database without touching the cache.
+  #[napi(catch_unwind)]
+  pub fn record_bypass(&self, slot: u32, reason: String) {
+    self.engine.stats().record_bypass(slot, &reason)
+  }
+
+  /// A snapshot of the counters.
+  #[napi(catch_unwind)]
+  pub fn stats(&self) -> NativeStats {
+    let (entries, bytes) = self.engine.usage();
+    let s = self.engine.stats();
+    NativeStats {
+      entries: entries as f64,
+      bytes: bytes as f64,
+      evictions: s.evictions.load(std::sync::atomic::Ordering::Relaxed) as f64,
+      expirations: s.expirations.load(std::sync::atomic::Ordering::Relaxed) as f64,
+      slots: s
+        .snapshot()
+        .into_iter()
+        .map(|x| SlotStats {
+          model: x.model,
+          method: x.method,
+          hits: x.hits as f64,
+          misses: x.misses as f64,
+          fills: x.fills as f64,
+          fills_rejected: x.fills_rejected as f64,
+          corrupt: x.corrupt as f64,
+          bypasses: x.bypasses as f64,
+          bypass_reasons: x.bypass_reasons.into_iter().map(|(k, v)| (k, v as f64)).collect(),
+        })
+        .collect(),
+    }
+  }
+}

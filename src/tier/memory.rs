@@ -1,0 +1,138 @@
+//! The in-process tier: a moka cache bounded in bytes, with a TTL per entry.
+//!
+//! Lookups are synchronous and lock-free on the read path (moka), which is why a hit costs a
+//! plain N-API call and no promise.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use moka::notification::RemovalCause;
+use moka::sync::Cache;
+use moka::Expiry;
+
+use crate::stats::Stats;
+
+/// Fixed bytes charged per entry on top of its key and value, for moka's own bookkeeping.
+pub const ENTRY_OVERHEAD: u32 = 96;
+
+/// A stored value and what it was computed from.
+#[derive(Debug)]
+pub struct Entry {
+  /// The framed value (see [`crate::codec`]).
+  pub frame: Box<[u8]>,
+  /// (model id, generation) pairs the value was read under; stale once any generation moved.
+  pub deps: Box<[(u32, u64)]>,
+  /// Time to live, fixed when the entry is stored.
+  pub ttl: Duration,
+}
+
+struct PerEntryTtl;
+
+impl Expiry<Arc<str>, Arc<Entry>> for PerEntryTtl {
+  fn expire_after_create(&self, _key: &Arc<str>, value: &Arc<Entry>, _now: Instant) -> Option<Duration> {
+    Some(value.ttl)
+  }
+
+  fn expire_after_update(
+    &self,
+    _key: &Arc<str>,
+    value: &Arc<Entry>,
+    _now: Instant,
+    _remaining: Option<Duration>,
+  ) -> Option<Duration> {
+    // A replaced entry gets the new value's full TTL.
+    Some(value.ttl)
+  }
+}
+
+/// The in-process tier. Cloning shares the same cache.
+#[derive(Clone)]
+pub struct MemoryTier {
+  cache: Cache<Arc<str>, Arc<Entry>>,
+}
+
+impl MemoryTier {
+  /// A tier holding at most `max_bytes` (keys, values and [`ENTRY_OVERHEAD`] counted).
+  pub fn new(max_bytes: u64, stats: Arc<Stats>) -> Self {
+    let cache = Cache::builder()
+      .max_capacity(max_bytes)
+      .weigher(|k: &Arc<str>, v: &Arc<Entry>| -> u32 {
+        let bytes = k.len() + v.frame.len() + v.deps.len() * 12;
+        u32::try_from(bytes).unwrap_or(u32::MAX).saturating_add(ENTRY_OVERHEAD)
+      })
+      .expire_after(PerEntryTtl)
+      .eviction_listener(move |_k, _v, cause| match cause {
+        RemovalCause::Size => {
+          stats.evictions.fetch_add(1, Relaxed);
+        }
+        RemovalCause::Expired => {
+          stats.expirations.fetch_add(1, Relaxed);
+        }
+        RemovalCause::Explicit | RemovalCause::Replaced => {}
+      })
+      .build();
+    MemoryTier { cache }
+  }
+
+  /// The entry under `key`, if present and not expired.
+  pub fn get(&self, key: &str) -> Option<Arc<Entry>> {
+    self.cache.get(key)
+  }
+
+  /// Stores `entry` under `key`, replacing any previous one.
+  pub fn insert(&self, key: Arc<str>, entry: Entry) {
+    self.cache.insert(key, Arc::new(entry));
+  }
+
+  /// Removes `key`.
+  pub fn remove(&self, key: &str) {
+    self.cache.invalidate(key);
+  }
+
+  /// Removes everything.
+  pub fn clear(&self) {
+    self.cache.invalidate_all();
+  }
+
+  /// Entries and weighted bytes, after moka has applied its pending bookkeeping.
+  pub fn usage(&self) -> (u64, u64) {
+    self.cache.run_pending_tasks();
+    (self.cache.entry_count(), self.cache.weighted_size())
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  fn entry(n: usize, ttl_ms: u64) -> Entry {
+    Entry {
+      frame: vec![b'x'; n].into_boxed_slice(),
+      deps: Box::new([]),
+      ttl: Duration::from_millis(ttl_ms),
+    }
+  }
+
+  #[test]
+  fn stays_under_its_byte_bound() {
+    let stats = Arc::new(Stats::default());
+    let tier = MemoryTier::new(64 * 1024, stats.clone());
+    for i in 0..1000 {
+      tier.insert(Arc::from(format!("k{i}")), entry(1000, 60_000));
+    }
+    let (_, bytes) = tier.usage();
+    assert!(bytes <= 64 * 1024, "weighted size {bytes} over the bound");
+    assert!(stats.evictions.load(Relaxed) > 0);
+  }
+
+  #[test]
+  fn expires_each_entry_after_its_own_ttl() {
+    let tier = MemoryTier::new(1 << 20, Arc::new(Stats::default()));
+    tier.insert(Arc::from("short"), entry(10, 30));
+    tier.insert(Arc::from("long"), entry(10, 60_000));
+    std::thread::sleep(Duration::from_millis(80));
+    assert!(tier.get("short").is_none());
+    assert!(tier.get("long").is_some());
+  }
+}

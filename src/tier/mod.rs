@@ -1,0 +1,4 @@
+//! Storage tiers. Each tier stores framed values (see [`crate::codec`]) under canonical keys.
+//! The in-process tier is the only one so far; network tiers plug in behind the same engine.
+
+pub mod memory;
