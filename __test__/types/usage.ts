@@ -1,0 +1,60 @@
+// Compiled by `npm test` with `tsc --noEmit --strict`: the README's usage must type-check.
+import { CreationOptional, DataTypes, InferAttributes, InferCreationAttributes, Model, Op, Sequelize } from 'sequelize';
+import {
+  CompressionType,
+  LoggerFactory,
+  MemoryCache,
+  modelCacheFactory,
+  type CacheStats,
+  type Logger,
+} from 'sequelize-native-cache';
+
+class User extends Model<InferAttributes<User>, InferCreationAttributes<User>> {
+  declare id: CreationOptional<number>;
+  declare username: string;
+  declare age: number | null;
+}
+
+export async function usage(sequelize: Sequelize): Promise<void> {
+  User.init(
+    { id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true }, username: DataTypes.STRING, age: DataTypes.INTEGER },
+    { sequelize },
+  );
+
+  const client = new MemoryCache({ maxBytes: 32 * 1024 * 1024, defaultTtlSeconds: 60, modelCacheName: 'model-cache' });
+  const log: Logger = LoggerFactory.createLogger({ logLevel: 'debug' });
+  const cache = await modelCacheFactory(client, log);
+  const cache2 = await modelCacheFactory(client, { logger: log, compressionType: CompressionType.ZSTD });
+  const cache3 = await modelCacheFactory(new MemoryCache());
+
+  const one = await cache.wrap(User).findByPk(1);
+  if (one !== null) {
+    const name: string = one.username;
+    const viaGet: string = one.get('username');
+    const plain: { username: string } = one.get({ plain: true });
+    JSON.stringify(one.toJSON());
+    // @ts-expect-error cached results are read-only
+    one.username = 'changed';
+    // @ts-expect-error only attributes and get() exist on a cached result
+    await one.save();
+    void [name, viaGet, plain];
+  }
+  const many = await cache2.wrap(User, { ttl: 30 }).findAll({ where: { age: { [Op.gt]: 18 } }, limit: 10 });
+  const first: number | undefined = many[0]?.id;
+  const n: number = await cache3.wrap(User).count({ where: { username: 'a' } });
+  const page = await cache.wrap(User).findAndCountAll({ limit: 5 });
+  const total: number = page.count + page.rows.length;
+  const created = await cache.wrap(User).create({ username: 'passes through' });
+
+  // @ts-expect-error maxBytes is a number
+  new MemoryCache({ maxBytes: '64MB' });
+  // @ts-expect-error unknown options are rejected
+  new MemoryCache({ maxEntries: 10 });
+  const key: string | null = client.keyFor(User, 'findByPk', 1);
+  const stats: CacheStats = client.stats();
+  const hits: number = stats.models['User']?.['findByPk']?.hits ?? 0;
+  client.invalidateModel(User);
+  client.clear();
+  await client.close();
+  void [first, n, total, created, key, hits];
+}
