@@ -322,10 +322,11 @@ impl Walker {
     }
     let mut sign = 0;
     let mut count = 0usize;
+    // Asking for the word count alone requires both output pointers to be null.
     napi_ok!(sys::napi_get_value_bigint_words(
       self.env,
       v,
-      &mut sign,
+      ptr::null_mut(),
       &mut count,
       ptr::null_mut()
     ));
