@@ -33,6 +33,7 @@ function viewOf(value) {
 
 // ---- instances -------------------------------------------------------------------------------
 
+// The hidden slot on each target is configurable: a Proxy's ownKeys trap may then leave it out.
 // Node's util.inspect looks at a proxy's target, not through its traps: the target carries the
 // custom inspector.
 const InstanceTarget = {
@@ -48,7 +49,9 @@ function isAttribute(inst, prop) {
     Object.prototype.hasOwnProperty.call(inst.dataValues, prop) ||
     Object.prototype.hasOwnProperty.call(M.rawAttributes, prop) ||
     (M._hasCustomGetters > 0 && Object.prototype.hasOwnProperty.call(M.prototype._customGetters || {}, prop)) ||
-    (inst._options.includeNames !== undefined && inst._options.includeNames.includes(prop))
+    (inst._options.includeNames !== undefined && inst._options.includeNames.includes(prop)) ||
+    // An association that was not included reads as undefined, as on the instance.
+    Object.prototype.hasOwnProperty.call(M.associations, prop)
   );
 }
 
@@ -114,7 +117,7 @@ const instanceHandler = {
 
 function instanceView(inst) {
   const target = Object.create(InstanceTarget);
-  Object.defineProperty(target, kInstance, { value: inst });
+  Object.defineProperty(target, kInstance, { value: inst, configurable: true });
   return new Proxy(target, instanceHandler);
 }
 
@@ -180,7 +183,7 @@ const plainHandler = {
 
 function plainView(obj) {
   const target = Object.create(PlainTarget);
-  Object.defineProperty(target, kPlain, { value: obj });
+  Object.defineProperty(target, kPlain, { value: obj, configurable: true });
   return new Proxy(target, plainHandler);
 }
 

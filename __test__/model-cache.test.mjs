@@ -1,0 +1,513 @@
+// The Momento wrapper's API on the in-process tier: read-aside, pass-through statics, read-only
+// results, bypasses, single-flight, the no-late-fill rule, TTL and byte bounds, fail-safe
+// decoding, loggers, stats and bad input.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import util from 'node:util';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { createRequire } from 'node:module';
+import { Sequelize, DataTypes, Op, EmptyResultError } from 'sequelize';
+import { MemoryCache, modelCacheFactory, LoggerFactory, CompressionType } from '../js/index.mjs';
+
+const require = createRequire(import.meta.url);
+
+/** A logger that records instead of printing. */
+function recordingLogger() {
+  const lines = [];
+  const log = (level) => (obj, msg) => lines.push({ level, obj, msg });
+  return { lines, debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
+}
+
+/** A fresh SQLite database with User → Post, counting the SQL statements it runs. */
+async function setup() {
+  const sql = [];
+  const sequelize = new Sequelize({ dialect: 'sqlite', storage: ':memory:', logging: (s) => sql.push(s) });
+  const User = sequelize.define('User', {
+    username: DataTypes.STRING,
+    birthday: DataTypes.DATE,
+    age: DataTypes.INTEGER,
+    isActive: DataTypes.BOOLEAN,
+    accountBalance: DataTypes.FLOAT,
+  });
+  const Post = sequelize.define('Post', { title: DataTypes.STRING });
+  User.hasMany(Post);
+  Post.belongsTo(User);
+  await sequelize.sync();
+  const birthday = new Date(Date.UTC(1992, 5, 21));
+  for (const username of ['user1', 'user2', 'user3']) {
+    const u = await User.create({ username, birthday, age: 29, isActive: true, accountBalance: 70.07 });
+    await Post.create({ title: `${username} post`, UserId: u.id });
+  }
+  sql.length = 0;
+  const logger = recordingLogger();
+  const client = new MemoryCache();
+  const cache = await modelCacheFactory(client, logger);
+  return { sequelize, User, Post, sql, client, cache, logger };
+}
+
+describe('read-aside', () => {
+  let t;
+  before(async () => (t = await setup()));
+  after(() => t.sequelize.close());
+
+  test('the first read queries the database, the second is served from the cache', async () => {
+    const { cache, User, sql, client } = t;
+    const miss = await cache.wrap(User).findByPk(1);
+    assert.equal(sql.length, 1);
+    const hit = await cache.wrap(User).findByPk(1);
+    assert.equal(sql.length, 1, 'a hit must not query the database');
+    assert.deepEqual(JSON.parse(JSON.stringify(hit)), JSON.parse(JSON.stringify(miss)));
+    assert.equal(hit.username, 'user1');
+    assert.ok(hit.birthday instanceof Date);
+    const s = client.stats().models.User.findByPk;
+    assert.deepEqual([s.hits, s.misses, s.fills], [1, 1, 1]);
+  });
+
+  test('findOne, findAll, count and findAndCountAll are all read-aside', async () => {
+    const { cache, User, Post, sql } = t;
+    const queries = [
+      () => cache.wrap(User).findOne({ where: { username: { [Op.like]: 'user%' } }, order: [['id', 'DESC']] }),
+      () => cache.wrap(User).findAll({ include: Post, order: [['id', 'ASC']] }),
+      () => cache.wrap(User).count({ where: { age: { [Op.gt]: 18 } } }),
+      () => cache.wrap(User).findAndCountAll({ limit: 2, order: [['id', 'ASC']] }),
+    ];
+    for (const q of queries) {
+      const before = sql.length;
+      const miss = await q();
+      assert.ok(sql.length > before);
+      const after = sql.length;
+      const hit = await q();
+      assert.equal(sql.length, after, 'a hit must not query the database');
+      assert.equal(JSON.stringify(hit), JSON.stringify(miss));
+    }
+  });
+
+  test('concurrent misses of one key run one query and every caller gets an equal result', async () => {
+    const { cache, User, Post, sql } = t;
+    const before = sql.length;
+    const opts = { where: { age: 29 }, include: Post, order: [['id', 'ASC']] };
+    const results = await Promise.all(Array.from({ length: 10 }, () => cache.wrap(User).findAll(opts)));
+    assert.equal(sql.length - before, 1, 'single-flight: one database query for ten callers');
+    const first = JSON.stringify(results[0]);
+    for (const r of results) assert.equal(JSON.stringify(r), first);
+    assert.equal(results[9][2].Posts[0].title, 'user3 post');
+  });
+
+  test('a per-wrapper ttl expires entries', async () => {
+    const { cache, User, sql } = t;
+    const W = cache.wrap(User, { ttl: 0.05 });
+    await W.findByPk(2);
+    const n = sql.length;
+    await W.findByPk(2);
+    assert.equal(sql.length, n);
+    await new Promise((r) => setTimeout(r, 150));
+    await W.findByPk(2);
+    assert.equal(sql.length, n + 1, 'an expired entry is a miss');
+  });
+
+  test('findByPk of a missing row and findOne with no match are null on a miss and on a hit', async () => {
+    const { cache, User } = t;
+    assert.equal(await cache.wrap(User).findByPk(999), null);
+    assert.equal(await cache.wrap(User).findByPk(999), null);
+    assert.equal(await cache.wrap(User).findOne({ where: { username: 'nobody' } }), null);
+    assert.equal(await cache.wrap(User).findOne({ where: { username: 'nobody' } }), null);
+  });
+
+  test('rejectOnEmpty still rejects when the cached answer is empty', async () => {
+    const { cache, User } = t;
+    await cache.wrap(User).findOne({ where: { username: 'ghost' } });
+    for (let i = 0; i < 2; i++) {
+      await assert.rejects(cache.wrap(User).findOne({ where: { username: 'ghost' }, rejectOnEmpty: true }), EmptyResultError);
+    }
+  });
+});
+
+describe('pass-through', () => {
+  let t;
+  before(async () => (t = await setup()));
+  after(() => t.sequelize.close());
+
+  test('every other static passes through to the model unchanged', async () => {
+    const { cache, User } = t;
+    const W = cache.wrap(User);
+    assert.equal(W.name, 'User');
+    assert.equal(W.rawAttributes, User.rawAttributes);
+    const created = await W.create({ username: 'via wrapper', age: 3 });
+    assert.ok(created instanceof User);
+    assert.equal((await User.findByPk(created.id)).username, 'via wrapper');
+    assert.ok(W.build({ username: 'x' }) instanceof User);
+    assert.equal(await W.max('age'), 29);
+  });
+
+  test('findOrCreate and findCreateFind are never served from the cache', async () => {
+    const { cache, User, sql, client } = t;
+    const W = cache.wrap(User);
+    await W.findOne({ where: { username: 'user1' } });
+    const hitsBefore = client.stats().hits;
+    for (let i = 0; i < 2; i++) {
+      const n = sql.length;
+      const [u] = await W.findOrCreate({ where: { username: 'user1' } });
+      assert.equal(u.username, 'user1');
+      assert.ok(sql.length > n, 'findOrCreate queries the database every time');
+      const m = sql.length;
+      await W.findCreateFind({ where: { username: 'user1' } });
+      assert.ok(sql.length > m, 'findCreateFind queries the database every time');
+    }
+    assert.equal(client.stats().hits, hitsBefore);
+  });
+
+  test('wrap returns the same wrapper for the same model', async () => {
+    const { cache, User } = t;
+    assert.equal(cache.wrap(User), cache.wrap(User));
+  });
+});
+
+describe('read-only results', () => {
+  let t;
+  let row;
+  let rows;
+  before(async () => {
+    t = await setup();
+    await t.cache.wrap(t.User).findByPk(1, { include: t.Post });
+    row = await t.cache.wrap(t.User).findByPk(1, { include: t.Post });
+    await t.cache.wrap(t.User).findAll({ include: t.Post });
+    rows = await t.cache.wrap(t.User).findAll({ include: t.Post });
+  });
+  after(() => t.sequelize.close());
+
+  test('attributes and get() can be read, nested includes and arrays too', () => {
+    assert.equal(row.username, 'user1');
+    assert.equal(row.get('username'), 'user1');
+    assert.equal(row.Posts[0].title, 'user1 post');
+    assert.equal(row.get('Posts')[0].get('title'), 'user1 post');
+    assert.equal(rows.length, 3);
+    assert.equal(rows[1].Posts[0].User, undefined);
+    assert.deepEqual(rows.map((r) => r.username), ['user1', 'user2', 'user3']);
+    assert.equal(row.get({ plain: true }).Posts[0].title, 'user1 post');
+    assert.ok(row instanceof t.User);
+  });
+
+  test('JSON.stringify, util.inspect and returning from an async function work', async () => {
+    const json = JSON.parse(JSON.stringify(row));
+    assert.equal(json.username, 'user1');
+    assert.equal(json.Posts[0].title, 'user1 post');
+    assert.match(util.inspect(row), /username: 'user1'/);
+    assert.match(util.inspect(rows), /user3/);
+    assert.equal(row.then, undefined);
+    assert.equal(await (async () => row)(), row);
+  });
+
+  test('anything else throws a TypeError', () => {
+    const fails = [
+      () => row.save(),
+      () => row.destroy(),
+      () => row.update({ username: 'x' }),
+      () => row.notAnAttribute,
+      () => row.dataValues,
+      () => {
+        row.username = 'x';
+      },
+      () => {
+        delete row.username;
+      },
+      () => {
+        row.Posts[0].title = 'x';
+      },
+      () => rows.push(rows[0]),
+      () => {
+        rows[0] = null;
+      },
+      () => row.get('notAnAttribute'),
+    ];
+    for (const f of fails) assert.throws(f, TypeError);
+    assert.equal(row.username, 'user1');
+  });
+
+  test('a hit and a miss have the same shape and values', async () => {
+    const { cache, User, Post, client } = t;
+    client.clear();
+    const opts = { include: Post, where: { id: 2 } };
+    const miss = await cache.wrap(User).findOne(opts);
+    const hit = await cache.wrap(User).findOne(opts);
+    assert.deepEqual(hit.get({ plain: true }), miss.get({ plain: true }));
+    assert.deepEqual(Object.keys(hit), Object.keys(miss));
+    assert.throws(() => miss.save(), TypeError);
+  });
+
+  test('raw results and counts with group are read-only plain data', async () => {
+    const { cache, User } = t;
+    await cache.wrap(User).findAll({ raw: true, where: { id: 1 } });
+    const raw = await cache.wrap(User).findAll({ raw: true, where: { id: 1 } });
+    assert.equal(raw[0].username, 'user1');
+    assert.ok(raw[0].birthday instanceof Date || typeof raw[0].birthday === 'string');
+    assert.throws(() => {
+      raw[0].username = 'x';
+    }, TypeError);
+    await cache.wrap(User).count({ group: ['age'] });
+    const grouped = await cache.wrap(User).count({ group: ['age'] });
+    assert.deepEqual(JSON.parse(JSON.stringify(grouped)), [{ age: 29, count: 3 }]);
+  });
+});
+
+describe('bypasses: reads that must not touch the cache', () => {
+  let t;
+  before(async () => (t = await setup()));
+  after(() => t.sequelize.close());
+
+  async function assertBypassed(reason, read) {
+    const { sql, client } = t;
+    const before = client.stats();
+    for (let i = 0; i < 2; i++) {
+      const n = sql.length;
+      await read();
+      assert.ok(sql.length > n, `${reason}: every call goes to the database`);
+    }
+    const after = client.stats();
+    assert.equal(after.hits, before.hits);
+    assert.equal(after.fills, before.fills, `${reason}: nothing is stored`);
+    assert.equal((after.bypassReasons[reason] || 0) - (before.bypassReasons[reason] || 0), 2);
+  }
+
+  test('reads inside an explicit transaction', async () => {
+    const { sequelize, cache, User } = t;
+    await sequelize.transaction(async (transaction) => {
+      await assertBypassed('transaction', () => cache.wrap(User).findByPk(1, { transaction }));
+    });
+  });
+
+  test('reads inside a CLS transaction', async () => {
+    const { cache, User } = t;
+    const als = new AsyncLocalStorage();
+    const namespace = {
+      run(fn) {
+        return als.run(new Map(), () => fn(als.getStore()));
+      },
+      get: (k) => als.getStore()?.get(k),
+      set: (k, v) => als.getStore()?.set(k, v),
+      bind: (fn) => fn,
+    };
+    Sequelize.useCLS(namespace);
+    try {
+      const cls = new Sequelize({ dialect: 'sqlite', storage: ':memory:', logging: (s) => t.sql.push(s) });
+      const M = cls.define('Thing', { name: DataTypes.STRING });
+      await M.sync();
+      await M.create({ name: 'a' });
+      await cls.transaction(async () => {
+        await assertBypassed('transaction', () => cache.wrap(M).findAll());
+      });
+      await cls.close();
+    } finally {
+      delete Sequelize._cls;
+    }
+  });
+
+  test('reads with lock, skipLocked or useMaster', async () => {
+    const { cache, User } = t;
+    await assertBypassed('lock', () => cache.wrap(User).findAll({ lock: true }));
+    await assertBypassed('skipLocked', () => cache.wrap(User).findAll({ skipLocked: true }));
+    await assertBypassed('useMaster', () => cache.wrap(User).findAll({ useMaster: true }));
+  });
+
+  test('models with find hooks (which a hit would skip), unless hooks are off for the call', async () => {
+    const { sequelize, cache, sql } = t;
+    const Tenant = sequelize.define('Tenant', { name: DataTypes.STRING });
+    await Tenant.sync();
+    Tenant.addHook('beforeFind', (options) => {
+      options.where = { ...options.where, name: 'acme' };
+    });
+    await assertBypassed('hooks', () => cache.wrap(Tenant).findAll());
+    await cache.wrap(Tenant).findAll({ hooks: false });
+    const n = sql.length;
+    await cache.wrap(Tenant).findAll({ hooks: false });
+    assert.equal(sql.length, n, 'with hooks: false the read is cached');
+  });
+
+  test('queries the encoder cannot key', async () => {
+    const { cache, User } = t;
+    class Opaque {}
+    await assertBypassed('unkeyable:unknown-class', () => cache.wrap(User).findAll({ where: { id: 1 }, x: new Opaque() }));
+  });
+});
+
+describe('no late fill', () => {
+  let t;
+  before(async () => (t = await setup()));
+  after(() => t.sequelize.close());
+
+  /** Holds the next SELECT's result (after the database answered) until `release()`. */
+  function holdNextSelect(sequelize) {
+    let release;
+    const gate = new Promise((r) => (release = r));
+    let answered;
+    const ready = new Promise((r) => (answered = r));
+    let armed = true;
+    sequelize.addHook('afterQuery', 'hold', async (options) => {
+      if (!armed || options.type !== 'SELECT') return;
+      armed = false;
+      answered();
+      await gate;
+    });
+    return { ready, release: () => (release(), sequelize.removeHook('afterQuery', 'hold')) };
+  }
+
+  test('a read whose result arrives after an invalidation does not store it', async () => {
+    const { sequelize, cache, User, client, sql } = t;
+    await cache.wrap(User).findByPk(1);
+    client.invalidateModel(User);
+
+    const hold = holdNextSelect(sequelize);
+    const reading = cache.wrap(User).findByPk(1);
+    await hold.ready; // the database has answered with 'user1'
+    await User.update({ username: 'renamed' }, { where: { id: 1 } });
+    client.invalidateModel(User);
+    hold.release();
+    assert.equal((await reading).username, 'user1', 'the held read still returns what it read');
+
+    const n = sql.length;
+    const fresh = await cache.wrap(User).findByPk(1);
+    assert.equal(sql.length, n + 1, 'the stale result was not stored');
+    assert.equal(fresh.username, 'renamed');
+    assert.equal(client.stats().models.User.findByPk.fillsRejected, 1);
+  });
+
+  test('clear() during a read keeps that read from refilling', async () => {
+    const { sequelize, cache, User, client, sql } = t;
+    const hold = holdNextSelect(sequelize);
+    const reading = cache.wrap(User).findAll({ where: { age: 29 } });
+    await hold.ready;
+    client.clear();
+    hold.release();
+    await reading;
+    const n = sql.length;
+    await cache.wrap(User).findAll({ where: { age: 29 } });
+    assert.equal(sql.length, n + 1);
+  });
+
+  test('invalidating an included model makes the including query stale', async () => {
+    const { cache, User, Post, client, sql } = t;
+    const opts = { include: Post, where: { id: 2 } };
+    await cache.wrap(User).findOne(opts);
+    await cache.wrap(User).findOne(opts);
+    const n = sql.length;
+    client.invalidateModel(Post);
+    await cache.wrap(User).findOne(opts);
+    assert.equal(sql.length, n + 1);
+  });
+});
+
+describe('bounds and fail-safety', () => {
+  test('the in-process tier stays under maxBytes and counts evictions', async () => {
+    const t = await setup();
+    const client = new MemoryCache({ maxBytes: 8 * 1024 });
+    const cache = await modelCacheFactory(client, t.logger);
+    for (let i = 0; i < 60; i++) await cache.wrap(t.User).findAll({ where: { age: { [Op.ne]: i } } });
+    const s = client.stats();
+    assert.ok(s.bytes <= 8 * 1024, `bytes ${s.bytes} over the bound`);
+    assert.ok(s.evictions > 0);
+    await t.sequelize.close();
+  });
+
+  test('bytes the codec did not write, cut short or of another version are misses, logged once', async () => {
+    const t = await setup();
+    const { engineOf } = require('../js/clients.js');
+    const native = engineOf(t.client, 'test').native;
+    const key = t.client.keyFor(t.User, 'findByPk', 1);
+    const good = Buffer.concat([Buffer.from('SNC'), Buffer.from([1, 0]), Buffer.alloc(8), Buffer.from('')]);
+    const otherVersion = Buffer.from(good);
+    otherVersion[3] = 9;
+    const entries = [Buffer.from('{"not":"ours"}'), Buffer.from('SNC'), otherVersion];
+    for (const bytes of entries) {
+      assert.ok(native.fillRaw(native.beginFill(key, []), bytes, undefined, 0));
+      const n = t.sql.length;
+      const u = await t.cache.wrap(t.User).findByPk(1);
+      assert.equal(u.username, 'user1');
+      assert.equal(t.sql.length, n + 1, 'a corrupt entry is a miss');
+    }
+    const warnings = t.logger.lines.filter((l) => l.obj.code === 'cache-corrupt');
+    assert.equal(warnings.length, 1, 'logged once per burst');
+    assert.ok(t.client.stats().corrupt >= 3);
+
+    // A well-framed payload that is not what the shim wrote is a miss too.
+    assert.ok(native.fill(native.beginFill(key, []), '[1,"row",{"id":1},[["?", "id"]]]', undefined, 0));
+    assert.equal((await t.cache.wrap(t.User).findByPk(1)).username, 'user1');
+    assert.ok(t.logger.lines.some((l) => l.obj.code === 'cache-decode'));
+    await t.sequelize.close();
+  });
+});
+
+describe('loggers', () => {
+  test('LoggerFactory.createLogger filters below its level', () => {
+    const printed = [];
+    const orig = [console.log, console.error];
+    console.log = (l) => printed.push(l);
+    console.error = (l) => printed.push(l);
+    try {
+      const log = LoggerFactory.createLogger({ logLevel: 'warn' });
+      log.debug({ a: 1 }, 'hidden');
+      log.info({ a: 1 }, 'hidden');
+      log.warn({ userId: 1 }, 'shown warn');
+      log.error({ userId: 2 }, 'shown error');
+      const dbg = LoggerFactory.createLogger({ logLevel: 'debug' });
+      dbg.debug({ userId: 1 }, 'Issuing a read');
+    } finally {
+      [console.log, console.error] = orig;
+    }
+    assert.equal(printed.length, 3);
+    assert.match(printed[0], /WARN shown warn \{"userId":1\}/);
+    assert.match(printed[2], /DEBUG Issuing a read/);
+    assert.throws(() => LoggerFactory.createLogger({ logLevel: 'loud' }), /logLevel/);
+  });
+
+  test('a logger, or { logger, compressionType }, is accepted as the second argument', async () => {
+    const client = new MemoryCache();
+    const pinoLike = recordingLogger();
+    assert.ok(await modelCacheFactory(client, pinoLike));
+    const mc = await modelCacheFactory(client, { logger: pinoLike, compressionType: CompressionType.ZSTD });
+    assert.equal(mc.compressionType, 'ZSTD');
+    assert.ok(await modelCacheFactory(client));
+  });
+});
+
+describe('bad input', () => {
+  test('invalid options throw a TypeError naming the option', async () => {
+    const t = await setup();
+    const cases = [
+      [() => new MemoryCache({ maxBytes: -1 }), /maxBytes/],
+      [() => new MemoryCache({ maxBytes: 1.5 }), /maxBytes/],
+      [() => new MemoryCache({ defaultTtlSeconds: 'abc' }), /defaultTtlSeconds/],
+      [() => new MemoryCache({ defaultTtlSeconds: 0 }), /defaultTtlSeconds/],
+      [() => new MemoryCache({ modelCacheName: '' }), /modelCacheName/],
+      [() => new MemoryCache({ maxEntries: 3 }), /unknown option "maxEntries"/],
+      [() => new MemoryCache('big'), /options/],
+      [() => t.cache.wrap({ findAll() {} }), /wrap: expected a Sequelize model/],
+      [() => t.cache.wrap(t.User, { ttl: 'abc' }), /ttl/],
+      [() => t.cache.wrap(t.User, { ttl: -5 }), /ttl/],
+      [() => t.cache.wrap(t.User, { tll: 5 }), /unknown option "tll"/],
+    ];
+    for (const [f, msg] of cases) assert.throws(f, (e) => e instanceof TypeError && msg.test(e.message));
+    await assert.rejects(modelCacheFactory({ get() {} }), (e) => e instanceof TypeError && /client/.test(e.message));
+    await assert.rejects(modelCacheFactory(t.client, 5), TypeError);
+    await assert.rejects(modelCacheFactory(t.client, { compressionType: 'GZIP' }), /compressionType/);
+    await assert.rejects(modelCacheFactory(t.client, { logger: {} }), /logger/);
+    await t.sequelize.close();
+  });
+
+  test('a failing cache never fails the query: the database answers', async () => {
+    const t = await setup();
+    const { engineOf } = require('../js/clients.js');
+    const native = engineOf(t.client, 'test').native;
+    const realGet = native.get;
+    native.get = () => {
+      throw new Error('engine exploded');
+    };
+    try {
+      const u = await t.cache.wrap(t.User).findByPk(3);
+      assert.equal(u.username, 'user3');
+      assert.ok(t.logger.lines.some((l) => l.obj.code === 'cache-read'));
+    } finally {
+      native.get = realGet;
+    }
+    await assert.rejects(t.cache.wrap(t.User).findAll({ where: { nope: 1 } }), /nope/, 'database errors still reach the caller, once');
+    await t.sequelize.close();
+  });
+});
