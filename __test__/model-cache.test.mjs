@@ -428,7 +428,7 @@ describe('bounds and fail-safety', () => {
     assert.ok(t.client.stats().corrupt >= 3);
 
     // A well-framed payload that is not what the shim wrote is a miss too.
-    assert.ok(native.fill(native.beginFill(key, []), '[1,"row",{"id":1},[["?", "id"]]]', undefined, 0));
+    assert.ok(native.fill(native.beginFill(key, []), '1 row [["?","id"]]\n{"id":1}', undefined, 0));
     assert.equal((await t.cache.wrap(t.User).findByPk(1)).username, 'user1');
     assert.ok(t.logger.lines.some((l) => l.obj.code === 'cache-decode'));
     await t.sequelize.close();
@@ -496,16 +496,18 @@ describe('bad input', () => {
     const t = await setup();
     const { engineOf } = require('../js/clients.js');
     const native = engineOf(t.client, 'test').native;
-    const realGet = native.get;
-    native.get = () => {
+    const real = { lookup: native.lookup, lookupPk: native.lookupPk };
+    native.lookup = native.lookupPk = () => {
       throw new Error('engine exploded');
     };
     try {
       const u = await t.cache.wrap(t.User).findByPk(3);
       assert.equal(u.username, 'user3');
-      assert.ok(t.logger.lines.some((l) => l.obj.code === 'cache-read'));
+      const all = await t.cache.wrap(t.User).findAll({ where: { id: 2 } });
+      assert.equal(all[0].username, 'user2');
+      assert.equal(t.logger.lines.filter((l) => l.obj.code === 'cache-read').length, 1, 'logged once per burst');
     } finally {
-      native.get = realGet;
+      Object.assign(native, real);
     }
     await assert.rejects(t.cache.wrap(t.User).findAll({ where: { nope: 1 } }), /nope/, 'database errors still reach the caller, once');
     await t.sequelize.close();

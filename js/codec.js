@@ -2,19 +2,20 @@
 // The typed payload inside a stored frame (the frame itself — magic, version, length, checksum —
 // is written and checked in Rust, src/codec.rs).
 //
-// Payload: JSON text of [PAYLOAD_VERSION, shape, data, types]
+// Payload text:   <PAYLOAD_VERSION> <shape> <types>\n<data>
 //   shape  'row' | 'rows' | 'page' | 'value': how the query result was laid out (see hydrate.js)
-//   data   the result with every instance replaced by its raw dataValues (not getter output),
-//          and every value JSON cannot carry replaced by a placeholder
-//   types  [[tag, ...path], ...]: where the placeholders are and what they were
+//   types  JSON [[tag, ...path], ...]: where the placeholders in data are and what they were
+//   data   JSON of the result with every instance replaced by its raw dataValues (not getter
+//          output) and every value JSON cannot carry replaced by a placeholder
 //
 // Tags: D Date (ms), d invalid Date, B Buffer (base64), N BigInt (decimal), U undefined,
 //       F non-finite number ('NaN' | 'Infinity' | '-Infinity'), Z negative zero.
 // Keeping types beside the data (instead of tagging values inline) means a JSON column holding
-// any shape at all can never be mistaken for a tagged value, and a hit is one JSON.parse plus a
-// few assignments.
+// any shape at all can never be mistaken for a tagged value. The types line repeats across
+// entries of one query shape, so its parse is memoized and a hit parses only its data.
 
 const PAYLOAD_VERSION = 1;
+const VERSION_TEXT = String(PAYLOAD_VERSION);
 
 class UnstorableError extends Error {}
 
@@ -84,7 +85,24 @@ function prepare(value, path, types) {
 function encode(shape, data) {
   const types = [];
   const prepared = prepare(data, [], types);
-  return JSON.stringify([PAYLOAD_VERSION, shape, prepared, types]);
+  return `${PAYLOAD_VERSION} ${shape} ${JSON.stringify(types)}\n${JSON.stringify(prepared)}`;
+}
+
+/** Parsed types lines by text; bounded, cleared when full. */
+const typesMemo = new Map();
+const TYPES_MEMO_MAX = 1024;
+
+function parseTypes(text) {
+  let types = typesMemo.get(text);
+  if (types === undefined) {
+    types = JSON.parse(text);
+    if (!Array.isArray(types) || !types.every((t) => Array.isArray(t) && typeof t[0] === 'string')) {
+      throw new Error('payload types are not in the expected format');
+    }
+    if (typesMemo.size >= TYPES_MEMO_MAX) typesMemo.clear();
+    typesMemo.set(text, types);
+  }
+  return types;
 }
 
 function restore(tag, v) {
@@ -110,13 +128,15 @@ function restore(tag, v) {
 
 /** Reads a payload back into { shape, data }. Throws on anything it did not write. */
 function decode(payload) {
-  const parsed = JSON.parse(payload);
-  if (!Array.isArray(parsed) || parsed.length !== 4 || parsed[0] !== PAYLOAD_VERSION) {
+  const a = payload.indexOf(' ');
+  const b = payload.indexOf(' ', a + 1);
+  const nl = payload.indexOf('\n', b + 1);
+  if (a < 0 || b < 0 || nl < 0 || payload.slice(0, a) !== VERSION_TEXT) {
     throw new Error('payload is not in the expected format');
   }
-  const [, shape, data, types] = parsed;
-  if (typeof shape !== 'string' || !Array.isArray(types)) throw new Error('payload is not in the expected format');
-  let root = data;
+  const shape = payload.slice(a + 1, b);
+  const types = parseTypes(payload.slice(b + 1, nl));
+  let root = JSON.parse(payload.slice(nl + 1));
   for (const entry of types) {
     const tag = entry[0];
     if (entry.length === 1) {

@@ -15,7 +15,9 @@ const FIND_HOOKS = ['beforeFind', 'beforeFindAfterExpandIncludeAll', 'beforeFind
 /** Read methods served from the cache. */
 const READ_METHODS = ['findByPk', 'findOne', 'findAll', 'count', 'findAndCountAll'];
 
+// Miss codes of the native lookup (src/lib.rs).
 const MISS_CORRUPT = 2;
+const UNKEYABLE = 16;
 
 function hasHookAnywhere(Model, name) {
   if (typeof Model.hasHook === 'function' && Model.hasHook(name)) return true;
@@ -48,8 +50,7 @@ function bypassReason(Model, options) {
 function keyOptionsFor(Model, method, args) {
   if (method === 'findByPk') {
     const [param, options] = args;
-    const t = typeof param;
-    if (!(t === 'number' || t === 'string' || t === 'bigint' || Buffer.isBuffer(param))) return null;
+    if (!isPkValue(param)) return null;
     if (options != null && typeof options !== 'object') return null;
     if (Model.primaryKeyAttribute === undefined) return null;
     return { ...options, where: { [Model.primaryKeyAttribute]: param } };
@@ -62,6 +63,18 @@ function keyOptionsFor(Model, method, args) {
 /** The options a read method hydrates with. */
 function hydrateOptionsFor(method, args) {
   return method === 'findByPk' ? args[1] : args[0];
+}
+
+function isEmptyOptions(o) {
+  if (o == null) return true;
+  if (typeof o !== 'object') return false;
+  for (const _ in o) return false;
+  return Object.getOwnPropertySymbols(o).length === 0;
+}
+
+function isPkValue(v) {
+  const t = typeof v;
+  return t === 'number' || t === 'string' || t === 'bigint' || Buffer.isBuffer(v);
 }
 
 function rejectsOnEmpty(Model, options) {
@@ -101,7 +114,7 @@ class Engine {
    * @param {string} o.prefix         key prefix (modelCacheName)
    */
   constructor({ maxBytes, defaultTtlMs, prefix }) {
-    this.native = new native.NativeCache({ maxBytes, defaultTtlMs });
+    this.native = native.createCache({ maxBytes, defaultTtlMs });
     this.prefix = prefix;
     this.defaultTtlMs = defaultTtlMs;
     this.inflight = new Map();
@@ -111,7 +124,14 @@ class Engine {
   #metaOf(Model) {
     let m = this.meta.get(Model);
     if (m === undefined) {
-      m = { segment: segmentOf(Model), heads: Object.create(null), slots: Object.create(null), tableId: undefined };
+      m = {
+        segment: segmentOf(Model),
+        heads: Object.create(null),
+        slots: Object.create(null),
+        tableId: undefined,
+        scopeRef: undefined,
+        scope: undefined,
+      };
       this.meta.set(Model, m);
     }
     return m;
@@ -128,20 +148,49 @@ class Engine {
     return m.tableId !== undefined ? m.tableId : (m.tableId = this.native.modelId(tableNameOf(Model)));
   }
 
-  /** The canonical key of a read, or `{ bypass: reason }`. */
-  key(Model, method, keyOptions) {
-    const m = this.#metaOf(Model);
+  /** The model's active scope, or undefined when it is empty (then the key does not walk it). */
+  #scopeOf(m, Model) {
+    const s = Model._scope;
+    if (s !== m.scopeRef) {
+      m.scopeRef = s;
+      m.scope = s == null || (Object.keys(s).length === 0 && Object.getOwnPropertySymbols(s).length === 0) ? undefined : s;
+    }
+    return m.scope;
+  }
+
+  /**
+   * How to key a read: `{ head, pk }` for a bare findByPk(id), `{ head, scope, keyOptions }`
+   * otherwise, or null when the arguments are not cacheable.
+   */
+  #keySpec(m, Model, method, args) {
     const head = m.heads[method] || (m.heads[method] = `${this.prefix}:${method}:${m.segment}`);
-    const k = native.canonicalKey(head, Model._scope, keyOptions);
+    const scope = this.#scopeOf(m, Model);
+    if (method === 'findByPk' && scope === undefined && isEmptyOptions(args[1]) && isPkValue(args[0]) && Model.primaryKeyAttribute !== undefined) {
+      return { head, pk: Model.primaryKeyAttribute, value: args[0] };
+    }
+    const keyOptions = keyOptionsFor(Model, method, args);
+    return keyOptions === null ? null : { head, scope, keyOptions };
+  }
+
+  /** The key text of a spec, or `{ bypass: reason }`. */
+  #keyText(spec) {
+    const k = spec.pk !== undefined ? native.pkKey(spec.head, spec.pk, spec.value) : native.canonicalKey(spec.head, spec.scope, spec.keyOptions);
     return typeof k === 'string' ? k : { bypass: native.unkeyableReason(k) };
+  }
+
+  /** Looks a spec up in one native call: the payload string, or a miss / unkeyable code. */
+  #lookupSpec(spec, slot) {
+    return spec.pk !== undefined
+      ? this.native.lookupPk(spec.head, spec.pk, spec.value, slot)
+      : this.native.lookup(spec.head, spec.scope, spec.keyOptions, slot);
   }
 
   /** The key `Model[method](...args)` would use, or null if that call bypasses the cache. */
   keyFor(Model, method, args) {
     if (!READ_METHODS.includes(method)) return null;
-    const keyOptions = keyOptionsFor(Model, method, args);
-    if (keyOptions === null || bypassReason(Model, hydrateOptionsFor(method, args)) !== null) return null;
-    const k = this.key(Model, method, keyOptions);
+    if (bypassReason(Model, hydrateOptionsFor(method, args)) !== null) return null;
+    const spec = this.#keySpec(this.#metaOf(Model), Model, method, args);
+    const k = spec === null ? null : this.#keyText(spec);
     return typeof k === 'string' ? k : null;
   }
 
@@ -204,55 +253,63 @@ class Engine {
    * @param {number} [call.ttlMs]
    * @param {import('./logger').OnceLogger} call.log
    */
+  /** Runs one read method through the cache (see plan / fetch). */
   async read(call) {
-    const options = hydrateOptionsFor(call.method, call.args);
-    const plan = this.#plan(call, options);
-    if ('hit' in plan) return plan.hit;
-    if (plan.key === undefined) return call.run();
-    return this.#missed(call, plan.key, plan.slot, options);
+    const plan = this.plan(call);
+    return 'hit' in plan ? plan.hit : this.fetch(call, plan);
   }
 
-  /** Decides how a read is served: `{ hit }`, `{ key, slot }` (a miss to fill) or `{}` (bypass). Never throws. */
-  #plan(call, options) {
+  /**
+   * The synchronous half of a read: `{ hit }` when the in-process tier answers, otherwise a plan
+   * for fetch(). Never throws.
+   */
+  plan(call) {
     const { Model, method, args, log } = call;
+    const options = hydrateOptionsFor(method, args);
     try {
       const m = this.#metaOf(Model);
       const slot = this.#slot(m, Model, method);
-      const keyOptions = keyOptionsFor(Model, method, args);
-      const reason = keyOptions === null ? 'unkeyable:arguments' : bypassReason(Model, options);
-      if (reason !== null) {
-        this.native.recordBypass(slot, reason);
-        return {};
+      const reason = bypassReason(Model, options);
+      const spec = reason === null ? this.#keySpec(m, Model, method, args) : null;
+      if (spec === null) {
+        this.native.recordBypass(slot, reason || 'unkeyable:arguments');
+        return { options };
       }
-      const key = this.key(Model, method, keyOptions);
-      if (typeof key !== 'string') {
-        this.native.recordBypass(slot, key.bypass);
-        return {};
+      const got = this.#lookupSpec(spec, slot);
+      if (typeof got === 'string') {
+        const value = this.#rebuild(got, spec, Model, options, log);
+        if (value !== undefined && !(isEmptyResult(value.hit) && rejectsOnEmpty(Model, options))) return value;
+      } else if (got >= UNKEYABLE) {
+        this.native.recordBypass(slot, native.unkeyableReason(got - UNKEYABLE));
+        return { options };
       }
-      const hit = this.#lookup(key, slot, Model, options, log);
-      if (hit !== undefined && !(isEmptyResult(hit.value) && rejectsOnEmpty(Model, options))) return { hit: hit.value };
-      return { key, slot };
-    } catch (err) {
-      log.warn('cache-read', { error: err && err.message, model: Model.name, method }, 'cache lookup failed; the database answers');
-      return {};
-    }
-  }
-
-  #lookup(key, slot, Model, options, log) {
-    const got = this.native.get(key, slot);
-    if (typeof got !== 'string') {
+      // A miss: only now does the key become a string, for the fill.
+      const key = this.#keyText(spec);
       if (got === MISS_CORRUPT) {
         log.warn('cache-corrupt', { key, reason: this.native.takeDecodeError() }, 'unreadable cache entry dropped; treated as a miss');
       }
-      return undefined;
-    }
-    try {
-      return { value: fromStored(Model, options, codec.decode(got)) };
+      return { key, slot, options };
     } catch (err) {
-      this.native.invalidateKey(key);
+      log.warn('cache-read', { error: err && err.message, model: Model.name, method }, 'cache lookup failed; the database answers');
+      return { options };
+    }
+  }
+
+  /** `{ hit }` from a payload, or undefined (entry dropped, logged) when it cannot be rebuilt. */
+  #rebuild(payload, spec, Model, options, log) {
+    try {
+      return { hit: fromStored(Model, options, codec.decode(payload)) };
+    } catch (err) {
+      const key = this.#keyText(spec);
+      if (typeof key === 'string') this.native.invalidateKey(key);
       log.warn('cache-decode', { key, error: err && err.message }, 'cache entry could not be rebuilt; dropped and treated as a miss');
       return undefined;
     }
+  }
+
+  /** The asynchronous half: the database read (single-flight, version-checked fill) or a bypass. */
+  fetch(call, plan) {
+    return plan.key === undefined ? call.run() : this.#missed(call, plan.key, plan.slot, plan.options);
   }
 
   async #missed(call, key, slot, options) {

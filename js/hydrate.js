@@ -29,12 +29,22 @@ function toStored(result) {
   return { shape: 'value', data: result };
 }
 
+/** Build options when neither the call nor the model's scope names includes or attributes. */
+const SIMPLE_BUILD = Object.freeze({ isNewRecord: false, raw: true });
+
 /**
  * The build options a database read would use for `options` on `Model`: the caller's options
  * with the model's scope injected and attributes expanded. Cloned per call because build()
  * mutates the include objects it is given.
  */
 function buildOptions(Model, options) {
+  const scope = Model._scope;
+  if (
+    (options == null || (options.include === undefined && options.attributes === undefined)) &&
+    (scope == null || (scope.include === undefined && scope.attributes === undefined))
+  ) {
+    return SIMPLE_BUILD;
+  }
   const Utils = Model.sequelize.constructor.Utils;
   const o = Utils.cloneDeep(options || {});
   Model._injectScope(o);
@@ -43,7 +53,10 @@ function buildOptions(Model, options) {
 }
 
 function buildRows(Model, options, rows) {
-  return Model.bulkBuild(rows, buildOptions(Model, options));
+  const o = buildOptions(Model, options);
+  // Without includes, build() per row is what bulkBuild does, minus its include bookkeeping.
+  if (o.include === undefined) return rows.map((r) => Model.build(r, o));
+  return Model.bulkBuild(rows, o);
 }
 
 /** Turns decoded stored data back into what the query returned. */

@@ -40,9 +40,11 @@ async function modelCacheFactory(client, loggerOrOptions) {
     const methods = Object.create(null);
     for (const method of READ_METHODS) {
       methods[method] = function cachedRead(...args) {
-        return engine
-          .read({ Model, method, args, ttlMs, log, run: () => Model[method](...args) })
-          .then(viewOf);
+        const call = { Model, method, args, ttlMs, log, run: () => Model[method](...args) };
+        const plan = engine.plan(call);
+        // A hit answers without waiting on anything; only the database path is asynchronous.
+        if ('hit' in plan) return Promise.resolve(viewOf(plan.hit));
+        return engine.fetch(call, plan).then(viewOf);
       };
     }
     const bound = new Map();

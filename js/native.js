@@ -14,4 +14,34 @@ try {
   throw e;
 }
 
-module.exports = binding;
+/**
+ * One client's native engine as an object. The binding exposes plain functions over an opaque
+ * handle (see src/lib.rs for why); this gives them back a method shape.
+ */
+function createCache(options) {
+  const h = binding.cacheCreate(options);
+  return {
+    slot: (model, method) => binding.cacheSlot(h, model, method),
+    modelId: (name) => binding.cacheModelId(h, name),
+    get: (key, slot) => binding.cacheGet(h, key, slot),
+    lookup: (head, scope, options, slot) => binding.cacheLookup(h, head, scope, options, slot),
+    lookupPk: (head, attr, value, slot) => binding.cacheLookupPk(h, head, attr, value, slot),
+    takeDecodeError: () => binding.cacheTakeDecodeError(h),
+    beginFill: (key, models) => binding.cacheBeginFill(h, key, models),
+    fill: (ticket, payload, ttlMs, slot) => binding.cacheFill(h, ticket, payload, ttlMs, slot),
+    fillRaw: (ticket, frame, ttlMs, slot) => binding.cacheFillRaw(h, ticket, frame, ttlMs, slot),
+    abandon: (ticket) => binding.cacheAbandon(h, ticket),
+    invalidateKey: (key) => binding.cacheInvalidateKey(h, key),
+    bumpModel: (id) => binding.cacheBumpModel(h, id),
+    clear: () => binding.cacheClear(h),
+    recordBypass: (slot, reason) => binding.cacheRecordBypass(h, slot, reason),
+    stats: () => binding.cacheStats(h),
+  };
+}
+
+module.exports = {
+  createCache,
+  canonicalKey: binding.canonicalKey,
+  pkKey: binding.pkKey,
+  unkeyableReason: binding.unkeyableReason,
+};

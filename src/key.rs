@@ -147,19 +147,19 @@ macro_rules! napi_ok {
 /// Walks JS values through N-API and writes their canonical text.
 pub struct Walker {
   env: sys::napi_env,
+  /// Fetched on the first object that needs it: a findByPk key never does.
   object_proto: sys::napi_value,
   nodes: u32,
 }
 
 impl Walker {
-  /// A walker for `env`. Fails only if N-API cannot reach `Object.prototype`.
-  pub fn new(env: sys::napi_env) -> R<Self> {
-    let object_proto = object_prototype(env)?;
-    Ok(Walker {
+  /// A walker for `env`.
+  pub fn new(env: sys::napi_env) -> Self {
+    Walker {
       env,
-      object_proto,
+      object_proto: ptr::null_mut(),
       nodes: 0,
-    })
+    }
   }
 
   /// Builds the key of a query: `head`, the model's active `scope` (omitted when empty) and the
@@ -190,6 +190,23 @@ impl Walker {
     } else {
       self.value(options, 0, &mut out)?;
     }
+    Ok(finish(head, out))
+  }
+
+  /// The key of `findByPk(value)` with no other options and no active scope: the same text the
+  /// general walk gives for `{ where: { [attr]: value } }`, without walking two objects.
+  pub fn pk_key(&mut self, head: &str, attr: &str, value: sys::napi_value) -> R<String> {
+    let mut out = String::with_capacity(head.len() + attr.len() + 32);
+    out.push_str(head);
+    out.push_str(":{\"where\":{");
+    push_json_string(&mut out, attr);
+    out.push(':');
+    let result = self.value(value, 2, &mut out);
+    if result.is_err() {
+      self.clear_exception();
+    }
+    result?;
+    out.push_str("}}");
     Ok(finish(head, out))
   }
 
@@ -369,6 +386,9 @@ impl Walker {
     napi_ok!(sys::napi_get_prototype(self.env, v, &mut proto));
     let mut plain = self.type_of(proto)? == sys::ValueType::napi_null;
     if !plain {
+      if self.object_proto.is_null() {
+        self.object_proto = object_prototype(self.env)?;
+      }
       napi_ok!(sys::napi_strict_equals(self.env, proto, self.object_proto, &mut plain));
     }
     if plain {
@@ -471,39 +491,19 @@ impl Walker {
     Ok(())
   }
 
-  /// Writes a plain object (or a Sequelize method's own properties): `Reflect.ownKeys`, sorted.
+  /// Writes a plain object (or a Sequelize method's own properties): its enumerable string keys
+  /// and all its symbol keys — exactly the keys Sequelize itself reads (`Utils.getComplexKeys`) —
+  /// sorted, string keys first.
   fn plain(&mut self, v: sys::napi_value, depth: u32, out: &mut String) -> R<()> {
-    let mut names = ptr::null_mut();
-    napi_ok!(sys::napi_get_all_property_names(
-      self.env,
-      v,
-      sys::KeyCollectionMode::own_only,
-      sys::KeyFilter::all_properties,
-      sys::KeyConversion::numbers_to_strings,
-      &mut names
-    ));
-    let mut len = 0u32;
-    napi_ok!(sys::napi_get_array_length(self.env, names, &mut len));
-    if len == 0 {
+    let mut entries: Vec<(bool, String, sys::napi_value)> = Vec::new();
+    // With this filter V8 answers from the object's enum cache, the cheap path.
+    let strings = self.own_keys(v, sys::KeyFilter::enumerable | sys::KeyFilter::skip_symbols)?;
+    self.collect(v, strings, false, depth, &mut entries)?;
+    let symbols = self.own_keys(v, sys::KeyFilter::skip_strings)?;
+    self.collect(v, symbols, true, depth, &mut entries)?;
+    if entries.is_empty() {
       out.push_str("{}");
       return Ok(());
-    }
-    let mut entries: Vec<(bool, String, sys::napi_value)> = Vec::with_capacity(len as usize);
-    for i in 0..len {
-      let mut k = ptr::null_mut();
-      napi_ok!(sys::napi_get_element(self.env, names, i, &mut k));
-      let is_symbol = self.type_of(k)? == sys::ValueType::napi_symbol;
-      let name = if is_symbol {
-        self.symbol_description(k)?.unwrap_or_default()
-      } else {
-        self.string(k)?
-      };
-      if depth == 0 && !is_symbol && IGNORED_TOP_LEVEL.contains(&name.as_str()) {
-        continue;
-      }
-      let mut val = ptr::null_mut();
-      napi_ok!(sys::napi_get_property(self.env, v, k, &mut val));
-      entries.push((is_symbol, name, val));
     }
     entries.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
     out.push('{');
@@ -519,6 +519,47 @@ impl Walker {
       self.value(*val, depth + 1, out)?;
     }
     out.push('}');
+    Ok(())
+  }
+
+  fn own_keys(&self, v: sys::napi_value, filter: sys::napi_key_filter) -> R<sys::napi_value> {
+    let mut names = ptr::null_mut();
+    napi_ok!(sys::napi_get_all_property_names(
+      self.env,
+      v,
+      sys::KeyCollectionMode::own_only,
+      filter,
+      sys::KeyConversion::numbers_to_strings,
+      &mut names
+    ));
+    Ok(names)
+  }
+
+  fn collect(
+    &self,
+    v: sys::napi_value,
+    names: sys::napi_value,
+    symbols: bool,
+    depth: u32,
+    entries: &mut Vec<(bool, String, sys::napi_value)>,
+  ) -> R<()> {
+    let mut len = 0u32;
+    napi_ok!(sys::napi_get_array_length(self.env, names, &mut len));
+    for i in 0..len {
+      let mut k = ptr::null_mut();
+      napi_ok!(sys::napi_get_element(self.env, names, i, &mut k));
+      let name = if symbols {
+        self.symbol_description(k)?.unwrap_or_default()
+      } else {
+        self.string(k)?
+      };
+      if depth == 0 && !symbols && IGNORED_TOP_LEVEL.contains(&name.as_str()) {
+        continue;
+      }
+      let mut val = ptr::null_mut();
+      napi_ok!(sys::napi_get_property(self.env, v, k, &mut val));
+      entries.push((symbols, name, val));
+    }
     Ok(())
   }
 

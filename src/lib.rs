@@ -32,10 +32,20 @@ use crate::key::{Unkeyable, Walker};
 /// Builds the canonical key of a query: `head` (`prefix:method:segment`), the model's active
 /// `scope` and the query `options`. Returns the key, or a number (an unkeyable-reason code for
 /// [`unkeyable_reason`]) when the query cannot be keyed and must bypass the cache.
-#[napi(catch_unwind)]
+#[napi]
 pub fn canonical_key(env: Env, head: String, scope: Unknown, options: Unknown) -> Either<String, u32> {
-  let result = Walker::new(env.raw()).and_then(|mut w| w.query_key(&head, scope.value().value, options.value().value));
+  let result = Walker::new(env.raw()).query_key(&head, scope.value().value, options.value().value);
   match result {
+    Ok(key) => Either::A(key),
+    Err(why) => Either::B(why as u32),
+  }
+}
+
+/// The key of `findByPk(value)` when the call has no other options and the model no active
+/// scope; equal to what [`canonical_key`] gives for `{ where: { [attr]: value } }`.
+#[napi]
+pub fn pk_key(env: Env, head: String, attr: String, value: Unknown) -> Either<String, u32> {
+  match Walker::new(env.raw()).pk_key(&head, &attr, value.value().value) {
     Ok(key) => Either::A(key),
     Err(why) => Either::B(why as u32),
   }
@@ -56,7 +66,7 @@ pub fn unkeyable_reason(code: u32) -> &'static str {
   .map_or("unkeyable", |u| u.reason())
 }
 
-/// Options of [`NativeCache`], validated by the shim (and again here).
+/// Options of [`cache_create`], validated by the shim (and again here).
 #[napi(object)]
 pub struct NativeCacheOptions {
   /// Upper bound of the in-process tier, in bytes.
@@ -89,155 +99,198 @@ pub struct NativeStats {
   pub slots: Vec<SlotStats>,
 }
 
-/// Lookup outcome codes returned by [`NativeCache::get`] on a miss.
+/// Lookup outcome codes returned by [`cache_get`] on a miss.
 pub const MISS_ABSENT: u32 = 0;
 pub const MISS_STALE: u32 = 1;
 pub const MISS_CORRUPT: u32 = 2;
+/// Added to an unkeyable-reason code by [`cache_lookup`] and [`cache_lookup_pk`].
+pub const UNKEYABLE: u32 = 16;
 
-/// One cache client's engine.
-#[napi]
-pub struct NativeCache {
+/// One cache client's engine, held by JS as an opaque handle.
+///
+/// The binding is a set of plain functions taking this handle rather than a napi class: napi-rs
+/// re-validates `this` on every class-method call (hundreds of nanoseconds here), which would
+/// dominate an in-process hit.
+pub struct Cache {
   engine: Engine,
   last_decode_error: Mutex<Option<String>>,
 }
+
+type Handle = External<Cache>;
 
 fn ttl_from_ms(ms: Option<f64>) -> Option<Duration> {
   ms.filter(|m| m.is_finite() && *m > 0.0)
     .map(|m| Duration::from_millis(m as u64))
 }
 
+fn lookup_key(cache: &Cache, key: &str, slot: u32) -> Either<String, u32> {
+  match cache.engine.get(key, slot, str::to_owned) {
+    Ok(payload) => Either::A(payload),
+    Err(Miss::Absent) => Either::B(MISS_ABSENT),
+    Err(Miss::Stale) => Either::B(MISS_STALE),
+    Err(Miss::Corrupt(e)) => {
+      *cache.last_decode_error.lock().expect("lock") = Some(e.to_string());
+      Either::B(MISS_CORRUPT)
+    }
+  }
+}
+
+/// Creates a cache client's engine.
 #[napi]
-impl NativeCache {
-  #[napi(constructor)]
-  pub fn new(options: NativeCacheOptions) -> Result<Self> {
-    if !(options.max_bytes.is_finite() && options.max_bytes >= 1.0) {
-      return Err(Error::new(
-        Status::InvalidArg,
-        "maxBytes must be a positive number of bytes",
-      ));
-    }
-    let Some(default_ttl) = ttl_from_ms(Some(options.default_ttl_ms)) else {
-      return Err(Error::new(
-        Status::InvalidArg,
-        "defaultTtlSeconds must be a positive number",
-      ));
-    };
-    Ok(NativeCache {
-      engine: Engine::new(EngineOptions {
-        max_bytes: options.max_bytes as u64,
-        default_ttl,
-      }),
-      last_decode_error: Mutex::new(None),
-    })
+pub fn cache_create(options: NativeCacheOptions) -> Result<Handle> {
+  if !(options.max_bytes.is_finite() && options.max_bytes >= 1.0) {
+    return Err(Error::new(
+      Status::InvalidArg,
+      "maxBytes must be a positive number of bytes",
+    ));
   }
+  let Some(default_ttl) = ttl_from_ms(Some(options.default_ttl_ms)) else {
+    return Err(Error::new(
+      Status::InvalidArg,
+      "defaultTtlSeconds must be a positive number",
+    ));
+  };
+  Ok(External::new(Cache {
+    engine: Engine::new(EngineOptions {
+      max_bytes: options.max_bytes as u64,
+      default_ttl,
+    }),
+    last_decode_error: Mutex::new(None),
+  }))
+}
 
-  /// The stats slot of (model, method).
-  #[napi(catch_unwind)]
-  pub fn slot(&self, model: String, method: String) -> u32 {
-    self.engine.stats().slot(&model, &method)
+/// The stats slot of (model, method).
+#[napi]
+pub fn cache_slot(cache: &Handle, model: String, method: String) -> u32 {
+  cache.engine.stats().slot(&model, &method)
+}
+
+/// The generation id of a model (by its schema-qualified table name).
+#[napi]
+pub fn cache_model_id(cache: &Handle, name: String) -> u32 {
+  cache.engine.guard().model_id(&name)
+}
+
+/// The payload stored under `key`, or a miss code: 0 absent, 1 stale, 2 corrupt (then
+/// [`cache_take_decode_error`] says why).
+#[napi]
+pub fn cache_get(cache: &Handle, key: String, slot: u32) -> Either<String, u32> {
+  lookup_key(cache, &key, slot)
+}
+
+/// Builds the key of a query (as [`canonical_key`]) and looks it up in one crossing, so a hit
+/// never turns the key into a JS string. Returns the payload, a miss code (as [`cache_get`]),
+/// or [`UNKEYABLE`] plus an unkeyable-reason code.
+#[napi]
+pub fn cache_lookup(
+  env: Env,
+  cache: &Handle,
+  head: String,
+  scope: Unknown,
+  options: Unknown,
+  slot: u32,
+) -> Either<String, u32> {
+  match Walker::new(env.raw()).query_key(&head, scope.value().value, options.value().value) {
+    Ok(key) => lookup_key(cache, &key, slot),
+    Err(why) => Either::B(UNKEYABLE + why as u32),
   }
+}
 
-  /// The generation id of a model (by its schema-qualified table name).
-  #[napi(catch_unwind)]
-  pub fn model_id(&self, name: String) -> u32 {
-    self.engine.guard().model_id(&name)
+/// [`cache_lookup`] for `findByPk(value)` with no options and no scope (as [`pk_key`]).
+#[napi]
+pub fn cache_lookup_pk(
+  env: Env,
+  cache: &Handle,
+  head: String,
+  attr: String,
+  value: Unknown,
+  slot: u32,
+) -> Either<String, u32> {
+  match Walker::new(env.raw()).pk_key(&head, &attr, value.value().value) {
+    Ok(key) => lookup_key(cache, &key, slot),
+    Err(why) => Either::B(UNKEYABLE + why as u32),
   }
+}
 
-  /// The payload stored under `key`, or a miss code: 0 absent, 1 stale, 2 corrupt (then
-  /// [`NativeCache::take_decode_error`] says why).
-  #[napi(catch_unwind)]
-  pub fn get(&self, key: String, slot: u32) -> Either<String, u32> {
-    match self.engine.get(&key, slot, str::to_owned) {
-      Ok(payload) => Either::A(payload),
-      Err(Miss::Absent) => Either::B(MISS_ABSENT),
-      Err(Miss::Stale) => Either::B(MISS_STALE),
-      Err(Miss::Corrupt(e)) => {
-        *self.last_decode_error.lock().expect("lock") = Some(e.to_string());
-        Either::B(MISS_CORRUPT)
-      }
-    }
-  }
+/// Why the last corrupt entry could not be decoded.
+#[napi]
+pub fn cache_take_decode_error(cache: &Handle) -> Option<String> {
+  cache.last_decode_error.lock().expect("lock").take()
+}
 
-  /// Why the last corrupt entry could not be decoded.
-  #[napi(catch_unwind)]
-  pub fn take_decode_error(&self) -> Option<String> {
-    self.last_decode_error.lock().expect("lock").take()
-  }
+/// Starts a fill of `key` for a query reading `models`; returns the ticket.
+#[napi]
+pub fn cache_begin_fill(cache: &Handle, key: String, models: Vec<u32>) -> u32 {
+  cache.engine.begin_fill(&key, &models)
+}
 
-  /// Starts a fill of `key` for a query reading `models`; returns the ticket.
-  #[napi(catch_unwind)]
-  pub fn begin_fill(&self, key: String, models: Vec<u32>) -> u32 {
-    self.engine.begin_fill(&key, &models)
-  }
+/// Stores `payload` unless an invalidation overtook the ticket. Returns whether it stored.
+#[napi]
+pub fn cache_fill(cache: &Handle, ticket: u32, payload: String, ttl_ms: Option<f64>, slot: u32) -> bool {
+  cache.engine.fill(ticket, &payload, ttl_from_ms(ttl_ms), slot)
+}
 
-  /// Stores `payload` unless an invalidation overtook the ticket. Returns whether it stored.
-  #[napi(catch_unwind)]
-  pub fn fill(&self, ticket: u32, payload: String, ttl_ms: Option<f64>, slot: u32) -> bool {
-    self.engine.fill(ticket, &payload, ttl_from_ms(ttl_ms), slot)
-  }
+/// Stores bytes as they are, without framing them. Exists so tests can prove that bytes the
+/// codec did not write read back as a miss.
+#[napi]
+pub fn cache_fill_raw(cache: &Handle, ticket: u32, frame: &[u8], ttl_ms: Option<f64>, slot: u32) -> bool {
+  cache.engine.fill_frame(ticket, frame.into(), ttl_from_ms(ttl_ms), slot)
+}
 
-  /// Stores bytes as they are, without framing them. Exists so tests can prove that bytes the
-  /// codec did not write read back as a miss.
-  #[napi(catch_unwind)]
-  pub fn fill_raw(&self, ticket: u32, frame: &[u8], ttl_ms: Option<f64>, slot: u32) -> bool {
-    self.engine.fill_frame(ticket, frame.into(), ttl_from_ms(ttl_ms), slot)
-  }
+/// Drops a ticket whose database read failed.
+#[napi]
+pub fn cache_abandon(cache: &Handle, ticket: u32) {
+  cache.engine.abandon(ticket)
+}
 
-  /// Drops a ticket whose database read failed.
-  #[napi(catch_unwind)]
-  pub fn abandon(&self, ticket: u32) {
-    self.engine.abandon(ticket)
-  }
+/// Removes `key` and voids any fill of it in flight.
+#[napi]
+pub fn cache_invalidate_key(cache: &Handle, key: String) {
+  cache.engine.invalidate_key(&key)
+}
 
-  /// Removes `key` and voids any fill of it in flight.
-  #[napi(catch_unwind)]
-  pub fn invalidate_key(&self, key: String) {
-    self.engine.invalidate_key(&key)
-  }
+/// Makes every entry and in-flight fill that read the model stale.
+#[napi]
+pub fn cache_bump_model(cache: &Handle, model_id: u32) {
+  cache.engine.bump_model(model_id)
+}
 
-  /// Makes every entry and in-flight fill that read the model stale.
-  #[napi(catch_unwind)]
-  pub fn bump_model(&self, model_id: u32) {
-    self.engine.bump_model(model_id)
-  }
+/// Removes every entry and voids every fill in flight.
+#[napi]
+pub fn cache_clear(cache: &Handle) {
+  cache.engine.clear()
+}
 
-  /// Removes every entry and voids every fill in flight.
-  #[napi(catch_unwind)]
-  pub fn clear(&self) {
-    self.engine.clear()
-  }
+/// Counts a call that went to the database without touching the cache.
+#[napi]
+pub fn cache_record_bypass(cache: &Handle, slot: u32, reason: String) {
+  cache.engine.stats().record_bypass(slot, &reason)
+}
 
-  /// Counts a call that went to the database without touching the cache.
-  #[napi(catch_unwind)]
-  pub fn record_bypass(&self, slot: u32, reason: String) {
-    self.engine.stats().record_bypass(slot, &reason)
-  }
-
-  /// A snapshot of the counters.
-  #[napi(catch_unwind)]
-  pub fn stats(&self) -> NativeStats {
-    let (entries, bytes) = self.engine.usage();
-    let s = self.engine.stats();
-    NativeStats {
-      entries: entries as f64,
-      bytes: bytes as f64,
-      evictions: s.evictions.load(std::sync::atomic::Ordering::Relaxed) as f64,
-      expirations: s.expirations.load(std::sync::atomic::Ordering::Relaxed) as f64,
-      slots: s
-        .snapshot()
-        .into_iter()
-        .map(|x| SlotStats {
-          model: x.model,
-          method: x.method,
-          hits: x.hits as f64,
-          misses: x.misses as f64,
-          fills: x.fills as f64,
-          fills_rejected: x.fills_rejected as f64,
-          corrupt: x.corrupt as f64,
-          bypasses: x.bypasses as f64,
-          bypass_reasons: x.bypass_reasons.into_iter().map(|(k, v)| (k, v as f64)).collect(),
-        })
-        .collect(),
-    }
+/// A snapshot of the counters.
+#[napi]
+pub fn cache_stats(cache: &Handle) -> NativeStats {
+  let (entries, bytes) = cache.engine.usage();
+  let s = cache.engine.stats();
+  NativeStats {
+    entries: entries as f64,
+    bytes: bytes as f64,
+    evictions: s.evictions.load(std::sync::atomic::Ordering::Relaxed) as f64,
+    expirations: s.expirations.load(std::sync::atomic::Ordering::Relaxed) as f64,
+    slots: s
+      .snapshot()
+      .into_iter()
+      .map(|x| SlotStats {
+        model: x.model,
+        method: x.method,
+        hits: x.hits as f64,
+        misses: x.misses as f64,
+        fills: x.fills as f64,
+        fills_rejected: x.fills_rejected as f64,
+        corrupt: x.corrupt as f64,
+        bypasses: x.bypasses as f64,
+        bypass_reasons: x.bypass_reasons.into_iter().map(|(k, v)| (k, v as f64)).collect(),
+      })
+      .collect(),
   }
 }
