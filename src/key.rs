@@ -132,6 +132,8 @@ pub fn finish(head: &str, full: String) -> String {
 thread_local! {
   /// `Object.prototype` of this thread's JS environment, to tell plain objects from instances.
   static OBJECT_PROTO: Cell<(sys::napi_env, sys::napi_ref)> = const { Cell::new((ptr::null_mut(), ptr::null_mut())) };
+  /// The private symbol under which a model class keeps its encoded text (see `Walker::model`).
+  static MODEL_TEXT: Cell<(sys::napi_env, sys::napi_ref)> = const { Cell::new((ptr::null_mut(), ptr::null_mut())) };
 }
 
 type R<T> = Result<T, Unkeyable>;
@@ -149,6 +151,8 @@ pub struct Walker {
   env: sys::napi_env,
   /// Fetched on the first object that needs it: a findByPk key never does.
   object_proto: sys::napi_value,
+  /// Fetched on the first model met.
+  model_text: sys::napi_value,
   nodes: u32,
 }
 
@@ -158,6 +162,7 @@ impl Walker {
     Walker {
       env,
       object_proto: ptr::null_mut(),
+      model_text: ptr::null_mut(),
       nodes: 0,
     }
   }
@@ -364,6 +369,17 @@ impl Walker {
   }
 
   fn object(&mut self, v: sys::napi_value, depth: u32, out: &mut String) -> R<()> {
+    // Plain objects are the common case: two calls tell them apart.
+    let mut proto = ptr::null_mut();
+    napi_ok!(sys::napi_get_prototype(self.env, v, &mut proto));
+    if self.object_proto.is_null() {
+      self.object_proto = object_prototype(self.env)?;
+    }
+    let mut plain = false;
+    napi_ok!(sys::napi_strict_equals(self.env, proto, self.object_proto, &mut plain));
+    if plain {
+      return self.plain(v, depth, out);
+    }
     let mut flag = false;
     napi_ok!(sys::napi_is_array(self.env, v, &mut flag));
     if flag {
@@ -382,16 +398,7 @@ impl Walker {
     if flag {
       return self.typed_array(v, out);
     }
-    let mut proto = ptr::null_mut();
-    napi_ok!(sys::napi_get_prototype(self.env, v, &mut proto));
-    let mut plain = self.type_of(proto)? == sys::ValueType::napi_null;
-    if !plain {
-      if self.object_proto.is_null() {
-        self.object_proto = object_prototype(self.env)?;
-      }
-      napi_ok!(sys::napi_strict_equals(self.env, proto, self.object_proto, &mut plain));
-    }
-    if plain {
+    if self.type_of(proto)? == sys::ValueType::napi_null {
       return self.plain(v, depth, out);
     }
     let class = self.class_name(proto)?;
@@ -564,7 +571,32 @@ impl Walker {
   }
 
   /// Writes a model class and returns true, or returns false if `f` is not one.
+  ///
+  /// A model's text is cached on the class itself, as an own non-enumerable property under a
+  /// private symbol holding `[scope, text]`. It is reused only while the class's `_scope` is the
+  /// same object (Sequelize replaces `_scope` when a scope changes, it never edits it in place);
+  /// a scoped or schema'd subclass has no own entry and computes its own.
   fn model(&mut self, f: sys::napi_value, depth: u32, out: &mut String) -> R<bool> {
+    if self.model_text.is_null() {
+      self.model_text = cached_symbol(self.env, &MODEL_TEXT, c"sequelize-native-cache.model")?;
+    }
+    let scope = self.named(f, c"_scope")?;
+    let mut cached = false;
+    napi_ok!(sys::napi_has_own_property(self.env, f, self.model_text, &mut cached));
+    if cached {
+      let mut entry = ptr::null_mut();
+      napi_ok!(sys::napi_get_property(self.env, f, self.model_text, &mut entry));
+      let mut cached_scope = ptr::null_mut();
+      napi_ok!(sys::napi_get_element(self.env, entry, 0, &mut cached_scope));
+      let mut same = false;
+      napi_ok!(sys::napi_strict_equals(self.env, scope, cached_scope, &mut same));
+      if same {
+        let mut text = ptr::null_mut();
+        napi_ok!(sys::napi_get_element(self.env, entry, 1, &mut text));
+        out.push_str(&self.string(text)?);
+        return Ok(true);
+      }
+    }
     let table = self.named(f, c"tableName")?;
     let attrs = self.named(f, c"rawAttributes")?;
     if self.type_of(table)? != sys::ValueType::napi_string || self.type_of(attrs)? != sys::ValueType::napi_object {
@@ -572,7 +604,7 @@ impl Walker {
     }
     let name = self.named(f, c"name")?;
     let schema = self.named(f, c"_schema")?;
-    let scope = self.named(f, c"_scope")?;
+    let start = out.len();
     out.push_str("$M(");
     push_json_string(out, &self.optional_string(name)?.unwrap_or_default());
     out.push(',');
@@ -589,8 +621,61 @@ impl Walker {
       self.value(scope, depth + 1, out)?;
     }
     out.push(')');
+    // Best effort: a frozen class simply keeps no cache.
+    if self.remember_model(f, scope, &out[start..]).is_err() {
+      self.clear_exception();
+    }
     Ok(true)
   }
+
+  fn remember_model(&self, f: sys::napi_value, scope: sys::napi_value, text: &str) -> R<()> {
+    let mut entry = ptr::null_mut();
+    napi_ok!(sys::napi_create_array_with_length(self.env, 2, &mut entry));
+    let mut js_text = ptr::null_mut();
+    napi_ok!(sys::napi_create_string_utf8(
+      self.env,
+      text.as_ptr() as *const c_char,
+      text.len() as isize,
+      &mut js_text
+    ));
+    napi_ok!(sys::napi_set_element(self.env, entry, 0, scope));
+    napi_ok!(sys::napi_set_element(self.env, entry, 1, js_text));
+    let prop = sys::napi_property_descriptor {
+      utf8name: ptr::null(),
+      name: self.model_text,
+      method: None,
+      getter: None,
+      setter: None,
+      value: entry,
+      attributes: sys::PropertyAttributes::writable | sys::PropertyAttributes::configurable,
+      data: ptr::null_mut(),
+    };
+    napi_ok!(sys::napi_define_properties(self.env, f, 1, &prop));
+    Ok(())
+  }
+}
+
+/// A symbol created once per JS environment and kept alive by a reference.
+fn cached_symbol(
+  env: sys::napi_env,
+  slot: &'static std::thread::LocalKey<Cell<(sys::napi_env, sys::napi_ref)>>,
+  description: &std::ffi::CStr,
+) -> R<sys::napi_value> {
+  let (cached_env, cached_ref) = slot.with(|c| c.get());
+  let mut v = ptr::null_mut();
+  if cached_env == env && !cached_ref.is_null() {
+    napi_ok!(sys::napi_get_reference_value(env, cached_ref, &mut v));
+    if !v.is_null() {
+      return Ok(v);
+    }
+  }
+  let mut desc = ptr::null_mut();
+  napi_ok!(sys::napi_create_string_utf8(env, description.as_ptr(), -1, &mut desc));
+  napi_ok!(sys::napi_create_symbol(env, desc, &mut v));
+  let mut r = ptr::null_mut();
+  napi_ok!(sys::napi_create_reference(env, v, 1, &mut r));
+  slot.with(|c| c.set((env, r)));
+  Ok(v)
 }
 
 fn object_prototype(env: sys::napi_env) -> R<sys::napi_value> {
