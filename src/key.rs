@@ -655,52 +655,58 @@ impl Walker {
   }
 }
 
-/// A symbol created once per JS environment and kept alive by a reference.
-fn cached_symbol(
+/// A value made once per JS environment (per thread) and kept alive by a reference.
+fn per_env(
   env: sys::napi_env,
   slot: &'static std::thread::LocalKey<Cell<(sys::napi_env, sys::napi_ref)>>,
-  description: &std::ffi::CStr,
+  make: impl FnOnce() -> R<sys::napi_value>,
 ) -> R<sys::napi_value> {
   let (cached_env, cached_ref) = slot.with(|c| c.get());
-  let mut v = ptr::null_mut();
   if cached_env == env && !cached_ref.is_null() {
+    let mut v = ptr::null_mut();
     napi_ok!(sys::napi_get_reference_value(env, cached_ref, &mut v));
     if !v.is_null() {
       return Ok(v);
     }
   }
-  let mut desc = ptr::null_mut();
-  napi_ok!(sys::napi_create_string_utf8(env, description.as_ptr(), -1, &mut desc));
-  napi_ok!(sys::napi_create_symbol(env, desc, &mut v));
+  let v = make()?;
   let mut r = ptr::null_mut();
   napi_ok!(sys::napi_create_reference(env, v, 1, &mut r));
   slot.with(|c| c.set((env, r)));
   Ok(v)
 }
 
+/// A private symbol, one per JS environment.
+fn cached_symbol(
+  env: sys::napi_env,
+  slot: &'static std::thread::LocalKey<Cell<(sys::napi_env, sys::napi_ref)>>,
+  description: &std::ffi::CStr,
+) -> R<sys::napi_value> {
+  per_env(env, slot, || {
+    let mut desc = ptr::null_mut();
+    napi_ok!(sys::napi_create_string_utf8(env, description.as_ptr(), -1, &mut desc));
+    let mut v = ptr::null_mut();
+    napi_ok!(sys::napi_create_symbol(env, desc, &mut v));
+    Ok(v)
+  })
+}
+
+/// `Object.prototype` of this environment.
 fn object_prototype(env: sys::napi_env) -> R<sys::napi_value> {
-  let (cached_env, cached_ref) = OBJECT_PROTO.with(|c| c.get());
-  let mut v = ptr::null_mut();
-  if cached_env == env && !cached_ref.is_null() {
-    napi_ok!(sys::napi_get_reference_value(env, cached_ref, &mut v));
-    if !v.is_null() {
-      return Ok(v);
-    }
-  }
-  let mut global = ptr::null_mut();
-  napi_ok!(sys::napi_get_global(env, &mut global));
-  let mut object = ptr::null_mut();
-  napi_ok!(sys::napi_get_named_property(
-    env,
-    global,
-    c"Object".as_ptr(),
-    &mut object
-  ));
-  napi_ok!(sys::napi_get_named_property(env, object, c"prototype".as_ptr(), &mut v));
-  let mut r = ptr::null_mut();
-  napi_ok!(sys::napi_create_reference(env, v, 1, &mut r));
-  OBJECT_PROTO.with(|c| c.set((env, r)));
-  Ok(v)
+  per_env(env, &OBJECT_PROTO, || {
+    let mut global = ptr::null_mut();
+    napi_ok!(sys::napi_get_global(env, &mut global));
+    let mut object = ptr::null_mut();
+    napi_ok!(sys::napi_get_named_property(
+      env,
+      global,
+      c"Object".as_ptr(),
+      &mut object
+    ));
+    let mut v = ptr::null_mut();
+    napi_ok!(sys::napi_get_named_property(env, object, c"prototype".as_ptr(), &mut v));
+    Ok(v)
+  })
 }
 
 #[cfg(test)]
