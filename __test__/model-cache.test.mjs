@@ -496,8 +496,8 @@ describe('bad input', () => {
     const t = await setup();
     const { engineOf } = require('../js/clients.js');
     const native = engineOf(t.client, 'test').native;
-    const real = { lookup: native.lookup, lookupPk: native.lookupPk };
-    native.lookup = native.lookupPk = () => {
+    const real = { get: native.get, lookupPk: native.lookupPk };
+    native.get = native.lookupPk = () => {
       throw new Error('engine exploded');
     };
     try {
@@ -506,6 +506,7 @@ describe('bad input', () => {
       const all = await t.cache.wrap(t.User).findAll({ where: { id: 2 } });
       assert.equal(all[0].username, 'user2');
       assert.equal(t.logger.lines.filter((l) => l.obj.code === 'cache-read').length, 1, 'logged once per burst');
+      assert.equal(t.client.stats().hits, 0);
     } finally {
       Object.assign(native, real);
     }

@@ -7,7 +7,7 @@
 
 const native = require('./native');
 const codec = require('./codec');
-const { toStored, fromStored } = require('./hydrate');
+const { toStored, fromStored, prepareBuild } = require('./hydrate');
 
 /** Hooks that can rewrite a find or its result; a hit would skip them, so their presence bypasses. */
 const FIND_HOOKS = ['beforeFind', 'beforeFindAfterExpandIncludeAll', 'beforeFindAfterOptions', 'afterFind', 'beforeCount'];
@@ -18,6 +18,9 @@ const READ_METHODS = ['findByPk', 'findOne', 'findAll', 'count', 'findAndCountAl
 // Miss codes of the native lookup (src/lib.rs).
 const MISS_CORRUPT = 2;
 const UNKEYABLE = 16;
+
+/** Upper bound of the per-key build-options memo. */
+const MAX_MEMOIZED_BUILDS = 1024;
 
 function hasHookAnywhere(Model, name) {
   if (typeof Model.hasHook === 'function' && Model.hasHook(name)) return true;
@@ -119,6 +122,8 @@ class Engine {
     this.defaultTtlMs = defaultTtlMs;
     this.inflight = new Map();
     this.meta = new WeakMap();
+    /** Validated build options per key (see hydrate.prepareBuild); bounded, cleared when full. */
+    this.builds = new Map();
   }
 
   #metaOf(Model) {
@@ -178,11 +183,29 @@ class Engine {
     return typeof k === 'string' ? k : { bypass: native.unkeyableReason(k) };
   }
 
-  /** Looks a spec up in one native call: the payload string, or a miss / unkeyable code. */
+  /**
+   * Looks a spec up: `{ got, key }` where got is the payload string or a miss / unkeyable code.
+   * A bare findByPk is keyed and looked up in one native call (its key text is only made on a
+   * miss); other reads need their key for the build-options memo anyway.
+   */
   #lookupSpec(spec, slot) {
-    return spec.pk !== undefined
-      ? this.native.lookupPk(spec.head, spec.pk, spec.value, slot)
-      : this.native.lookup(spec.head, spec.scope, spec.keyOptions, slot);
+    if (spec.pk !== undefined) return { got: this.native.lookupPk(spec.head, spec.pk, spec.value, slot), key: undefined };
+    const k = native.canonicalKey(spec.head, spec.scope, spec.keyOptions);
+    if (typeof k !== 'string') return { got: UNKEYABLE + k, key: undefined };
+    return { got: this.native.get(k, slot), key: k };
+  }
+
+  /** Build options for a hit of `key`, memoized when they are not the trivial ones. */
+  #buildFor(key, Model, options) {
+    let b = key === undefined ? undefined : this.builds.get(key);
+    if (b === undefined) {
+      b = prepareBuild(Model, options);
+      if (key !== undefined && b.include !== undefined) {
+        if (this.builds.size >= MAX_MEMOIZED_BUILDS) this.builds.clear();
+        this.builds.set(key, b);
+      }
+    }
+    return b;
   }
 
   /** The key `Model[method](...args)` would use, or null if that call bypasses the cache. */
@@ -275,16 +298,16 @@ class Engine {
         this.native.recordBypass(slot, reason || 'unkeyable:arguments');
         return { options };
       }
-      const got = this.#lookupSpec(spec, slot);
+      const { got, key: known } = this.#lookupSpec(spec, slot);
       if (typeof got === 'string') {
-        const value = this.#rebuild(got, spec, Model, options, log);
+        const value = this.#rebuild(got, known, spec, Model, options, log);
         if (value !== undefined && !(isEmptyResult(value.hit) && rejectsOnEmpty(Model, options))) return value;
       } else if (got >= UNKEYABLE) {
         this.native.recordBypass(slot, native.unkeyableReason(got - UNKEYABLE));
         return { options };
       }
-      // A miss: only now does the key become a string, for the fill.
-      const key = this.#keyText(spec);
+      // A miss: a bare findByPk's key becomes a string only now, for the fill.
+      const key = known !== undefined ? known : this.#keyText(spec);
       if (got === MISS_CORRUPT) {
         log.warn('cache-corrupt', { key, reason: this.native.takeDecodeError() }, 'unreadable cache entry dropped; treated as a miss');
       }
@@ -296,11 +319,11 @@ class Engine {
   }
 
   /** `{ hit }` from a payload, or undefined (entry dropped, logged) when it cannot be rebuilt. */
-  #rebuild(payload, spec, Model, options, log) {
+  #rebuild(payload, known, spec, Model, options, log) {
     try {
-      return { hit: fromStored(Model, options, codec.decode(payload)) };
+      return { hit: fromStored(Model, this.#buildFor(known, Model, options), codec.decode(payload)) };
     } catch (err) {
-      const key = this.#keyText(spec);
+      const key = known !== undefined ? known : this.#keyText(spec);
       if (typeof key === 'string') this.native.invalidateKey(key);
       log.warn('cache-decode', { key, error: err && err.message }, 'cache entry could not be rebuilt; dropped and treated as a miss');
       return undefined;
@@ -320,7 +343,7 @@ class Engine {
       const payload = await pending;
       if (payload !== null) {
         try {
-          const value = fromStored(Model, options, codec.decode(payload));
+          const value = fromStored(Model, this.#buildFor(key, Model, options), codec.decode(payload));
           if (!(isEmptyResult(value) && rejectsOnEmpty(Model, options))) return value;
         } catch (err) {
           log.warn('cache-decode', { key, error: err && err.message }, 'shared result could not be rebuilt; the database answers');
@@ -362,6 +385,7 @@ class Engine {
   /** Removes every entry and voids every fill in flight. */
   clear() {
     this.native.clear();
+    this.builds.clear();
   }
 
   /** Makes every cached read of `Model`'s table stale (O(1)). */

@@ -33,11 +33,13 @@ function toStored(result) {
 const SIMPLE_BUILD = Object.freeze({ isNewRecord: false, raw: true });
 
 /**
- * The build options a database read would use for `options` on `Model`: the caller's options
- * with the model's scope injected and attributes expanded. Cloned per call because build()
- * mutates the include objects it is given.
+ * The options a database read builds its instances with, for `options` on `Model`: the caller's
+ * options with the model's scope injected, attributes expanded and the include tree validated,
+ * exactly as findAll prepares them. The result depends only on what the query's key captures,
+ * so callers may reuse it for every hit of one key; it is never mutated by a build
+ * (`includeValidated` skips the validation that would).
  */
-function buildOptions(Model, options) {
+function prepareBuild(Model, options) {
   const scope = Model._scope;
   if (
     (options == null || (options.include === undefined && options.attributes === undefined)) &&
@@ -49,25 +51,31 @@ function buildOptions(Model, options) {
   const o = Utils.cloneDeep(options || {});
   Model._injectScope(o);
   Model._expandAttributes(o);
-  return { isNewRecord: false, raw: true, include: o.include, attributes: o.attributes };
+  const build = { isNewRecord: false, raw: true, include: o.include, attributes: o.attributes };
+  if (build.include !== undefined) {
+    Model._conformIncludes(build, Model);
+    Model._expandIncludeAll(build);
+    Model._validateIncludedElements(build);
+    build.includeValidated = true;
+  }
+  return build;
 }
 
-function buildRows(Model, options, rows) {
-  const o = buildOptions(Model, options);
+function buildRows(Model, build, rows) {
   // Without includes, build() per row is what bulkBuild does, minus its include bookkeeping.
-  if (o.include === undefined) return rows.map((r) => Model.build(r, o));
-  return Model.bulkBuild(rows, o);
+  if (build.include === undefined) return rows.map((r) => Model.build(r, build));
+  return Model.bulkBuild(rows, build);
 }
 
-/** Turns decoded stored data back into what the query returned. */
-function fromStored(Model, options, { shape, data }) {
+/** Turns decoded stored data back into what the query returned, with options from prepareBuild. */
+function fromStored(Model, build, { shape, data }) {
   switch (shape) {
     case 'row':
-      return buildRows(Model, options, [data])[0];
+      return buildRows(Model, build, [data])[0];
     case 'rows':
-      return buildRows(Model, options, data);
+      return buildRows(Model, build, data);
     case 'page':
-      return { count: data.count, rows: buildRows(Model, options, data.rows) };
+      return { count: data.count, rows: buildRows(Model, build, data.rows) };
     case 'value':
       return data;
     default:
@@ -75,4 +83,4 @@ function fromStored(Model, options, { shape, data }) {
   }
 }
 
-module.exports = { toStored, fromStored, buildOptions };
+module.exports = { toStored, fromStored, prepareBuild };

@@ -24,7 +24,6 @@ function createCache(options) {
     slot: (model, method) => binding.cacheSlot(h, model, method),
     modelId: (name) => binding.cacheModelId(h, name),
     get: (key, slot) => binding.cacheGet(h, key, slot),
-    lookup: (head, scope, options, slot) => binding.cacheLookup(h, head, scope, options, slot),
     lookupPk: (head, attr, value, slot) => binding.cacheLookupPk(h, head, attr, value, slot),
     takeDecodeError: () => binding.cacheTakeDecodeError(h),
     beginFill: (key, models) => binding.cacheBeginFill(h, key, models),

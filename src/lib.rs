@@ -103,7 +103,7 @@ pub struct NativeStats {
 pub const MISS_ABSENT: u32 = 0;
 pub const MISS_STALE: u32 = 1;
 pub const MISS_CORRUPT: u32 = 2;
-/// Added to an unkeyable-reason code by [`cache_lookup`] and [`cache_lookup_pk`].
+/// Added to an unkeyable-reason code by [`cache_lookup_pk`].
 pub const UNKEYABLE: u32 = 16;
 
 /// One cache client's engine, held by JS as an opaque handle.
@@ -178,25 +178,9 @@ pub fn cache_get(cache: &Handle, key: String, slot: u32) -> Either<String, u32> 
   lookup_key(cache, &key, slot)
 }
 
-/// Builds the key of a query (as [`canonical_key`]) and looks it up in one crossing, so a hit
-/// never turns the key into a JS string. Returns the payload, a miss code (as [`cache_get`]),
-/// or [`UNKEYABLE`] plus an unkeyable-reason code.
-#[napi]
-pub fn cache_lookup(
-  env: Env,
-  cache: &Handle,
-  head: String,
-  scope: Unknown,
-  options: Unknown,
-  slot: u32,
-) -> Either<String, u32> {
-  match Walker::new(env.raw()).query_key(&head, scope.value().value, options.value().value) {
-    Ok(key) => lookup_key(cache, &key, slot),
-    Err(why) => Either::B(UNKEYABLE + why as u32),
-  }
-}
-
-/// [`cache_lookup`] for `findByPk(value)` with no options and no scope (as [`pk_key`]).
+/// Builds the key of `findByPk(value)` with no options and no scope (as [`pk_key`]) and looks
+/// it up in one crossing, so the hottest hit never turns its key into a JS string. Returns the
+/// payload, a miss code (as [`cache_get`]), or [`UNKEYABLE`] plus an unkeyable-reason code.
 #[napi]
 pub fn cache_lookup_pk(
   env: Env,
