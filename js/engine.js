@@ -22,10 +22,14 @@ const UNKEYABLE = 16;
 /** Upper bound of the per-key build-options memo. */
 const MAX_MEMOIZED_BUILDS = 1024;
 
-function hasHookAnywhere(Model, name) {
-  if (typeof Model.hasHook === 'function' && Model.hasHook(name)) return true;
-  const s = Model.sequelize;
-  return s != null && typeof s.hasHook === 'function' && s.hasHook(name);
+/** True if a hooks table (Sequelize's `options.hooks`) holds any of FIND_HOOKS. */
+function hasFindHooks(hooks) {
+  if (hooks == null) return false;
+  for (const h of FIND_HOOKS) {
+    const list = hooks[h];
+    if (list !== undefined && list.length > 0) return true;
+  }
+  return false;
 }
 
 /** Why a read must go straight to the database (and leave the cache alone), or null. */
@@ -40,8 +44,9 @@ function bypassReason(Model, options) {
     const cls = Model.sequelize && Model.sequelize.constructor._cls;
     if (cls && cls.get('transaction')) return 'transaction';
   }
-  if (options == null || options.hooks !== false) {
-    for (const h of FIND_HOOKS) if (hasHookAnywhere(Model, h)) return 'hooks';
+  // Model hooks and the Sequelize instance's hooks both run on a find (what hasHook reads).
+  if ((options == null || options.hooks !== false) && (hasFindHooks(Model.options.hooks) || hasFindHooks(Model.sequelize && Model.sequelize.options.hooks))) {
+    return 'hooks';
   }
   return null;
 }
@@ -136,6 +141,8 @@ class Engine {
         tableId: undefined,
         scopeRef: undefined,
         scope: undefined,
+        pkHead: undefined,
+        pkAttr: undefined,
       };
       this.meta.set(Model, m);
     }
@@ -171,7 +178,12 @@ class Engine {
     const head = m.heads[method] || (m.heads[method] = `${this.prefix}:${method}:${m.segment}`);
     const scope = this.#scopeOf(m, Model);
     if (method === 'findByPk' && scope === undefined && isEmptyOptions(args[1]) && isPkValue(args[0]) && Model.primaryKeyAttribute !== undefined) {
-      return { head, pk: Model.primaryKeyAttribute, value: args[0] };
+      const pk = Model.primaryKeyAttribute;
+      if (m.pkHead === undefined || m.pkAttr !== pk) {
+        m.pkAttr = pk;
+        m.pkHead = this.native.pkHead(head, pk);
+      }
+      return { head, pk, pkHead: m.pkHead, value: args[0] };
     }
     const keyOptions = keyOptionsFor(Model, method, args);
     return keyOptions === null ? null : { head, scope, keyOptions };
@@ -189,7 +201,7 @@ class Engine {
    * miss); other reads need their key for the build-options memo anyway.
    */
   #lookupSpec(spec, slot) {
-    if (spec.pk !== undefined) return { got: this.native.lookupPk(spec.head, spec.pk, spec.value, slot), key: undefined };
+    if (spec.pk !== undefined) return { got: this.native.lookupPk(spec.pkHead, spec.value, slot), key: undefined };
     const k = native.canonicalKey(spec.head, spec.scope, spec.keyOptions);
     if (typeof k !== 'string') return { got: UNKEYABLE + k, key: undefined };
     return { got: this.native.get(k, slot), key: k };

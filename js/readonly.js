@@ -33,15 +33,19 @@ function viewOf(value) {
 
 // ---- instances -------------------------------------------------------------------------------
 
-// The hidden slot on each target is configurable: a Proxy's ownKeys trap may then leave it out.
-// Node's util.inspect looks at a proxy's target, not through its traps: the target carries the
-// custom inspector.
-const InstanceTarget = {
+// Each view's proxy target holds the wrapped value in a class field: fields are configurable,
+// so the ownKeys trap may leave them out. Node's util.inspect looks at a proxy's target, not
+// through its traps, so the target class carries the custom inspector.
+class InstanceTarget {
+  constructor(inst) {
+    this[kInstance] = inst;
+  }
+
   [inspect.custom](depth, options, insp) {
     const inst = this[kInstance];
     return `${inst.constructor.name} (read-only) ${insp(inst.get({ plain: true }), { ...options, depth })}`;
-  },
-};
+  }
+}
 
 function isAttribute(inst, prop) {
   const M = inst.constructor;
@@ -116,9 +120,7 @@ const instanceHandler = {
 };
 
 function instanceView(inst) {
-  const target = Object.create(InstanceTarget);
-  Object.defineProperty(target, kInstance, { value: inst, configurable: true });
-  return new Proxy(target, instanceHandler);
+  return new Proxy(new InstanceTarget(inst), instanceHandler);
 }
 
 // ---- arrays and plain objects ------------------------------------------------------------------
@@ -142,11 +144,15 @@ function arrayView(arr) {
   return new Proxy(arr.map(viewOf), arrayHandler);
 }
 
-const PlainTarget = {
+class PlainTarget {
+  constructor(obj) {
+    this[kPlain] = obj;
+  }
+
   [inspect.custom](depth, options, insp) {
     return insp(this[kPlain], { ...options, depth });
-  },
-};
+  }
+}
 
 const plainHandler = {
   get(target, prop) {
@@ -182,9 +188,7 @@ const plainHandler = {
 };
 
 function plainView(obj) {
-  const target = Object.create(PlainTarget);
-  Object.defineProperty(target, kPlain, { value: obj, configurable: true });
-  return new Proxy(target, plainHandler);
+  return new Proxy(new PlainTarget(obj), plainHandler);
 }
 
 module.exports = { viewOf };

@@ -20,7 +20,7 @@ pub mod stats;
 pub mod tier;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
 use napi::bindgen_prelude::*;
@@ -114,6 +114,8 @@ pub const UNKEYABLE: u32 = 16;
 pub struct Cache {
   engine: Engine,
   last_decode_error: Mutex<Option<String>>,
+  /// (key head, primary-key attribute) pairs registered by [`cache_pk_head`].
+  pk_heads: RwLock<Vec<(String, String)>>,
 }
 
 type Handle = External<Cache>;
@@ -156,6 +158,7 @@ pub fn cache_create(options: NativeCacheOptions) -> Result<Handle> {
       default_ttl,
     }),
     last_decode_error: Mutex::new(None),
+    pk_heads: RwLock::new(Vec::new()),
   }))
 }
 
@@ -178,19 +181,32 @@ pub fn cache_get(cache: &Handle, key: String, slot: u32) -> Either<String, u32> 
   lookup_key(cache, &key, slot)
 }
 
-/// Builds the key of `findByPk(value)` with no options and no scope (as [`pk_key`]) and looks
-/// it up in one crossing, so the hottest hit never turns its key into a JS string. Returns the
-/// payload, a miss code (as [`cache_get`]), or [`UNKEYABLE`] plus an unkeyable-reason code.
+/// Registers the key head and primary-key attribute of a model's bare `findByPk`, so that each
+/// hit passes only the id value across N-API.
 #[napi]
-pub fn cache_lookup_pk(
-  env: Env,
-  cache: &Handle,
-  head: String,
-  attr: String,
-  value: Unknown,
-  slot: u32,
-) -> Either<String, u32> {
-  match Walker::new(env.raw()).pk_key(&head, &attr, value.value().value) {
+pub fn cache_pk_head(cache: &Handle, head: String, attr: String) -> u32 {
+  let mut heads = cache.pk_heads.write().expect("lock");
+  if let Some(i) = heads.iter().position(|(h, a)| *h == head && *a == attr) {
+    return i as u32;
+  }
+  heads.push((head, attr));
+  (heads.len() - 1) as u32
+}
+
+/// Builds the key of `findByPk(value)` with no options and no scope (as [`pk_key`], from a head
+/// registered by [`cache_pk_head`]) and looks it up in one crossing, so the hottest hit never
+/// turns its key into a JS string. Returns the payload, a miss code (as [`cache_get`]), or
+/// [`UNKEYABLE`] plus an unkeyable-reason code.
+#[napi]
+pub fn cache_lookup_pk(env: Env, cache: &Handle, pk_head: u32, value: Unknown, slot: u32) -> Either<String, u32> {
+  let key = {
+    let heads = cache.pk_heads.read().expect("lock");
+    let Some((head, attr)) = heads.get(pk_head as usize) else {
+      return Either::B(MISS_ABSENT);
+    };
+    Walker::new(env.raw()).pk_key(head, attr, value.value().value)
+  };
+  match key {
     Ok(key) => lookup_key(cache, &key, slot),
     Err(why) => Either::B(UNKEYABLE + why as u32),
   }
