@@ -117,6 +117,7 @@ export interface WrapOptions {
 
 export interface ModelCache {
   readonly compressionType: CompressionType;
+  readonly autoInvalidate: boolean;
   /** A view of the model whose read methods go through the cache; other statics pass through. */
   wrap<M extends Model>(model: ModelStatic<M>, options?: WrapOptions): CachedModel<M>;
 }
@@ -124,6 +125,8 @@ export interface ModelCache {
 export interface ModelCacheFactoryOptions {
   logger?: Logger;
   compressionType?: CompressionType;
+  /** Invalidate on every write through Sequelize (default true). */
+  autoInvalidate?: boolean;
 }
 
 /** The Momento wrapper's entry point. The second argument is a logger or `{ logger, compressionType }`. */

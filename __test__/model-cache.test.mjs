@@ -489,6 +489,7 @@ describe('bad input', () => {
     await assert.rejects(modelCacheFactory(t.client, 5), TypeError);
     await assert.rejects(modelCacheFactory(t.client, { compressionType: 'GZIP' }), /compressionType/);
     await assert.rejects(modelCacheFactory(t.client, { logger: {} }), /logger/);
+    await assert.rejects(modelCacheFactory(t.client, { autoInvalidate: 'yes' }), (e) => e instanceof TypeError && /autoInvalidate/.test(e.message));
     await t.sequelize.close();
   });
 

@@ -8,6 +8,8 @@
 const native = require('./native');
 const codec = require('./codec');
 const { toStored, fromStored, prepareBuild } = require('./hydrate');
+const invalidate = require('./invalidate');
+const { OnceLogger, defaultLogger } = require('./logger');
 
 /** Hooks that can rewrite a find or its result; a hit would skip them, so their presence bypasses. */
 const FIND_HOOKS = ['beforeFind', 'beforeFindAfterExpandIncludeAll', 'beforeFindAfterOptions', 'afterFind', 'beforeCount'];
@@ -129,6 +131,8 @@ class Engine {
     this.meta = new WeakMap();
     /** Validated build options per key (see hydrate.prepareBuild); bounded, cleared when full. */
     this.builds = new Map();
+    /** Where problems outside a caller's read (invalidation) are reported; faces set it. */
+    this.log = new OnceLogger(defaultLogger());
   }
 
   #metaOf(Model) {
@@ -139,6 +143,7 @@ class Engine {
         heads: Object.create(null),
         slots: Object.create(null),
         tableId: undefined,
+        entityId: undefined,
         scopeRef: undefined,
         scope: undefined,
         pkHead: undefined,
@@ -158,6 +163,61 @@ class Engine {
   tableId(Model) {
     const m = this.#metaOf(Model);
     return m.tableId !== undefined ? m.tableId : (m.tableId = this.native.modelId(tableNameOf(Model)));
+  }
+
+  /**
+   * The generation id of the table's entity entries. Kept apart from the table's query generation
+   * so a write whose rows are known drops just those entities, while every write makes the
+   * table's queries stale.
+   */
+  entityId(Model) {
+    const m = this.#metaOf(Model);
+    return m.entityId !== undefined ? m.entityId : (m.entityId = this.native.modelId(`${tableNameOf(Model)}\u0000entities`));
+  }
+
+  /** The key of one entity entry: `<prefix>:#entity:<model>:<canonical primary key>`. */
+  entityKey(Model, pkValues) {
+    const m = this.#metaOf(Model);
+    const k = native.canonicalKey(`${this.prefix}:#entity:${m.segment}`, undefined, pkValues);
+    return typeof k === 'string' ? k : null;
+  }
+
+  /** Primary-key values of an instance as `{ attr: value }`, or null if any is missing. */
+  static pkOf(Model, instance) {
+    const attrs = Model.primaryKeyAttributes;
+    if (!attrs || attrs.length === 0 || !instance || typeof instance.get !== 'function') return null;
+    const out = {};
+    for (const a of attrs) {
+      const v = instance.get(a, { raw: true });
+      if (v === undefined || v === null) return null;
+      out[a] = v;
+    }
+    return out;
+  }
+
+  /**
+   * Makes what a committed write to `Model` affects stale: all of the table's queries, and the
+   * written entity (by primary key, when `instance` says which and its key did not change) or
+   * else all of the table's entities.
+   */
+  invalidateWrite(Model, instance, fields) {
+    this.native.bumpModel(this.tableId(Model));
+    const pkAttrs = Model.primaryKeyAttributes || [];
+    const pkRewritten = Array.isArray(fields) && pkAttrs.some((a) => fields.includes(a));
+    const pk = instance && !pkRewritten ? Engine.pkOf(Model, instance) : null;
+    const key = pk && this.entityKey(Model, pk);
+    if (key) this.native.invalidateKey(key);
+    else this.native.bumpModel(this.entityId(Model));
+  }
+
+  /** Invalidates this engine's entries on every write made through `sequelize`. Idempotent. */
+  watch(sequelize) {
+    if (sequelize && typeof sequelize.addHook === 'function') invalidate.watch(sequelize, this);
+  }
+
+  /** Reports a problem outside a caller's read, once per burst. */
+  warnOnce(code, obj, msg) {
+    this.log.warn(code, obj, msg);
   }
 
   /** The model's active scope, or undefined when it is empty (then the key does not walk it). */

@@ -12,9 +12,12 @@ const { viewOf } = require('./readonly');
 const CompressionType = Object.freeze({ NONE: 'NONE', ZLIB: 'ZLIB', ZSTD: 'ZSTD' });
 
 function parseSecondArgument(arg) {
-  if (arg === undefined || arg === null) return { logger: defaultLogger(), compressionType: CompressionType.NONE };
-  if (isLogger(arg)) return { logger: arg, compressionType: CompressionType.NONE };
-  const o = checkKeys('modelCacheFactory', arg, ['logger', 'compressionType']);
+  if (arg === undefined || arg === null) return { logger: defaultLogger(), compressionType: CompressionType.NONE, autoInvalidate: true };
+  if (isLogger(arg)) return { logger: arg, compressionType: CompressionType.NONE, autoInvalidate: true };
+  const o = checkKeys('modelCacheFactory', arg, ['logger', 'compressionType', 'autoInvalidate']);
+  if (o.autoInvalidate !== undefined && typeof o.autoInvalidate !== 'boolean') {
+    throw new TypeError(`modelCacheFactory: autoInvalidate must be a boolean, got ${describe(o.autoInvalidate)}`);
+  }
   if (o.logger !== undefined && !isLogger(o.logger)) {
     throw new TypeError(`modelCacheFactory: logger must have debug, info, warn and error methods, got ${describe(o.logger)}`);
   }
@@ -22,7 +25,7 @@ function parseSecondArgument(arg) {
   if (!Object.values(CompressionType).includes(compressionType)) {
     throw new TypeError(`modelCacheFactory: compressionType must be one of ${Object.values(CompressionType).join(', ')}, got ${describe(compressionType)}`);
   }
-  return { logger: o.logger ?? defaultLogger(), compressionType };
+  return { logger: o.logger ?? defaultLogger(), compressionType, autoInvalidate: o.autoInvalidate ?? true };
 }
 
 /**
@@ -32,8 +35,9 @@ function parseSecondArgument(arg) {
  */
 async function modelCacheFactory(client, loggerOrOptions) {
   const engine = engineOf(client, 'modelCacheFactory');
-  const { logger, compressionType } = parseSecondArgument(loggerOrOptions);
+  const { logger, compressionType, autoInvalidate } = parseSecondArgument(loggerOrOptions);
   const log = new OnceLogger(logger);
+  engine.log = log;
   const plain = new WeakMap();
 
   function makeWrapper(Model, ttlMs) {
@@ -66,6 +70,7 @@ async function modelCacheFactory(client, loggerOrOptions) {
 
   return {
     compressionType,
+    autoInvalidate,
     /**
      * A view of `Model` whose findByPk / findOne / findAll / count / findAndCountAll read through
      * the cache. `options.ttl` (seconds) overrides the client's default TTL for this wrapper.
@@ -73,6 +78,7 @@ async function modelCacheFactory(client, loggerOrOptions) {
     wrap(Model, options) {
       if (!isModelClass(Model)) throw new TypeError(`wrap: expected a Sequelize model class, got ${describe(Model)}`);
       const o = checkKeys('wrap', options, ['ttl']);
+      if (autoInvalidate) engine.watch(Model.sequelize);
       const ttl = positiveNumber('wrap', 'ttl', o.ttl, undefined);
       if (ttl !== undefined) return makeWrapper(Model, Math.round(ttl * 1000));
       let w = plain.get(Model);

@@ -25,7 +25,8 @@ export async function usage(sequelize: Sequelize): Promise<void> {
   const log: Logger = LoggerFactory.createLogger({ logLevel: 'debug' });
   const cache = await modelCacheFactory(client, log);
   const cache2 = await modelCacheFactory(client, { logger: log, compressionType: CompressionType.ZSTD });
-  const cache3 = await modelCacheFactory(new MemoryCache());
+  const cache3 = await modelCacheFactory(new MemoryCache(), { autoInvalidate: false });
+  const invalidates: boolean = cache.autoInvalidate;
 
   const one = await cache.wrap(User).findByPk(1);
   if (one !== null) {
@@ -56,5 +57,5 @@ export async function usage(sequelize: Sequelize): Promise<void> {
   client.invalidateModel(User);
   client.clear();
   await client.close();
-  void [first, n, total, created, key, hits];
+  void [first, n, total, created, key, hits, invalidates];
 }

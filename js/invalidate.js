@@ -1,0 +1,132 @@
+'use strict';
+// Automatic invalidation: every write that goes through Sequelize makes what it affects stale,
+// for both API styles.
+//
+// One global `afterQuery` hook per Sequelize instance sees every statement after it ran (instance
+// saves and destroys, bulk writes, increment/decrement, `hooks: false` writes, association
+// setters, raw `sequelize.query` writes), and Sequelize awaits it before the write call returns.
+// Per written table:
+//   - the table's query generation is bumped: every cached query that reads it (as the model or
+//     anywhere in its include tree) is stale, in O(1);
+//   - entity entries are dropped by primary key when the statement names its instance, else the
+//     table's entity generation is bumped;
+//   - a delete also bumps the tables whose foreign keys point at the deleted one (database
+//     cascades fire no hooks).
+// Inside a transaction nothing happens until the root transaction commits (savepoints included);
+// on rollback nothing happens at all.
+
+const WRITE_TYPES = new Set(['INSERT', 'UPDATE', 'BULKUPDATE', 'DELETE', 'BULKDELETE', 'UPSERT']);
+const DELETE_TYPES = new Set(['DELETE', 'BULKDELETE']);
+const RAW_WRITE = /^\s*(insert|update|delete|replace|truncate|merge|alter|drop)\b/i;
+
+/** Engines watching each Sequelize instance. */
+const watchers = new WeakMap();
+/** Pending invalidations per root transaction. */
+const pendingByTransaction = new WeakMap();
+
+/**
+ * Starts invalidating `engine` on every write made through `sequelize`. Idempotent.
+ * @returns {boolean} whether the engine was newly registered
+ */
+function watch(sequelize, engine) {
+  let engines = watchers.get(sequelize);
+  if (engines === undefined) {
+    engines = new Set();
+    watchers.set(sequelize, engines);
+    sequelize.addHook('afterQuery', 'sequelize-native-cache', (options, query) => onQuery(sequelize, engines, options, query));
+  }
+  if (engines.has(engine)) return false;
+  engines.add(engine);
+  return true;
+}
+
+/** Stops invalidating `engine` for `sequelize`. */
+function unwatch(sequelize, engine) {
+  const engines = watchers.get(sequelize);
+  if (engines !== undefined) engines.delete(engine);
+}
+
+function rootOf(transaction) {
+  let t = transaction;
+  while (t.parent) t = t.parent;
+  return t;
+}
+
+/** What one write statement affects: [{ Model, instance?, cascade }], or [] for a read. */
+function affectedBy(sequelize, options, query) {
+  const type = options && options.type;
+  const Model = options && options.model;
+  if (typeof Model === 'function' && WRITE_TYPES.has(type)) {
+    return [{ Model, instance: options.instance, fields: options.fields, cascade: DELETE_TYPES.has(type) }];
+  }
+  const sql = query && typeof query.sql === 'string' ? query.sql : '';
+  if (Model === undefined && (WRITE_TYPES.has(type) || RAW_WRITE.test(sql))) {
+    // A raw write: every model whose table the statement names.
+    const out = [];
+    for (const M of Object.values(sequelize.models)) {
+      if (new RegExp(`(^|[^\\w])${escapeRegExp(M.tableName)}([^\\w]|$)`, 'i').test(sql)) {
+        out.push({ Model: M, instance: undefined, fields: undefined, cascade: /^\s*(delete|truncate|drop)\b/i.test(sql) });
+      }
+    }
+    return out;
+  }
+  return [];
+}
+
+function escapeRegExp(s) {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Models whose foreign keys reference `Model`'s table. */
+function dependentsOf(sequelize, Model) {
+  const out = [];
+  for (const M of Object.values(sequelize.models)) {
+    if (M === Model) continue;
+    for (const attr of Object.values(M.rawAttributes)) {
+      const ref = attr.references && attr.references.model;
+      if (ref === undefined) continue;
+      const table = typeof ref === 'string' ? ref : ref.tableName || (typeof ref === 'function' ? ref.tableName : undefined);
+      if (table === Model.tableName || ref === Model) {
+        out.push(M);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+function apply(sequelize, engines, affected) {
+  for (const { Model, instance, fields, cascade } of affected) {
+    const dependents = cascade ? dependentsOf(sequelize, Model) : [];
+    for (const engine of engines) {
+      try {
+        engine.invalidateWrite(Model, instance, fields);
+        for (const D of dependents) engine.invalidateWrite(D, undefined);
+      } catch (err) {
+        engine.warnOnce('cache-invalidate', { model: Model.name, error: err && err.message }, 'invalidation failed; entries expire by TTL');
+      }
+    }
+  }
+}
+
+function onQuery(sequelize, engines, options, query) {
+  if (engines.size === 0) return;
+  const affected = affectedBy(sequelize, options, query);
+  if (affected.length === 0) return;
+  const t = options.transaction;
+  if (!t) {
+    apply(sequelize, engines, affected);
+    return;
+  }
+  // Deferred to the root transaction's commit; a rollback drops them with the transaction.
+  const root = rootOf(t);
+  let pending = pendingByTransaction.get(root);
+  if (pending === undefined) {
+    pending = [];
+    pendingByTransaction.set(root, pending);
+    root.afterCommit(() => apply(sequelize, engines, pending));
+  }
+  pending.push(...affected);
+}
+
+module.exports = { watch, unwatch, affectedBy, dependentsOf };
