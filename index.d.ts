@@ -1,7 +1,24 @@
 // Public typings of sequelize-native-cache. Hand-written: the generated binding typings
 // (js/binding/index.d.ts) describe the internal engine and are not part of the API.
 
-import type { Attributes, CountOptions, FindAndCountOptions, FindOptions, Identifier, Model, ModelStatic } from 'sequelize';
+import type {
+  Attributes,
+  BulkCreateOptions,
+  CountOptions,
+  CreateOptions,
+  CreationAttributes,
+  DestroyOptions,
+  FindAndCountOptions,
+  FindOptions,
+  Identifier,
+  InstanceDestroyOptions,
+  InstanceUpdateOptions,
+  Model,
+  ModelStatic,
+  SaveOptions,
+  UpdateOptions,
+  UpsertOptions,
+} from 'sequelize';
 
 /** Levels understood by {@link LoggerFactory.createLogger}, lowest first. */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -131,3 +148,87 @@ export interface ModelCacheFactoryOptions {
 
 /** The Momento wrapper's entry point. The second argument is a logger or `{ logger, compressionType }`. */
 export declare function modelCacheFactory(client: CacheClient, loggerOrOptions?: Logger | ModelCacheFactoryOptions): Promise<ModelCache>;
+
+// ---- withCache (sequelize-memory-clone / sequelize-transparent-cache style) ----------------------
+
+export interface WithCacheOptions {
+  /** TTL of entries, in seconds (default: the client's). */
+  ttl?: number;
+  /** How long an absent findByPk row is remembered, in seconds; 0 never (default 5). */
+  negativeTtl?: number;
+  /** Invalidate on every write through Sequelize (default true). */
+  autoInvalidate?: boolean;
+  logger?: Logger;
+}
+
+/** `Model.cache()`: reads through the cache, writes through to it. Results are living instances. */
+export interface CacheMethods<M extends Model> {
+  readonly client: CacheClient;
+  /** One row by primary key; a composite key is an object of its key columns. */
+  findByPk(identifier: Identifier | Record<string, unknown>, options?: Omit<FindOptions<Attributes<M>>, 'where'>): Promise<M | null>;
+  findOne(options?: FindOptions<Attributes<M>>): Promise<M | null>;
+  findAll(options?: FindOptions<Attributes<M>>): Promise<M[]>;
+  findAndCountAll(options?: FindAndCountOptions<Attributes<M>>): Promise<{ rows: M[]; count: number }>;
+  count(options?: CountOptions<Attributes<M>>): Promise<number>;
+  create(values?: CreationAttributes<M>, options?: CreateOptions<Attributes<M>>): Promise<M>;
+  bulkCreate(records: ReadonlyArray<CreationAttributes<M>>, options?: BulkCreateOptions<Attributes<M>>): Promise<M[]>;
+  update(values: Partial<Attributes<M>>, options: UpdateOptions<Attributes<M>>): Promise<[affectedCount: number]>;
+  upsert(values: CreationAttributes<M>, options?: UpsertOptions<Attributes<M>>): Promise<[M, boolean | null]>;
+  destroy(options?: DestroyOptions<Attributes<M>>): Promise<number>;
+  /** Drops every cached entity and query of the model. */
+  clear(): void;
+  /** Drops every cached query of the model (entities stay). */
+  clearAllModelQueries(): void;
+}
+
+/** `Model.cache('key')`: a query cached under a name you choose. */
+export interface NamedQueryCacheMethods<M extends Model> {
+  readonly client: CacheClient;
+  findAll(options?: FindOptions<Attributes<M>>): Promise<M[]>;
+  findOne(options?: FindOptions<Attributes<M>>): Promise<M | null>;
+  findAndCountAll(options?: FindAndCountOptions<Attributes<M>>): Promise<{ rows: M[]; count: number }>;
+  count(options?: CountOptions<Attributes<M>>): Promise<number>;
+  /** Drops this name's cached results. */
+  clear(): void;
+}
+
+/** `instance.cache()`: writes that keep the entity entry fresh. */
+export interface InstanceCacheMethods<M extends Model> {
+  readonly client: CacheClient;
+  save(options?: SaveOptions<Attributes<M>>): Promise<M>;
+  update(values: Partial<Attributes<M>>, options?: InstanceUpdateOptions<Attributes<M>>): Promise<M>;
+  /** Reads the row from the database (never the cache) and rewrites its entity entry. */
+  reload(options?: FindOptions<Attributes<M>>): Promise<M>;
+  destroy(options?: InstanceDestroyOptions): Promise<void>;
+  /** Drops this instance's entity entry. */
+  clear(): void;
+}
+
+export interface CacheOptions {
+  customKey?: string;
+  /** TTL of the entries this call stores, in seconds. */
+  ttl?: number;
+}
+
+/** What `withCache(client).withCache(Model)` adds to the model. */
+export interface CachedStatics<M extends Model> {
+  cache(): CacheMethods<M>;
+  cache(options: CacheOptions & { customKey?: undefined }): CacheMethods<M>;
+  cache(key: string, options?: { ttl?: number }): NamedQueryCacheMethods<M>;
+  cache(options: CacheOptions & { customKey: string }): NamedQueryCacheMethods<M>;
+}
+
+export interface CacheWrapper {
+  /** Adds `cache()` to the model and its instances; returns the same class. */
+  withCache<S extends ModelStatic<any>>(model: S): S & CachedStatics<InstanceType<S>>;
+}
+
+/** The sequelize-memory-clone entry point: `const { withCache: cacheWrapper } = withCache(client)`. */
+export declare function withCache(client: CacheClient, options?: WithCacheOptions): CacheWrapper;
+
+declare module 'sequelize' {
+  interface Model {
+    /** Present once the model went through `withCache(...).withCache(Model)`. */
+    cache(): InstanceCacheMethods<this>;
+  }
+}

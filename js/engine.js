@@ -220,6 +220,52 @@ class Engine {
     this.log.warn(code, obj, msg);
   }
 
+  /** The model's active scope, or undefined when it is empty. */
+  scopeOf(Model) {
+    return this.#scopeOf(this.#metaOf(Model), Model);
+  }
+
+  /** The key of a query cached under a caller-chosen name: `<prefix>:#query:<model>:<method>:<name>`. */
+  namedKey(Model, method, name) {
+    return `${this.prefix}:#query:${this.#metaOf(Model).segment}:${method}:${escapeSegment(name)}`;
+  }
+
+  /** Removes one entry and voids any fill of it in flight. */
+  invalidateKey(key) {
+    this.native.invalidateKey(key);
+  }
+
+  /**
+   * Reads from the database (never the cache) and stores what `stored(result)` returns (nothing
+   * when it returns null) under `target`, with the same version check as a miss. Returns the
+   * database result. A cache problem is logged and the result still returned.
+   */
+  async refresh({ Model, target, ttlMs, log, run, stored }) {
+    let ticket;
+    try {
+      ticket = this.native.beginFill(target.key, target.deps);
+    } catch (err) {
+      log.warn('cache-fill', { key: target.key, error: err && err.message }, 'cache fill could not start');
+    }
+    try {
+      const result = await run();
+      if (ticket !== undefined) {
+        try {
+          const row = stored(result);
+          if (row !== null) {
+            this.native.fill(ticket, codec.encode('row', row), ttlMs, this.#slot(this.#metaOf(Model), Model, 'findByPk'));
+            ticket = undefined;
+          }
+        } catch (err) {
+          log.warn('cache-fill', { key: target.key, error: err && err.message }, 'refreshed row not cached');
+        }
+      }
+      return result;
+    } finally {
+      if (ticket !== undefined) this.native.abandon(ticket);
+    }
+  }
+
   /** The model's active scope, or undefined when it is empty (then the key does not walk it). */
   #scopeOf(m, Model) {
     const s = Model._scope;
@@ -251,6 +297,7 @@ class Engine {
 
   /** The key text of a spec, or `{ bypass: reason }`. */
   #keyText(spec) {
+    if (spec.fixed !== undefined) return spec.fixed;
     const k = spec.pk !== undefined ? native.pkKey(spec.head, spec.pk, spec.value) : native.canonicalKey(spec.head, spec.scope, spec.keyOptions);
     return typeof k === 'string' ? k : { bypass: native.unkeyableReason(k) };
   }
@@ -261,6 +308,7 @@ class Engine {
    * miss); other reads need their key for the build-options memo anyway.
    */
   #lookupSpec(spec, slot) {
+    if (spec.fixed !== undefined) return { got: this.native.get(spec.fixed, slot), key: spec.fixed };
     if (spec.pk !== undefined) return { got: this.native.lookupPk(spec.pkHead, spec.value, slot), key: undefined };
     const k = native.canonicalKey(spec.head, spec.scope, spec.keyOptions);
     if (typeof k !== 'string') return { got: UNKEYABLE + k, key: undefined };
@@ -346,6 +394,9 @@ class Engine {
    * @param {Array} call.args      the caller's arguments
    * @param {Function} call.run    performs the database read
    * @param {number} [call.ttlMs]
+   * @param {number} [call.negativeTtlMs]  TTL of a null result (0: not stored)
+   * @param {{ key: string, deps?: number[] }} [call.target]  a fixed entry instead of the canonical key
+   *   (deps default to the tables the query reads)
    * @param {import('./logger').OnceLogger} call.log
    */
   /** Runs one read method through the cache (see plan / fetch). */
@@ -365,7 +416,8 @@ class Engine {
       const m = this.#metaOf(Model);
       const slot = this.#slot(m, Model, method);
       const reason = bypassReason(Model, options);
-      const spec = reason === null ? this.#keySpec(m, Model, method, args) : null;
+      // A face may name the entry itself (entity entries, custom query keys).
+      const spec = reason !== null ? null : call.target !== undefined ? { fixed: call.target.key } : this.#keySpec(m, Model, method, args);
       if (spec === null) {
         this.native.recordBypass(slot, reason || 'unkeyable:arguments');
         return { options };
@@ -429,7 +481,8 @@ class Engine {
     let payload = null;
     let ticket;
     try {
-      ticket = this.native.beginFill(key, this.depsOf(Model, options));
+      const deps = call.target !== undefined && call.target.deps !== undefined ? call.target.deps : this.depsOf(Model, options);
+      ticket = this.native.beginFill(key, deps);
     } catch (err) {
       log.warn('cache-fill', { key, error: err && err.message }, 'cache fill could not start; the result will not be stored');
     }
@@ -438,7 +491,10 @@ class Engine {
       try {
         const stored = toStored(result);
         payload = codec.encode(stored.shape, stored.data);
-        if (ticket !== undefined) this.native.fill(ticket, payload, call.ttlMs, slot);
+        // "Absent" is remembered only for negativeTtlMs (0: not at all).
+        const ttlMs = result === null && call.negativeTtlMs !== undefined ? call.negativeTtlMs : call.ttlMs;
+        if (ticket !== undefined && ttlMs !== 0) this.native.fill(ticket, payload, ttlMs, slot);
+        else if (ticket !== undefined) this.native.abandon(ticket);
         ticket = undefined;
       } catch (err) {
         const unstorable = err instanceof codec.UnstorableError;

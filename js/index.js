@@ -4,5 +4,6 @@
 const { MemoryCache, CacheClient } = require('./clients');
 const { modelCacheFactory, CompressionType } = require('./model-cache');
 const { LoggerFactory } = require('./logger');
+const { withCache } = require('./with-cache');
 
-module.exports = { MemoryCache, CacheClient, modelCacheFactory, CompressionType, LoggerFactory };
+module.exports = { MemoryCache, CacheClient, modelCacheFactory, withCache, CompressionType, LoggerFactory };

@@ -5,6 +5,7 @@ import {
   LoggerFactory,
   MemoryCache,
   modelCacheFactory,
+  withCache,
   type CacheStats,
   type Logger,
 } from 'sequelize-native-cache';
@@ -56,6 +57,20 @@ export async function usage(sequelize: Sequelize): Promise<void> {
   const hits: number = stats.models['User']?.['findByPk']?.hits ?? 0;
   client.invalidateModel(User);
   client.clear();
+  const { withCache: cacheWrapper } = withCache(client, { ttl: 60, negativeTtl: 5, autoInvalidate: true });
+  const CacheUser = cacheWrapper(User);
+  const alive: User | null = await CacheUser.cache().findByPk(1);
+  if (alive !== null) {
+    alive.username = 'living instances can be changed';
+    await alive.cache().save();
+    await alive.cache().reload();
+    alive.cache().clear();
+  }
+  const listed: User[] = await CacheUser.cache('active').findAll({ where: { age: { [Op.gte]: 18 } } });
+  const counted: number = await CacheUser.cache({ customKey: 'n', ttl: 10 }).count();
+  const made: User = await CacheUser.cache().create({ username: 'x' });
+  CacheUser.cache().clearAllModelQueries();
+  void [listed, counted, made];
   await client.close();
   void [first, n, total, created, key, hits, invalidates];
 }

@@ -1,0 +1,330 @@
+// The withCache API (sequelize-memory-clone / sequelize-transparent-cache style) on the native
+// client: living instances, write-through entity entries, named query caches, and the seed's
+// seven-step flow, with SQL statements counted to prove which steps reach the database.
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Sequelize, DataTypes } from 'sequelize';
+import { MemoryCache, withCache } from '../js/index.mjs';
+
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** The seed's models (with the `status` column its User lacks), counting SQL statements. */
+async function seedSchema(storage = ':memory:') {
+  const sql = [];
+  const sequelize = new Sequelize({ dialect: 'sqlite', storage, logging: (s) => sql.push(s) });
+  const User = sequelize.define('User', {
+    id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
+    name: DataTypes.STRING,
+    status: DataTypes.STRING,
+  });
+  const Post = sequelize.define('Post', { title: DataTypes.STRING, userId: DataTypes.INTEGER });
+  User.hasMany(Post, { foreignKey: 'userId', as: 'Posts' });
+  await sequelize.sync();
+  sql.length = 0;
+  /** Runs `fn` and returns [its result, the number of SQL statements it ran]. */
+  const counted = async (fn) => {
+    const n = sql.length;
+    const r = await fn();
+    return [r, sql.length - n];
+  };
+  return { sequelize, User, Post, sql, counted };
+}
+
+describe("the seed's example test flow", () => {
+  test('passes as written with { autoInvalidate: false }', async () => {
+    const { sequelize, User, Post, counted } = await seedSchema();
+    const { withCache: cacheWrapper } = withCache(new MemoryCache(), { autoInvalidate: false, logger: quiet });
+    const CacheUser = cacheWrapper(User);
+    const CachePost = cacheWrapper(Post);
+
+    // 1. Create: writes to the database and fills the entity entry.
+    const user = await CacheUser.cache().create({ id: 1, name: 'Alice', status: 'active' });
+    await CachePost.cache().create({ userId: 1, title: 'Post A' });
+
+    // 2. Query miss/set.
+    const listing = () => CacheUser.cache('active_list').findAll({ where: { status: 'active' }, include: 'Posts' });
+    let [, statements] = await counted(listing);
+    assert.equal(statements, 1, 'step 2 queries the database');
+
+    // 3. External write: bypasses the cache.
+    await User.update({ name: 'Alicia' }, { where: { id: user.id } });
+
+    // 4. Stale read: served from the entity entry.
+    let staleUser;
+    [staleUser, statements] = await counted(() => CacheUser.cache().findByPk(user.id));
+    assert.equal(statements, 0, 'step 4 is a cache hit');
+    assert.equal(staleUser.name, 'Alice');
+
+    // 5. Force reload: fresh from the database, entity entry rewritten.
+    [, statements] = await counted(() => staleUser.cache().reload());
+    assert.equal(statements, 1);
+    assert.equal(staleUser.name, 'Alicia');
+    const [afterReload, reloadedStatements] = await counted(() => CacheUser.cache().findByPk(user.id));
+    assert.equal(afterReload.name, 'Alicia');
+    assert.equal(reloadedStatements, 0, 'the reload rewrote the entity entry');
+
+    // 6. Write through cache(): invalidates the entity and every query of the model.
+    await CacheUser.cache().update({ name: 'ALICIA' }, { where: { id: user.id } });
+
+    // 7. Query re-check: a miss, with the new data.
+    let rows;
+    [rows, statements] = await counted(listing);
+    assert.equal(statements, 1, 'step 7 is a miss: the mass invalidation worked');
+    assert.equal(rows[0].name, 'ALICIA');
+    assert.equal(rows[0].Posts[0].title, 'Post A');
+    await sequelize.close();
+  });
+
+  test('with the defaults, step 4 reads fresh data; a raw write from elsewhere is stale until reload()', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'snc-seed-'));
+    const { sequelize, User, counted } = await seedSchema(join(dir, 'db.sqlite'));
+    const elsewhere = new Sequelize({ dialect: 'sqlite', storage: join(dir, 'db.sqlite'), logging: false });
+    try {
+      const { withCache: cacheWrapper } = withCache(new MemoryCache(), { logger: quiet });
+      const CacheUser = cacheWrapper(User);
+      const user = await CacheUser.cache().create({ id: 1, name: 'Alice', status: 'active' });
+      await User.update({ name: 'Alicia' }, { where: { id: user.id } });
+      const [fresh] = await counted(() => CacheUser.cache().findByPk(user.id));
+      assert.equal(fresh.name, 'Alicia', 'a write through Sequelize invalidated the entity');
+
+      await CacheUser.cache().findByPk(user.id);
+      await elsewhere.query(`UPDATE Users SET name = 'External' WHERE id = ${user.id}`);
+      const [stale, statements] = await counted(() => CacheUser.cache().findByPk(user.id));
+      assert.equal(statements, 0);
+      assert.equal(stale.name, 'Alicia', 'a write that bypasses Sequelize is not seen');
+      await stale.cache().reload();
+      assert.equal(stale.name, 'External');
+      assert.equal((await CacheUser.cache().findByPk(user.id)).name, 'External');
+    } finally {
+      await sequelize.close();
+      await elsewhere.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('living instances', () => {
+  async function richSchema() {
+    const sql = [];
+    const sequelize = new Sequelize({ dialect: 'sqlite', storage: ':memory:', logging: (s) => sql.push(s) });
+    const Author = sequelize.define('Author', { name: DataTypes.STRING }, { createdAt: 'created_on', updatedAt: 'changed_on' });
+    const Book = sequelize.define('Book', { title: DataTypes.STRING, published: DataTypes.DATE });
+    const Shelf = sequelize.define('Shelf', { label: DataTypes.STRING });
+    Author.hasMany(Book);
+    Book.belongsTo(Author);
+    Book.belongsToMany(Shelf, { through: 'BookShelves' });
+    await sequelize.sync();
+    const a = await Author.create({ name: 'Le Guin' });
+    const b = await Book.create({ title: 'The Dispossessed', published: new Date(Date.UTC(1974, 4, 1)), AuthorId: a.id });
+    const s = await Shelf.create({ label: 'classics' });
+    await b.addShelf(s);
+    const { withCache: wrap } = withCache(new MemoryCache(), { logger: quiet });
+    return { sequelize, sql, Author: wrap(Author), Book: wrap(Book), Shelf: wrap(Shelf) };
+  }
+
+  test('hits are real instances equal to a fresh database read, at every level', async () => {
+    const t = await richSchema();
+    const options = { include: [{ model: t.Book, include: [t.Shelf] }] };
+    const fresh = await t.Author.findAll(options);
+    await t.Author.cache().findAll(options);
+    const n = t.sql.length;
+    const hit = await t.Author.cache().findAll(options);
+    assert.equal(t.sql.length, n, 'served from the cache');
+    assert.deepStrictEqual(hit.map((x) => x.get({ plain: true })), fresh.map((x) => x.get({ plain: true })));
+    const author = hit[0];
+    assert.ok(author instanceof t.Author);
+    assert.ok(author.Books[0] instanceof t.Book);
+    assert.ok(author.Books[0].Shelves[0] instanceof t.Shelf);
+    assert.equal(author.isNewRecord, false);
+    assert.equal(author.changed(), false);
+    assert.ok(author.created_on instanceof Date, 'custom-named timestamps are Dates');
+    assert.ok(author.Books[0].published instanceof Date);
+    assert.ok(author.Books[0].Shelves[0].BookShelves.createdAt instanceof Date, 'through rows too');
+
+    const m = t.sql.length;
+    await author.save();
+    assert.equal(t.sql.length, m, 'an unchanged hit saves without SQL');
+    await author.update({ name: 'Ursula K. Le Guin' });
+    assert.equal((await t.Author.findByPk(author.id)).name, 'Ursula K. Le Guin');
+    const page = await t.Book.cache().findAndCountAll({ include: t.Author });
+    assert.equal(page.count, 1);
+    assert.ok(page.rows[0] instanceof t.Book);
+    await t.sequelize.close();
+  });
+
+  test('withCache(Model) returns the same class, and wrapping twice changes nothing', async () => {
+    const { sequelize, User } = await seedSchema();
+    const { withCache: wrap } = withCache(new MemoryCache(), { logger: quiet });
+    assert.equal(wrap(User), User);
+    const hooksBefore = sequelize.options.hooks.afterQuery.length;
+    const cacheFn = User.cache;
+    assert.equal(wrap(User), User);
+    assert.equal(User.cache, cacheFn);
+    assert.equal(sequelize.options.hooks.afterQuery.length, hooksBefore, 'one invalidation hook per Sequelize instance');
+    assert.equal(typeof User.cache().client.stats, 'function');
+    await sequelize.close();
+  });
+});
+
+describe('write-through entity entries', () => {
+  async function setup(options = {}) {
+    const t = await seedSchema();
+    const client = new MemoryCache();
+    const { withCache: wrap } = withCache(client, { logger: quiet, ...options });
+    wrap(t.User);
+    return { ...t, client };
+  }
+
+  test('create, save, update and upsert leave the fresh row in the entity entry; destroy removes it', async () => {
+    const { sequelize, User, counted } = await setup();
+    const u = await User.cache().create({ name: 'a', status: 'new' });
+    let [row, statements] = await counted(() => User.cache().findByPk(u.id));
+    assert.equal(statements, 0, 'create filled the entity entry');
+    assert.equal(row.name, 'a');
+
+    u.name = 'b';
+    await u.cache().save();
+    [row, statements] = await counted(() => User.cache().findByPk(u.id));
+    assert.deepEqual([row.name, statements], ['b', 0]);
+
+    await u.cache().update({ status: 'old' });
+    [row, statements] = await counted(() => User.cache().findByPk(u.id));
+    assert.deepEqual([row.status, statements], ['old', 0]);
+
+    await User.cache().upsert({ id: u.id, name: 'c', status: 'old' });
+    [row, statements] = await counted(() => User.cache().findByPk(u.id));
+    assert.deepEqual([row.name, statements], ['c', 0]);
+
+    await u.cache().destroy();
+    [row, statements] = await counted(() => User.cache().findByPk(u.id));
+    assert.deepEqual([row, statements], [null, 1]);
+    await sequelize.close();
+  });
+
+  test('instance.cache().clear() drops the entity entry; Model.cache().clear() drops everything', async () => {
+    const { sequelize, User, counted } = await setup();
+    const u = await User.cache().create({ name: 'a' });
+    u.cache().clear();
+    let [, statements] = await counted(() => User.cache().findByPk(u.id));
+    assert.equal(statements, 1);
+    await User.cache().findAll();
+    User.cache().clear();
+    [, statements] = await counted(() => User.cache().findByPk(u.id));
+    assert.equal(statements, 1);
+    [, statements] = await counted(() => User.cache().findAll());
+    assert.equal(statements, 1);
+    User.cache().clearAllModelQueries();
+    [, statements] = await counted(() => User.cache().findByPk(u.id));
+    assert.equal(statements, 0, 'clearAllModelQueries keeps entities');
+    [, statements] = await counted(() => User.cache().findAll());
+    assert.equal(statements, 1);
+    await sequelize.close();
+  });
+
+  test('an absent row is remembered for negativeTtl; creating it clears that', async () => {
+    const { sequelize, User, counted } = await setup({ negativeTtl: 30 });
+    assert.equal(await User.cache().findByPk(42), null);
+    let [row, statements] = await counted(() => User.cache().findByPk(42));
+    assert.deepEqual([row, statements], [null, 0]);
+    await User.create({ id: 42, name: 'late' });
+    [row] = await counted(() => User.cache().findByPk(42));
+    assert.equal(row.name, 'late');
+
+    const off = await setup({ negativeTtl: 0 });
+    await off.User.cache().findByPk(7);
+    [, statements] = await off.counted(() => off.User.cache().findByPk(7));
+    assert.equal(statements, 1, 'negativeTtl: 0 never caches absence');
+    await off.sequelize.close();
+    await sequelize.close();
+  });
+
+  test('string, UUID and composite primary keys', async () => {
+    const sequelize = new Sequelize({ dialect: 'sqlite', storage: ':memory:', logging: false });
+    const Country = sequelize.define('Country', { code: { type: DataTypes.STRING, primaryKey: true }, name: DataTypes.STRING });
+    const Token = sequelize.define('Token', { id: { type: DataTypes.UUID, defaultValue: DataTypes.UUIDV4, primaryKey: true } });
+    const Seat = sequelize.define('Seat', {
+      row: { type: DataTypes.STRING, primaryKey: true },
+      number: { type: DataTypes.INTEGER, primaryKey: true },
+      holder: DataTypes.STRING,
+    });
+    await sequelize.sync();
+    const { withCache: wrap } = withCache(new MemoryCache(), { logger: quiet });
+    [Country, Token, Seat].forEach(wrap);
+    await Country.cache().create({ code: 'NO', name: 'Norway' });
+    const token = await Token.cache().create({});
+    await Seat.cache().create({ row: 'A', number: 7, holder: 'x' });
+    assert.equal((await Country.cache().findByPk('NO')).name, 'Norway');
+    assert.equal((await Token.cache().findByPk(token.id)).id, token.id);
+    const seat = await Seat.cache().findByPk({ row: 'A', number: 7 });
+    assert.equal(seat.holder, 'x');
+    await seat.cache().update({ holder: 'y' });
+    assert.equal((await Seat.cache().findByPk({ row: 'A', number: 7 })).holder, 'y');
+    assert.equal(await Seat.cache().findByPk({ row: 'A', number: 8 }), null);
+    await sequelize.close();
+  });
+
+  test('inside a transaction nothing reaches the cache before the commit, and nothing at all on rollback', async () => {
+    const { sequelize, User, counted, client } = await setup();
+    await assert.rejects(
+      sequelize.transaction(async (transaction) => {
+        await User.cache().create({ id: 5, name: 'ghost' }, { transaction });
+        throw new Error('rollback');
+      }),
+      /rollback/,
+    );
+    assert.equal(client.stats().fills, 0);
+    const tx = await sequelize.transaction();
+    await User.cache().create({ id: 6, name: 'real' }, { transaction: tx });
+    assert.equal(client.stats().fills, 0, 'nothing stored before the commit');
+    await tx.commit();
+    const [row, statements] = await counted(() => User.cache().findByPk(6));
+    assert.deepEqual([row.name, statements], ['real', 0]);
+    await sequelize.close();
+  });
+});
+
+describe('named query caches', () => {
+  test("cache('key'), cache({ customKey, ttl }) and clear()", async () => {
+    const { sequelize, User, counted } = await seedSchema();
+    const { withCache: wrap } = withCache(new MemoryCache(), { logger: quiet });
+    wrap(User);
+    await User.bulkCreate([{ name: 'a', status: 'on' }, { name: 'b', status: 'off' }]);
+    const on = () => User.cache('on-users').findAll({ where: { status: 'on' } });
+    await on();
+    let [rows, statements] = await counted(on);
+    assert.deepEqual([rows.length, statements], [1, 0]);
+    [, statements] = await counted(() => User.cache('on-users').count({ where: { status: 'on' } }));
+    assert.equal(statements, 1, 'each method has its own entry under a name');
+    User.cache('on-users').clear();
+    [, statements] = await counted(on);
+    assert.equal(statements, 1);
+    const short = () => User.cache({ customKey: 'short', ttl: 0.05 }).findAll();
+    await short();
+    await new Promise((r) => setTimeout(r, 120));
+    [, statements] = await counted(short);
+    assert.equal(statements, 1, 'the per-call ttl expired the entry');
+    await sequelize.close();
+  });
+});
+
+describe('bad input', () => {
+  test('a missing or malformed client, bad options and non-models are TypeErrors naming the problem', async () => {
+    const { sequelize, User } = await seedSchema();
+    assert.throws(() => withCache(), (e) => e instanceof TypeError && /withCache: client/.test(e.message));
+    assert.throws(() => withCache({ get() {} }), TypeError);
+    const client = new MemoryCache();
+    assert.throws(() => withCache(client, { negativeTtl: -1 }), /negativeTtl/);
+    assert.throws(() => withCache(client, { ttl: 'long' }), /ttl/);
+    assert.throws(() => withCache(client, { autoInvalidate: 1 }), /autoInvalidate/);
+    assert.throws(() => withCache(client, { lifetime: 3 }), /unknown option "lifetime"/);
+    const { withCache: wrap } = withCache(client, { logger: quiet });
+    assert.throws(() => wrap({}), /expected a Sequelize model/);
+    wrap(User);
+    assert.throws(() => User.cache({ ttl: 'x' }), /ttl/);
+    assert.throws(() => User.cache(''), /key/);
+    await sequelize.close();
+  });
+});
