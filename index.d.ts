@@ -163,7 +163,8 @@ export interface WithCacheOptions {
 
 /** `Model.cache()`: reads through the cache, writes through to it. Results are living instances. */
 export interface CacheMethods<M extends Model> {
-  readonly client: CacheClient;
+  /** What was passed to withCache(): a client or an adapter. */
+  readonly client: CacheClient | CacheAdapter | TransparentCacheAdaptor;
   /** One row by primary key; a composite key is an object of its key columns. */
   findByPk(identifier: Identifier | Record<string, unknown>, options?: Omit<FindOptions<Attributes<M>>, 'where'>): Promise<M | null>;
   findOne(options?: FindOptions<Attributes<M>>): Promise<M | null>;
@@ -175,33 +176,33 @@ export interface CacheMethods<M extends Model> {
   update(values: Partial<Attributes<M>>, options: UpdateOptions<Attributes<M>>): Promise<[affectedCount: number]>;
   upsert(values: CreationAttributes<M>, options?: UpsertOptions<Attributes<M>>): Promise<[M, boolean | null]>;
   destroy(options?: DestroyOptions<Attributes<M>>): Promise<number>;
-  /** Drops every cached entity and query of the model. */
-  clear(): void;
-  /** Drops every cached query of the model (entities stay). */
-  clearAllModelQueries(): void;
+  /** Drops every cached entity and query of the model (a promise with an adapter). */
+  clear(): void | Promise<void>;
+  /** Drops every cached query of the model; entities stay (a promise with an adapter). */
+  clearAllModelQueries(): void | Promise<void>;
 }
 
 /** `Model.cache('key')`: a query cached under a name you choose. */
 export interface NamedQueryCacheMethods<M extends Model> {
-  readonly client: CacheClient;
+  readonly client: CacheClient | CacheAdapter | TransparentCacheAdaptor;
   findAll(options?: FindOptions<Attributes<M>>): Promise<M[]>;
   findOne(options?: FindOptions<Attributes<M>>): Promise<M | null>;
   findAndCountAll(options?: FindAndCountOptions<Attributes<M>>): Promise<{ rows: M[]; count: number }>;
   count(options?: CountOptions<Attributes<M>>): Promise<number>;
-  /** Drops this name's cached results. */
-  clear(): void;
+  /** Drops this name's cached results (a promise with an adapter). */
+  clear(): void | Promise<void>;
 }
 
 /** `instance.cache()`: writes that keep the entity entry fresh. */
 export interface InstanceCacheMethods<M extends Model> {
-  readonly client: CacheClient;
+  readonly client: CacheClient | CacheAdapter | TransparentCacheAdaptor;
   save(options?: SaveOptions<Attributes<M>>): Promise<M>;
   update(values: Partial<Attributes<M>>, options?: InstanceUpdateOptions<Attributes<M>>): Promise<M>;
   /** Reads the row from the database (never the cache) and rewrites its entity entry. */
   reload(options?: FindOptions<Attributes<M>>): Promise<M>;
   destroy(options?: InstanceDestroyOptions): Promise<void>;
-  /** Drops this instance's entity entry. */
-  clear(): void;
+  /** Drops this instance's entity entry (a promise with an adapter). */
+  clear(): void | Promise<void>;
 }
 
 export interface CacheOptions {
@@ -223,8 +224,55 @@ export interface CacheWrapper {
   withCache<S extends ModelStatic<any>>(model: S): S & CachedStatics<InstanceType<S>>;
 }
 
+/** The seed's adapter interface (sequelize-memory-clone). Used as is: get, set and del. */
+export interface CacheAdapter {
+  get(key: string[]): Promise<any | null>;
+  set(key: string[], value: any, options?: { lifetime?: number }): Promise<void>;
+  del(key: string[]): Promise<void>;
+  delModelQueries?(modelName: string): Promise<void>;
+  addQueryKey?(modelName: string, queryKey: string[]): Promise<void>;
+}
+
+/** A sequelize-transparent-cache adaptor: the same, with `set`'s lifetime named `ttl`. */
+export interface TransparentCacheAdaptor {
+  get(key: string[]): Promise<any>;
+  set(key: string[], value: any, options?: { ttl?: number }): Promise<any>;
+  del(key: string[]): Promise<any>;
+}
+
+/** An ioredis client, as far as IORedisAdapter uses it. */
+export interface IORedisLike {
+  get(key: string): Promise<string | null>;
+  set(key: string, value: string, ...args: any[]): Promise<unknown>;
+  del(...keys: string[]): Promise<number>;
+  scan(cursor: string, ...args: any[]): Promise<[string, string[]]>;
+}
+
+export interface IORedisAdapterOptions {
+  client: IORedisLike;
+  namespace?: string;
+  /** Default expiry, in seconds. */
+  lifetime?: number;
+}
+
+/** The seed's CacheAdapter over your ioredis client: keys `namespace:Model:pk` and `namespace:Model:query:<key>`. */
+export declare class IORedisAdapter implements CacheAdapter {
+  constructor(options: IORedisAdapterOptions);
+  readonly namespace?: string;
+  readonly lifetime?: number;
+  key(parts: string[]): string;
+  get(key: string[]): Promise<any | null>;
+  set(key: string[], value: any, options?: { lifetime?: number }): Promise<void>;
+  del(key: string[]): Promise<void>;
+  delModelQueries(modelName: string): Promise<void>;
+  addQueryKey(modelName: string, queryKey: string[]): Promise<void>;
+}
+
 /** The sequelize-memory-clone entry point: `const { withCache: cacheWrapper } = withCache(client)`. */
-export declare function withCache(client: CacheClient, options?: WithCacheOptions): CacheWrapper;
+export declare function withCache(
+  client: CacheClient | CacheAdapter | TransparentCacheAdaptor,
+  options?: WithCacheOptions,
+): CacheWrapper;
 
 declare module 'sequelize' {
   interface Model {

@@ -3,6 +3,7 @@
 // A client owns one engine; the faces reach it through `engineOf`.
 
 const { Engine } = require('./engine');
+const { AdapterTier, isAdapter } = require('./adapters/tier');
 const { checkKeys, positiveInteger, positiveNumber, nonEmptyString, isModelClass, describe } = require('./options');
 
 const kEngine = Symbol('sequelize-native-cache.engine');
@@ -68,12 +69,36 @@ class MemoryCache extends CacheClient {
   }
 }
 
-/** The engine behind a client, or a TypeError naming what was passed instead. */
-function engineOf(client, where) {
-  if (client === null || typeof client !== 'object' || !(kEngine in client)) {
-    throw new TypeError(`${where}: client must be a sequelize-native-cache client (e.g. new MemoryCache()), got ${describe(client)}`);
+/**
+ * The client over a JS adapter (the seed's CacheAdapter, IORedisAdapter, a transparent-cache
+ * adaptor): entries live in the adapter, invalidated by generation tokens there; this process
+ * keeps only fill guards and counters.
+ */
+class AdapterClient extends CacheClient {
+  constructor(adapter) {
+    super();
+    const lifetime = typeof adapter.lifetime === 'number' && adapter.lifetime > 0 ? adapter.lifetime : DEFAULT_TTL_SECONDS;
+    Object.defineProperty(this, kEngine, {
+      value: new Engine({ maxBytes: 1024 * 1024, defaultTtlMs: Math.round(lifetime * 1000), prefix: DEFAULT_CACHE_NAME, remote: new AdapterTier(adapter) }),
+    });
+    this.adapter = adapter;
   }
-  return client[kEngine];
 }
 
-module.exports = { CacheClient, MemoryCache, engineOf, DEFAULT_TTL_SECONDS };
+const adapterClients = new WeakMap();
+
+/** The engine behind a client (or, where accepted, an adapter), or a TypeError naming what was passed. */
+function engineOf(client, where, { acceptAdapters = false } = {}) {
+  if (client !== null && typeof client === 'object' && kEngine in client) return client[kEngine];
+  if (acceptAdapters && isAdapter(client)) {
+    let c = adapterClients.get(client);
+    if (c === undefined) adapterClients.set(client, (c = new AdapterClient(client)));
+    return c[kEngine];
+  }
+  const expected = acceptAdapters
+    ? 'a sequelize-native-cache client (e.g. new MemoryCache()) or an adapter with get, set and del'
+    : 'a sequelize-native-cache client (e.g. new MemoryCache())';
+  throw new TypeError(`${where}: client must be ${expected}, got ${describe(client)}`);
+}
+
+module.exports = { CacheClient, MemoryCache, AdapterClient, engineOf, DEFAULT_TTL_SECONDS };

@@ -20,6 +20,12 @@ const READ_METHODS = ['findByPk', 'findOne', 'findAll', 'count', 'findAndCountAl
 // Miss codes of the native lookup (src/lib.rs).
 const MISS_CORRUPT = 2;
 const UNKEYABLE = 16;
+// Event codes of native.recordEvent (src/lib.rs).
+const EVENT_HIT = 0;
+const EVENT_MISS = 1;
+const EVENT_FILL = 2;
+const EVENT_FILL_REJECTED = 3;
+const EVENT_CORRUPT = 4;
 
 /** Upper bound of the per-key build-options memo. */
 const MAX_MEMOIZED_BUILDS = 1024;
@@ -123,8 +129,15 @@ class Engine {
    * @param {number} o.defaultTtlMs   TTL of entries stored without one
    * @param {string} o.prefix         key prefix (modelCacheName)
    */
-  constructor({ maxBytes, defaultTtlMs, prefix }) {
+  constructor({ maxBytes, defaultTtlMs, prefix, remote }) {
     this.native = native.createCache({ maxBytes, defaultTtlMs });
+    /**
+     * A tier outside this process (a JS adapter; see adapters/tier.js), or undefined. With one,
+     * the in-process tier is not used for entries: another process's writes could not reach it.
+     * The native engine still guards fills and counts.
+     */
+    this.remote = remote;
+    this.tableIds = new Map();
     this.prefix = prefix;
     this.defaultTtlMs = defaultTtlMs;
     this.inflight = new Map();
@@ -159,20 +172,25 @@ class Engine {
     return s !== undefined ? s : (m.slots[method] = this.native.slot(Model.name, method));
   }
 
+  /** The generation id of a table name (see depsOf and entityTable). */
+  #idOf(table) {
+    let id = this.tableIds.get(table);
+    if (id === undefined) this.tableIds.set(table, (id = this.native.modelId(table)));
+    return id;
+  }
+
   /** The generation id of the table behind `Model`. */
   tableId(Model) {
-    const m = this.#metaOf(Model);
-    return m.tableId !== undefined ? m.tableId : (m.tableId = this.native.modelId(tableNameOf(Model)));
+    return this.#idOf(tableNameOf(Model));
   }
 
   /**
-   * The generation id of the table's entity entries. Kept apart from the table's query generation
-   * so a write whose rows are known drops just those entities, while every write makes the
-   * table's queries stale.
+   * The generation name of the table's entity entries. Kept apart from the table's query
+   * generation so a write whose rows are known drops just those entities, while every write
+   * makes the table's queries stale.
    */
-  entityId(Model) {
-    const m = this.#metaOf(Model);
-    return m.entityId !== undefined ? m.entityId : (m.entityId = this.native.modelId(`${tableNameOf(Model)}\u0000entities`));
+  entityTable(Model) {
+    return `${tableNameOf(Model)}#entities`;
   }
 
   /** The key of one entity entry: `<prefix>:#entity:<model>:<canonical primary key>`. */
@@ -207,7 +225,11 @@ class Engine {
     const pk = instance && !pkRewritten ? Engine.pkOf(Model, instance) : null;
     const key = pk && this.entityKey(Model, pk);
     if (key) this.native.invalidateKey(key);
-    else this.native.bumpModel(this.entityId(Model));
+    else this.native.bumpModel(this.#idOf(this.entityTable(Model)));
+    // An adapter is shared with other processes whose late fills no lease here can stop: every
+    // write moves both of the table's tokens.
+    if (this.remote !== undefined) return this.remote.bump([tableNameOf(Model), this.entityTable(Model)]);
+    return undefined;
   }
 
   /** Invalidates this engine's entries on every write made through `sequelize`. Idempotent. */
@@ -230,9 +252,21 @@ class Engine {
     return `${this.prefix}:#query:${this.#metaOf(Model).segment}:${method}:${escapeSegment(name)}`;
   }
 
-  /** Removes one entry and voids any fill of it in flight. */
-  invalidateKey(key) {
+  /** Removes one entry (at `path` in an adapter) and voids any fill of it in flight. */
+  invalidateKey(key, path) {
     this.native.invalidateKey(key);
+    if (this.remote !== undefined && path !== undefined) return this.remote.del(path);
+    return undefined;
+  }
+
+  /** Where a query's entry lives in an adapter: the seed's `Model:query:<key>`. */
+  #pathOf(call, key) {
+    return call.target !== undefined && call.target.path !== undefined ? call.target.path : [call.Model.name, 'query', key];
+  }
+
+  /** Generation ids and adapter token names of the tables a read depends on. */
+  #tablesOf(call, options) {
+    return call.target !== undefined && call.target.tables !== undefined ? call.target.tables : this.depsOf(call.Model, options);
   }
 
   /**
@@ -241,19 +275,16 @@ class Engine {
    * database result. A cache problem is logged and the result still returned.
    */
   async refresh({ Model, target, ttlMs, log, run, stored }) {
-    let ticket;
-    try {
-      ticket = this.native.beginFill(target.key, target.deps);
-    } catch (err) {
-      log.warn('cache-fill', { key: target.key, error: err && err.message }, 'cache fill could not start');
-    }
+    const slot = this.#slot(this.#metaOf(Model), Model, 'findByPk');
+    const fill = await this.#beginFill({ Model, target, log }, target.key, undefined);
+    let ticket = fill.ticket;
     try {
       const result = await run();
       if (ticket !== undefined) {
         try {
           const row = stored(result);
           if (row !== null) {
-            this.native.fill(ticket, codec.encode('row', row), ttlMs, this.#slot(this.#metaOf(Model), Model, 'findByPk'));
+            await this.#completeFill({ Model, target, log }, fill, target.key, codec.encode('row', row), ttlMs, slot);
             ticket = undefined;
           }
         } catch (err) {
@@ -263,6 +294,42 @@ class Engine {
       return result;
     } finally {
       if (ticket !== undefined) this.native.abandon(ticket);
+    }
+  }
+
+  /**
+   * Takes what a fill needs before its database read: the local ticket and, with an adapter, the
+   * tables' current tokens (read first, so a write during the read makes the entry stale).
+   */
+  async #beginFill(call, key, options) {
+    const out = { ticket: undefined, tokens: undefined };
+    try {
+      const tables = this.#tablesOf(call, options);
+      out.ticket = this.native.beginFill(key, tables.map((t) => this.#idOf(t)));
+      if (this.remote !== undefined) out.tokens = await this.remote.tokensForFill(tables);
+    } catch (err) {
+      if (out.ticket !== undefined) this.native.abandon(out.ticket);
+      out.ticket = undefined;
+      call.log.warn(this.remote !== undefined ? 'cache-adapter' : 'cache-fill', { key, error: err && err.message }, 'cache fill could not start; the result will not be stored');
+    }
+    return out;
+  }
+
+  /** Stores a payload for a fill begun by #beginFill, unless an invalidation overtook it. */
+  async #completeFill(call, fill, key, payload, ttlMs, slot) {
+    if (this.remote === undefined) {
+      this.native.fill(fill.ticket, payload, ttlMs, slot);
+      return;
+    }
+    if (!this.native.settle(fill.ticket)) {
+      this.native.recordEvent(slot, EVENT_FILL_REJECTED);
+      return;
+    }
+    try {
+      await this.remote.set(this.#pathOf(call, key), payload, ttlMs !== undefined ? ttlMs : this.defaultTtlMs, fill.tokens);
+      this.native.recordEvent(slot, EVENT_FILL);
+    } catch (err) {
+      call.log.warn('cache-adapter', { key, error: err && err.message }, 'adapter set failed; the result is not cached');
     }
   }
 
@@ -339,11 +406,11 @@ class Engine {
 
   /** Tables a query reads: the model, every model in its include tree and scopes, through tables. */
   depsOf(Model, options) {
-    const ids = new Set();
+    const tables = new Set();
     const seen = new Set();
     const visitModel = (M, includes, depth) => {
       if (typeof M !== 'function' || depth > 12) return;
-      ids.add(this.tableId(M));
+      tables.add(tableNameOf(M));
       if (!seen.has(M)) {
         seen.add(M);
         if (M._scope && M._scope.include) visitIncludes(M, M._scope.include, depth + 1);
@@ -383,7 +450,7 @@ class Engine {
       }
     };
     visitModel(Model, options && options.include, 0);
-    return [...ids];
+    return [...tables];
   }
 
   /**
@@ -395,8 +462,9 @@ class Engine {
    * @param {Function} call.run    performs the database read
    * @param {number} [call.ttlMs]
    * @param {number} [call.negativeTtlMs]  TTL of a null result (0: not stored)
-   * @param {{ key: string, deps?: number[] }} [call.target]  a fixed entry instead of the canonical key
-   *   (deps default to the tables the query reads)
+   * @param {{ key: string, tables?: string[], path?: string[] }} [call.target]  a fixed entry instead
+   *   of the canonical key: its generation tables (default: the tables the query reads) and its
+   *   key in an adapter (default: the seed's [Model, 'query', key])
    * @param {import('./logger').OnceLogger} call.log
    */
   /** Runs one read method through the cache (see plan / fetch). */
@@ -421,6 +489,15 @@ class Engine {
       if (spec === null) {
         this.native.recordBypass(slot, reason || 'unkeyable:arguments');
         return { options };
+      }
+      if (this.remote !== undefined) {
+        // Adapter lookups are asynchronous: fetch() does them.
+        const key = this.#keyText(spec);
+        if (typeof key !== 'string') {
+          this.native.recordBypass(slot, key.bypass);
+          return { options };
+        }
+        return { key, slot, options, remote: true };
       }
       const { got, key: known } = this.#lookupSpec(spec, slot);
       if (typeof got === 'string') {
@@ -456,7 +533,36 @@ class Engine {
 
   /** The asynchronous half: the database read (single-flight, version-checked fill) or a bypass. */
   fetch(call, plan) {
-    return plan.key === undefined ? call.run() : this.#missed(call, plan.key, plan.slot, plan.options);
+    if (plan.key === undefined) return call.run();
+    if (plan.remote) return this.#remoteRead(call, plan);
+    return this.#missed(call, plan.key, plan.slot, plan.options);
+  }
+
+  /** An adapter lookup, then the database on a miss. An adapter failure is a miss, logged once. */
+  async #remoteRead(call, { key, slot, options }) {
+    const { Model, log } = call;
+    let got;
+    try {
+      got = await this.remote.get(this.#pathOf(call, key));
+    } catch (err) {
+      log.warn('cache-adapter', { key, error: err && err.message }, 'adapter get failed; the database answers');
+      got = { miss: 'error' };
+    }
+    if (got.payload !== undefined) {
+      try {
+        const value = fromStored(Model, this.#buildFor(key, Model, options), codec.decode(got.payload));
+        if (!(isEmptyResult(value) && rejectsOnEmpty(Model, options))) {
+          this.native.recordEvent(slot, EVENT_HIT);
+          return value;
+        }
+      } catch (err) {
+        log.warn('cache-decode', { key, error: err && err.message }, 'adapter entry could not be rebuilt; treated as a miss');
+        got = { miss: 'foreign' };
+      }
+    }
+    if (got.miss === 'foreign') this.native.recordEvent(slot, EVENT_CORRUPT);
+    this.native.recordEvent(slot, EVENT_MISS);
+    return this.#missed(call, key, slot, options);
   }
 
   async #missed(call, key, slot, options) {
@@ -481,19 +587,15 @@ class Engine {
     let payload = null;
     let ticket;
     try {
-      const deps = call.target !== undefined && call.target.deps !== undefined ? call.target.deps : this.depsOf(Model, options);
-      ticket = this.native.beginFill(key, deps);
-    } catch (err) {
-      log.warn('cache-fill', { key, error: err && err.message }, 'cache fill could not start; the result will not be stored');
-    }
-    try {
+      const fill = await this.#beginFill(call, key, options);
+      ticket = fill.ticket;
       const result = await run();
       try {
         const stored = toStored(result);
         payload = codec.encode(stored.shape, stored.data);
         // "Absent" is remembered only for negativeTtlMs (0: not at all).
         const ttlMs = result === null && call.negativeTtlMs !== undefined ? call.negativeTtlMs : call.ttlMs;
-        if (ticket !== undefined && ttlMs !== 0) this.native.fill(ticket, payload, ttlMs, slot);
+        if (ticket !== undefined && ttlMs !== 0) await this.#completeFill(call, fill, key, payload, ttlMs, slot);
         else if (ticket !== undefined) this.native.abandon(ticket);
         ticket = undefined;
       } catch (err) {
@@ -519,6 +621,8 @@ class Engine {
   /** Makes every cached read of `Model`'s table stale (O(1)). */
   invalidateModel(Model) {
     this.native.bumpModel(this.tableId(Model));
+    if (this.remote !== undefined) return this.remote.bump([tableNameOf(Model)]);
+    return undefined;
   }
 
   /** Counters, totals and per model / method. */

@@ -95,18 +95,26 @@ function dependentsOf(sequelize, Model) {
   return out;
 }
 
-function apply(sequelize, engines, affected) {
+/** Invalidates what `affected` touched in every engine. Never rejects: a failure is logged. */
+async function apply(sequelize, engines, affected) {
+  const pending = [];
   for (const { Model, instance, fields, cascade } of affected) {
     const dependents = cascade ? dependentsOf(sequelize, Model) : [];
     for (const engine of engines) {
-      try {
-        engine.invalidateWrite(Model, instance, fields);
-        for (const D of dependents) engine.invalidateWrite(D, undefined);
-      } catch (err) {
+      const fail = (err) =>
         engine.warnOnce('cache-invalidate', { model: Model.name, error: err && err.message }, 'invalidation failed; entries expire by TTL');
+      try {
+        // Native engines finish synchronously; adapter engines return promises, awaited here so
+        // the write call returns only once its invalidation is done.
+        for (const p of [engine.invalidateWrite(Model, instance, fields), ...dependents.map((D) => engine.invalidateWrite(D, undefined))]) {
+          if (p && typeof p.then === 'function') pending.push(p.catch(fail));
+        }
+      } catch (err) {
+        fail(err);
       }
     }
   }
+  if (pending.length > 0) await Promise.all(pending);
 }
 
 function onQuery(sequelize, engines, options, query) {
@@ -114,10 +122,7 @@ function onQuery(sequelize, engines, options, query) {
   const affected = affectedBy(sequelize, options, query);
   if (affected.length === 0) return;
   const t = options.transaction;
-  if (!t) {
-    apply(sequelize, engines, affected);
-    return;
-  }
+  if (!t) return apply(sequelize, engines, affected);
   // Deferred to the root transaction's commit; a rollback drops them with the transaction.
   const root = rootOf(t);
   let pending = pendingByTransaction.get(root);
@@ -127,6 +132,7 @@ function onQuery(sequelize, engines, options, query) {
     root.afterCommit(() => apply(sequelize, engines, pending));
   }
   pending.push(...affected);
+  return undefined;
 }
 
 module.exports = { watch, unwatch, affectedBy, dependentsOf };

@@ -31,6 +31,8 @@ function createCache(options) {
     fill: (ticket, payload, ttlMs, slot) => binding.cacheFill(h, ticket, payload, ttlMs, slot),
     fillRaw: (ticket, frame, ttlMs, slot) => binding.cacheFillRaw(h, ticket, frame, ttlMs, slot),
     abandon: (ticket) => binding.cacheAbandon(h, ticket),
+    settle: (ticket) => binding.cacheSettle(h, ticket),
+    recordEvent: (slot, event) => binding.cacheRecordEvent(h, slot, event),
     invalidateKey: (key) => binding.cacheInvalidateKey(h, key),
     bumpModel: (id) => binding.cacheBumpModel(h, id),
     clear: () => binding.cacheClear(h),

@@ -88,7 +88,25 @@ class Binding {
   entityTarget(Model, pk) {
     if (pk === null || this.engine.scopeOf(Model) !== undefined) return null;
     const key = this.engine.entityKey(Model, pk);
-    return key === null ? null : { key, deps: [this.engine.entityId(Model)] };
+    if (key === null) return null;
+    // In an adapter, the seed's layout: Model:pk (a composite key as JSON of its columns).
+    const values = Object.values(pk);
+    const pkText = values.length === 1 ? String(values[0]) : JSON.stringify(pk);
+    return { key, tables: [this.engine.entityTable(Model)], path: [Model.name, pkText] };
+  }
+
+  /** Runs a cache operation that may be asynchronous (adapters) without letting it reject unhandled. */
+  background(what, op) {
+    try {
+      const p = op();
+      if (p && typeof p.then === 'function') {
+        return p.catch((err) => this.log.warn('cache-adapter', { what, error: err && err.message }, `${what} failed in the adapter; entries expire by TTL`));
+      }
+      return p;
+    } catch (err) {
+      this.log.warn('cache-invalidate', { what, error: err && err.message }, `${what} failed; entries expire by TTL`);
+      return undefined;
+    }
   }
 
   read(Model, method, args, run, extra) {
@@ -102,7 +120,7 @@ class Binding {
   async afterWrite(Model, instance, options, { refill = true } = {}) {
     await afterCommit(Model, options, async () => {
       try {
-        this.engine.invalidateWrite(Model, instance);
+        await this.engine.invalidateWrite(Model, instance);
         const pk = refill && instance ? this.engine.constructor.pkOf(Model, instance) : null;
         const target = this.entityTarget(Model, pk);
         if (target !== null) {
@@ -121,13 +139,7 @@ class Binding {
 
   /** After a write whose rows are unknown: every entity and query of the model, once committed. */
   async afterBulkWrite(Model, options) {
-    await afterCommit(Model, options, () => {
-      try {
-        this.engine.invalidateWrite(Model, undefined);
-      } catch (err) {
-        this.log.warn('cache-invalidate', { model: Model.name, error: err && err.message }, 'invalidation failed; entries expire by TTL');
-      }
-    });
+    await afterCommit(Model, options, () => this.background('invalidation', () => this.engine.invalidateWrite(Model, undefined)));
   }
 }
 
@@ -209,14 +221,14 @@ class ModelCacheMethods {
     return result;
   }
 
-  /** Drops every cached entity and query of this model. */
+  /** Drops every cached entity and query of this model. With an adapter, returns a promise. */
   clear() {
-    this.binding.engine.invalidateWrite(this.Model, undefined);
+    return this.binding.background('clear', () => this.binding.engine.invalidateWrite(this.Model, undefined));
   }
 
-  /** Drops every cached query of this model (entities stay). */
+  /** Drops every cached query of this model (entities stay). With an adapter, returns a promise. */
   clearAllModelQueries() {
-    this.binding.engine.invalidateModel(this.Model);
+    return this.binding.background('clearAllModelQueries', () => this.binding.engine.invalidateModel(this.Model));
   }
 }
 
@@ -233,8 +245,14 @@ class NamedQueryMethods {
     return this.binding.client;
   }
 
+  #target(method) {
+    // In an adapter, the seed's layout: Model:query:<name>.
+    const name = method === 'findAll' ? this.name : `${this.name}:${method}`;
+    return { key: this.binding.engine.namedKey(this.Model, method, this.name), path: [this.Model.name, 'query', name] };
+  }
+
   #read(method, options) {
-    const target = { key: this.binding.engine.namedKey(this.Model, method, this.name) };
+    const target = this.#target(method);
     return this.binding.read(this.Model, method, [options], () => this.Model[method](options), {
       target,
       ...(this.ttlMs ? { ttlMs: this.ttlMs } : {}),
@@ -257,11 +275,13 @@ class NamedQueryMethods {
     return this.#read('count', options);
   }
 
-  /** Drops this name's cached results (every method). */
+  /** Drops this name's cached results (every method). With an adapter, returns a promise. */
   clear() {
-    for (const method of ['findAll', 'findOne', 'findAndCountAll', 'count']) {
-      this.binding.engine.invalidateKey(this.binding.engine.namedKey(this.Model, method, this.name));
-    }
+    const targets = ['findAll', 'findOne', 'findAndCountAll', 'count'].map((m) => this.#target(m));
+    return this.binding.background('clear', () => {
+      const pending = targets.map((t) => this.binding.engine.invalidateKey(t.key, t.path)).filter(Boolean);
+      return pending.length > 0 ? Promise.all(pending) : undefined;
+    });
   }
 }
 
@@ -315,11 +335,12 @@ class InstanceCacheMethods {
     return undefined;
   }
 
-  /** Drops this instance's entity entry. */
+  /** Drops this instance's entity entry. With an adapter, returns a promise. */
   clear() {
     const Model = this.#Model;
     const target = this.binding.entityTarget(Model, this.binding.engine.constructor.pkOf(Model, this.instance));
-    if (target !== null) this.binding.engine.invalidateKey(target.key);
+    if (target === null) return undefined;
+    return this.binding.background('clear', () => this.binding.engine.invalidateKey(target.key, target.path));
   }
 }
 
@@ -353,7 +374,7 @@ function instanceCache() {
  * @param {object} [options.logger]
  */
 function withCache(client, options) {
-  const engine = engineOf(client, 'withCache');
+  const engine = engineOf(client, 'withCache', { acceptAdapters: true });
   const o = checkKeys('withCache', options, ['ttl', 'negativeTtl', 'autoInvalidate', 'logger']);
   const ttl = positiveNumber('withCache', 'ttl', o.ttl, undefined);
   let negativeTtl = DEFAULT_NEGATIVE_TTL_SECONDS;

@@ -28,6 +28,7 @@ use napi_derive::napi;
 
 use crate::engine::{Engine, EngineOptions, Miss};
 use crate::key::{Unkeyable, Walker};
+use crate::stats::Event;
 
 /// Builds the canonical key of a query: `head` (`prefix:method:segment`), the model's active
 /// `scope` and the query `options`. Returns the key, or a number (an unkeyable-reason code for
@@ -235,6 +236,27 @@ pub fn cache_fill(cache: &Handle, ticket: u32, payload: String, ttl_ms: Option<f
 #[napi]
 pub fn cache_fill_raw(cache: &Handle, ticket: u32, frame: &[u8], ttl_ms: Option<f64>, slot: u32) -> bool {
   cache.engine.fill_frame(ticket, frame.into(), ttl_from_ms(ttl_ms), slot)
+}
+
+/// Completes a ticket without storing anything here: true if no invalidation overtook it.
+/// Used when the value goes to a tier outside this engine (a JS adapter).
+#[napi]
+pub fn cache_settle(cache: &Handle, ticket: u32) -> bool {
+  cache.engine.guard().land(ticket, |_| {})
+}
+
+/// Counts an event that happened outside the native tiers (a JS adapter's hit or miss):
+/// 0 hit, 1 miss, 2 fill, 3 fill rejected, 4 corrupt.
+#[napi]
+pub fn cache_record_event(cache: &Handle, slot: u32, event: u32) {
+  let e = match event {
+    0 => Event::Hit,
+    1 => Event::Miss,
+    2 => Event::Fill,
+    3 => Event::FillRejected,
+    _ => Event::Corrupt,
+  };
+  cache.engine.stats().record(slot, e);
 }
 
 /// Drops a ticket whose database read failed.

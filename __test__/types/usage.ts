@@ -6,6 +6,8 @@ import {
   MemoryCache,
   modelCacheFactory,
   withCache,
+  IORedisAdapter,
+  type CacheAdapter,
   type CacheStats,
   type Logger,
 } from 'sequelize-native-cache';
@@ -71,6 +73,26 @@ export async function usage(sequelize: Sequelize): Promise<void> {
   const made: User = await CacheUser.cache().create({ username: 'x' });
   CacheUser.cache().clearAllModelQueries();
   void [listed, counted, made];
+  const memory = new Map<string, unknown>();
+  const adapter: CacheAdapter = {
+    async get(key) {
+      return memory.get(key.join(':')) ?? null;
+    },
+    async set(key, value) {
+      memory.set(key.join(':'), value);
+    },
+    async del(key) {
+      memory.delete(key.join(':'));
+    },
+  };
+  withCache(adapter, { autoInvalidate: false }).withCache(User);
+  const redisLike = {
+    get: async (_k: string) => null,
+    set: async (_k: string, _v: string, ..._rest: any[]) => 'OK',
+    del: async (..._keys: string[]) => 0,
+    scan: async (_c: string, ..._rest: any[]): Promise<[string, string[]]> => ['0', []],
+  };
+  withCache(new IORedisAdapter({ client: redisLike, namespace: 'app-cache', lifetime: 3600 }));
   await client.close();
   void [first, n, total, created, key, hits, invalidates];
 }

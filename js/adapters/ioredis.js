@@ -1,0 +1,70 @@
+'use strict';
+// IORedisAdapter: the seed's CacheAdapter over the user's own ioredis client, with the seed's key
+// layout — `namespace:Model:pk` for entities, `namespace:Model:query:<key>` for query keys — and
+// `lifetime` (seconds) as the default expiry. Values are JSON.
+
+const { checkKeys, positiveNumber, describe } = require('../options');
+
+class IORedisAdapter {
+  /**
+   * @param {object} options
+   * @param {object} options.client      an ioredis client (Redis or Cluster)
+   * @param {string} [options.namespace] key prefix
+   * @param {number} [options.lifetime]  default expiry in seconds (none when omitted)
+   */
+  constructor(options) {
+    const o = checkKeys('IORedisAdapter', options, ['client', 'namespace', 'lifetime']);
+    const c = o.client;
+    if (c === null || typeof c !== 'object' || !['get', 'set', 'del'].every((m) => typeof c[m] === 'function')) {
+      throw new TypeError(`IORedisAdapter: client must be an ioredis client, got ${describe(c)}`);
+    }
+    if (o.namespace !== undefined && typeof o.namespace !== 'string') {
+      throw new TypeError(`IORedisAdapter: namespace must be a string, got ${describe(o.namespace)}`);
+    }
+    this.client = c;
+    this.namespace = o.namespace;
+    this.lifetime = positiveNumber('IORedisAdapter', 'lifetime', o.lifetime, undefined);
+  }
+
+  /** The Redis key of a key array. */
+  key(parts) {
+    return (this.namespace ? [this.namespace, ...parts] : parts).join(':');
+  }
+
+  async get(key) {
+    const raw = await this.client.get(this.key(key));
+    if (raw === null || raw === undefined) return null;
+    try {
+      return JSON.parse(raw);
+    } catch {
+      return null;
+    }
+  }
+
+  async set(key, value, options = {}) {
+    const lifetime = options.lifetime ?? this.lifetime;
+    const raw = JSON.stringify(value);
+    if (lifetime) await this.client.set(this.key(key), raw, 'PX', Math.max(1, Math.round(lifetime * 1000)));
+    else await this.client.set(this.key(key), raw);
+  }
+
+  async del(key) {
+    await this.client.del(this.key(key));
+  }
+
+  /** Deletes every query key of a model (a SCAN; the cache itself invalidates by generation). */
+  async delModelQueries(modelName) {
+    const pattern = `${this.key([modelName, 'query'])}:*`;
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.client.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+      cursor = next;
+      if (keys.length > 0) await this.client.del(...keys);
+    } while (cursor !== '0');
+  }
+
+  /** Part of the seed's interface. Not needed here: invalidation uses generation tokens, so no key set grows. */
+  async addQueryKey() {}
+}
+
+module.exports = { IORedisAdapter };

@@ -1,0 +1,94 @@
+'use strict';
+// A cache tier over a JS adapter: the seed's CacheAdapter (get/set/del with key arrays, set's
+// `{ lifetime }` in seconds) or a sequelize-transparent-cache adaptor (the same, with `{ ttl }`).
+//
+// Adapters are shared by many processes, so invalidation cannot live in this process's memory.
+// Every table has a *generation token* in the adapter (`['#generation', table]`), a random string
+// replaced on each write. An entry carries the tokens of the tables it read, taken before its
+// database read; a lookup compares them with the current ones. Missing tokens never match, so an
+// evicted or expired token makes entries stale, never fresh. Random tokens (not counters) mean
+// two concurrent bumps can never cancel each other.
+//
+// Stored value: "snc1 " + JSON [[table, token], ...] + "\n" + codec payload. Anything else read
+// back is treated as a miss.
+
+const { randomUUID } = require('node:crypto');
+
+const VALUE_PREFIX = 'snc1 ';
+/** Generation tokens outlive any entry: a month, refreshed by every write. */
+const TOKEN_LIFETIME_SECONDS = 30 * 24 * 3600;
+
+/** True for an object usable as an adapter (get, set, del). */
+function isAdapter(x) {
+  return x !== null && typeof x === 'object' && ['get', 'set', 'del'].every((m) => typeof x[m] === 'function');
+}
+
+function lifetimeOptions(seconds) {
+  // `lifetime` is the CacheAdapter's name, `ttl` transparent-cache's; each ignores the other.
+  return { lifetime: seconds, ttl: seconds };
+}
+
+class AdapterTier {
+  constructor(adapter) {
+    this.adapter = adapter;
+  }
+
+  /** Current tokens of `tables` ('' where none). */
+  async tokens(tables) {
+    const values = await Promise.all(tables.map((t) => this.adapter.get(['#generation', t])));
+    return values.map((v) => (typeof v === 'string' ? v : ''));
+  }
+
+  /** Current tokens of `tables`, creating the missing ones, as [[table, token], ...]. */
+  async tokensForFill(tables) {
+    const current = await this.tokens(tables);
+    return Promise.all(
+      tables.map(async (t, i) => {
+        if (current[i] !== '') return [t, current[i]];
+        const token = randomUUID();
+        await this.adapter.set(['#generation', t], token, lifetimeOptions(TOKEN_LIFETIME_SECONDS));
+        return [t, token];
+      }),
+    );
+  }
+
+  /**
+   * `{ payload }` for a current entry, or `{ miss }` with 'absent', 'stale' or 'foreign' (a value
+   * this tier did not write).
+   */
+  async get(path) {
+    const v = await this.adapter.get(path);
+    if (v === null || v === undefined) return { miss: 'absent' };
+    if (typeof v !== 'string' || !v.startsWith(VALUE_PREFIX)) return { miss: 'foreign' };
+    const nl = v.indexOf('\n');
+    let deps;
+    try {
+      deps = JSON.parse(v.slice(VALUE_PREFIX.length, nl));
+    } catch {
+      return { miss: 'foreign' };
+    }
+    if (nl < 0 || !Array.isArray(deps) || !deps.every((d) => Array.isArray(d) && typeof d[0] === 'string' && typeof d[1] === 'string')) {
+      return { miss: 'foreign' };
+    }
+    const current = await this.tokens(deps.map((d) => d[0]));
+    if (deps.some((d, i) => d[1] === '' || d[1] !== current[i])) return { miss: 'stale' };
+    return { payload: v.slice(nl + 1) };
+  }
+
+  /** Stores a payload read under `deps` ([[table, token], ...]). */
+  async set(path, payload, ttlMs, deps) {
+    const seconds = Math.max(1, Math.ceil(ttlMs / 1000));
+    await this.adapter.set(path, `${VALUE_PREFIX}${JSON.stringify(deps)}\n${payload}`, lifetimeOptions(seconds));
+  }
+
+  async del(path) {
+    await this.adapter.del(path);
+  }
+
+  /** Makes every entry that read one of `tables` stale. */
+  async bump(tables) {
+    await Promise.all(tables.map((t) => this.adapter.set(['#generation', t], randomUUID(), lifetimeOptions(TOKEN_LIFETIME_SECONDS))));
+  }
+}
+
+module.exports = { AdapterTier, isAdapter };
