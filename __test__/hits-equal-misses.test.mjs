@@ -1,20 +1,31 @@
-// The promise: a cache hit is indistinguishable from a fresh database read.
+// The promise: a cache hit is indistinguishable from a fresh database read — through both API
+// styles ("faces"), which share one table of cases:
 //
-// For every query below, on every reachable database:
+//   - wrap:      `modelCacheFactory(client).wrap(Model)[method](...)` — read-only results;
+//   - withCache: `Model.cache()[method](...)` / `Model.cache('name')[method](...)` — living
+//                Sequelize instances.
+//
+// For every case, on every reachable database, and through each face that supports the case:
 //   1. `fresh` = the query run on the model directly (no cache);
-//   2. `miss`  = the query through the cache wrapper (must count as a miss and a fill);
-//      `hit`   = the same query again (must count as a hit);
+//   2. `miss`  = the query through the face (must count as exactly one miss and one fill);
+//      `hit`   = the same query again (must count as exactly one hit);
 //   3. plain(miss) and plain(hit) deep-equal plain(fresh) — with Dates still Dates and Buffers
-//      still Buffers — and JSON.stringify gives the same text.
-// The cache is not cleared between queries, so two queries that wrongly share a key show up as a
-// "hit" where a miss was expected.
+//      still Buffers — and JSON.stringify gives the same text;
+//   4. withCache only, when the result holds instances: at every include level (through rows
+//      too) the hit is an instance of the right model, with `isNewRecord === false` and
+//      `changed() === false`, exactly where the fresh read has instances; and `save()` on each
+//      top-level hit instance issues no SQL. `raw: true` rows and counts are plain data, compared
+//      as they are.
+// Each face has its own MemoryCache. The cache is not cleared between queries, so two queries that
+// wrongly share a key show up as a "hit" where a miss was expected. Nothing is written between a
+// miss and its hit (automatic invalidation would make the hit a miss).
 //
 //   node --test __test__/hits-equal-misses.test.mjs
 //   SNC_REQUIRE_ALL_DIALECTS=1 node --test __test__/hits-equal-misses.test.mjs   (CI: every DB must run)
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Op } from 'sequelize';
-import { MemoryCache, modelCacheFactory, LoggerFactory } from '../js/index.mjs';
+import { Op, Model as SequelizeModel } from 'sequelize';
+import { MemoryCache, modelCacheFactory, withCache } from '../js/index.mjs';
 import { dialectsToRun } from './support/dialects.mjs';
 import { defineSchema, seed, SEED } from './support/schema.mjs';
 
@@ -67,7 +78,15 @@ function jsonOrNull(value) {
 // Each case: a name that reads as the promise, the model to query, the method and its arguments
 // (options are rebuilt for every call, as an application would), `meaningful` (asserts the seed
 // makes the case worth testing, on the fresh plain result) and `views` (checks on the hit itself,
-// read through the read-only view).
+// through the public instance API, which read-only views and living instances share).
+// Optional:
+//   - `empty: true`  the result holds no instance (null, [] or no rows); checked against the fresh
+//                    read, so the test name never promises a living instance that is not there;
+//   - `named`        withCache only: the query is cached under this name, `Model.cache(named)`;
+//   - `faces`        the faces that run the case (default: every face that supports it);
+//   - `fresh`        how to read it fresh when it is not `Model[method](...args)`;
+//   - `entity: true` withCache: a bare findByPk that must be served from the row's entity entry,
+//                    which survives `clearAllModelQueries()` (a canonical query entry would not).
 
 const byId = [['id', 'ASC']];
 
@@ -117,7 +136,8 @@ const CASES = [
     meaningful: (rows) => assert.equal(rows.length, 3),
   },
   {
-    name: 'a findByPk of the all-types row on a hit equals a fresh read',
+    name: 'a bare findByPk(id) of the all-types row (withCache: its entity entry) on a hit equals a fresh read',
+    entity: true,
     model: (m) => m.Sample,
     method: 'findByPk',
     pk: 1,
@@ -146,7 +166,8 @@ const CASES = [
     },
   },
   {
-    name: 'a findByPk through a custom getter on a hit equals a fresh read',
+    name: 'a bare findByPk(id) through a custom getter (withCache: its entity entry) on a hit equals a fresh read',
+    entity: true,
     model: (m) => m.Product,
     method: 'findByPk',
     pk: 2,
@@ -513,6 +534,7 @@ const CASES = [
     model: (m) => m.User,
     method: 'findAndCountAll',
     options: () => ({ where: { name: 'Nobody' } }),
+    empty: true,
     meaningful: (r) => assert.deepEqual(r, { count: 0, rows: [] }),
   },
 
@@ -568,6 +590,7 @@ const CASES = [
     name: 'Op.and (same operands as the Op.or query) on a hit equals a fresh read',
     model: (m) => m.User,
     options: () => ({ where: { [Op.and]: [{ name: 'Ann' }, { role: 'member' }] }, order: byId }),
+    empty: true,
     meaningful: (rows) => assert.deepEqual(rows, []),
   },
   {
@@ -588,10 +611,11 @@ const CASES = [
 
   // -- single rows and nulls --
   {
-    name: 'findByPk of a missing id is null on the miss and on the hit',
+    name: 'a bare findByPk(id) of a missing id of a model with a defaultScope is null on the miss and on the hit',
     model: (m) => m.User,
     method: 'findByPk',
     pk: SEED.missingId,
+    empty: true,
     meaningful: (row) => assert.equal(row, null),
   },
   {
@@ -610,6 +634,7 @@ const CASES = [
     model: (m) => m.User,
     method: 'findOne',
     options: () => ({ where: { name: 'Nobody' } }),
+    empty: true,
     meaningful: (row) => assert.equal(row, null),
   },
   {
@@ -626,6 +651,283 @@ const CASES = [
     method: 'findOne',
     options: (m) => ({ where: { id: SEED.orderWithoutProducts }, include: [m.Product] }),
     meaningful: (o) => assert.deepEqual(o.Products, []),
+  },
+
+  // -- bare findByPk(id): through withCache, the entity entry (unless the model has a scope) --
+  {
+    name: "a bare findByPk(id) of a paranoid model's live row (withCache: its entity entry) on a hit equals a fresh read",
+    entity: true,
+    model: (m) => m.Order,
+    method: 'findByPk',
+    pk: 3,
+    meaningful: (o) => {
+      assert.equal(o.id, 3);
+      assert.equal(o.deletedAt, null);
+    },
+    views: (hit) => {
+      assert.ok(hit.orderDate instanceof Date);
+      assert.ok(hit.createdAt instanceof Date);
+    },
+  },
+  {
+    name: "a bare findByPk(id) of a paranoid model's soft-deleted row (withCache: remembered as absent) is null on the miss and on the hit, like a fresh read",
+    entity: true,
+    model: (m) => m.Order,
+    method: 'findByPk',
+    pk: SEED.deletedOrder,
+    empty: true,
+    meaningful: (o) => assert.equal(o, null),
+  },
+  {
+    name: 'a bare findByPk(id) of a model whose defaultScope hides email on a hit equals a fresh read (no email)',
+    model: (m) => m.User,
+    method: 'findByPk',
+    pk: SEED.ann,
+    meaningful: (u) => {
+      assert.equal(u.name, 'Ann');
+      assert.equal('email' in u, false);
+    },
+    views: (hit) => assert.equal(hit.email, undefined),
+  },
+  {
+    name: 'a bare findByPk(id) on User.unscoped() (withCache: its entity entry) on a hit equals a fresh read (email shown)',
+    entity: true,
+    model: (m) => m.User.unscoped(),
+    method: 'findByPk',
+    pk: SEED.ann,
+    meaningful: (u) => assert.equal(u.email, 'ann@example.com'),
+    views: (hit) => assert.equal(hit.email, 'ann@example.com'),
+  },
+  {
+    name: 'a bare findByPk(id) of a missing id of an unscoped model (withCache: remembered as absent) is null on the miss and on the hit',
+    entity: true,
+    model: (m) => m.Product,
+    method: 'findByPk',
+    pk: SEED.missingId,
+    empty: true,
+    meaningful: (p) => assert.equal(p, null),
+  },
+  {
+    name: 'a bare findByPk of a composite key, { orderId, productId }, of the through model (withCache: its entity entry) on a hit equals a fresh findOne',
+    entity: true,
+    faces: ['withCache'], // wrap(Model).findByPk takes a single key value, as Sequelize's findByPk does
+    model: (m) => m.OrderProduct,
+    method: 'findByPk',
+    pk: { orderId: 1, productId: 2 },
+    fresh: (Model) => Model.findOne({ where: { orderId: 1, productId: 2 } }),
+    meaningful: (r) => assert.equal(r.quantity, 1),
+    views: (hit) => assert.ok(hit.createdAt instanceof Date),
+  },
+
+  // -- named queries (withCache only): Model.cache('name') --
+  {
+    name: "a named query, cache('user-orders-products').findAll, with a nested include (User → Orders → Products + ORDER_PRODUCT) on a hit equals a fresh read",
+    named: 'user-orders-products',
+    model: (m) => m.User,
+    options: (m) => ({
+      include: [{ model: m.Order, include: [m.Product] }],
+      order: [['id', 'ASC'], [m.Order, 'id', 'ASC'], [m.Order, m.Product, 'id', 'ASC']],
+    }),
+    meaningful: (rows) => {
+      assert.equal(rows.length, 4);
+      assert.ok(rows[0].Orders[0].Products[0].ORDER_PRODUCT.createdAt instanceof Date);
+    },
+    views: (hit) => {
+      assert.ok(hit[0].Orders[0].Products[0].ORDER_PRODUCT.createdAt instanceof Date);
+      assert.equal(hit[0].Orders[0].Products[0].price, '$5');
+    },
+  },
+  {
+    name: "another method under the same name, cache('user-orders-products').findAndCountAll, gets its own entry and on a hit equals a fresh read",
+    named: 'user-orders-products',
+    model: (m) => m.User,
+    method: 'findAndCountAll',
+    options: (m) => ({
+      include: [{ model: m.Order, include: [m.Product] }],
+      distinct: true,
+      limit: 2,
+      order: [['id', 'ASC'], [m.Order, 'id', 'ASC'], [m.Order, m.Product, 'id', 'ASC']],
+    }),
+    meaningful: (r) => {
+      assert.equal(r.count, 4);
+      assert.deepEqual(r.rows.map((u) => u.id), [1, 2]);
+    },
+  },
+  {
+    name: "a named findOne, cache('bob-latest-order'), with a belongsToMany include on a hit equals a fresh read",
+    named: 'bob-latest-order',
+    model: (m) => m.Order,
+    method: 'findOne',
+    options: (m) => ({ where: { userId: SEED.bob }, include: [m.Product], order: [['id', 'DESC']] }),
+    meaningful: (o) => assert.equal(o.id, 4),
+    views: (hit) => assert.ok(hit.Products[0].ORDER_PRODUCT.createdAt instanceof Date),
+  },
+];
+
+// ---- living instances (withCache) --------------------------------------------------------------
+
+/** The model that a nested value stored under `key` of an instance of `Parent` must be, or undefined. */
+function nestedModel(Parent, key) {
+  const association = Parent.associations[key];
+  if (association) return association.target;
+  // A through row sits on the target instance of a belongsToMany, under the through model's name.
+  for (const M of Object.values(Parent.sequelize.models)) {
+    for (const a of Object.values(M.associations)) {
+      if (a.associationType === 'BelongsToMany' && a.target.name === Parent.name && a.through.model.name === key) {
+        return a.through.model;
+      }
+    }
+  }
+  return undefined;
+}
+
+function describeValue(v) {
+  if (v === null || typeof v !== 'object') return `${typeof v} ${String(v)}`;
+  return `${v.constructor?.name ?? 'null-prototype object'} ${jsonOrNull(v)?.slice(0, 120)}`;
+}
+
+/**
+ * Every instance of a result tree, depth first: `{ path, instance, Expected }`, where Expected is
+ * the model it must be an instance of (from the association it is stored under). A value stored
+ * under an association that is not an instance fails here, so a plain object cannot pass for an
+ * included row just because its plain data is right.
+ */
+function instanceTree(instance, Expected, path, out = []) {
+  out.push({ path, instance, Expected });
+  for (const [key, value] of Object.entries(instance.dataValues)) {
+    const Nested = nestedModel(Expected, key);
+    const items = Array.isArray(value) ? value.map((v, i) => [v, `${path}.${key}[${i}]`]) : [[value, `${path}.${key}`]];
+    for (const [item, itemPath] of items) {
+      if (item === null || item === undefined) continue;
+      if (Nested === undefined) {
+        assert.ok(!(item instanceof SequelizeModel), `${itemPath}: an instance no association of ${Expected.name} explains`);
+        continue;
+      }
+      assert.ok(item instanceof SequelizeModel, `${itemPath} must be a living ${Nested.name} instance, got ${describeValue(item)}`);
+      instanceTree(item, Nested, itemPath, out);
+    }
+  }
+  return out;
+}
+
+/** The top-level instances of a result (none for null, [] or count results). */
+function topInstances(result, method, options) {
+  if (result === null || method === 'count' || options?.raw) return [];
+  if (method === 'findAndCountAll') return Array.from(result.rows);
+  if (method === 'findAll') return Array.from(result);
+  return [result];
+}
+
+/** A result of plain data (raw rows, counts) rather than instances. */
+const isPlainData = (method, options) => method === 'count' || Boolean(options?.raw);
+
+/**
+ * Asserts the living-instance promises on every instance of `result` (top level: an instance of
+ * `Model`, the class that was queried, scoped or not). Returns the instance paths, so a hit can be
+ * compared with the fresh read level by level.
+ */
+function expectLiving(result, Model, method, options, what) {
+  const paths = [];
+  for (const [i, top] of topInstances(result, method, options).entries()) {
+    assert.ok(top instanceof Model, `${what}[${i}] must be an instance of the queried ${Model.name} class, got ${describeValue(top)}`);
+    for (const { path, instance, Expected } of instanceTree(top, Model, `${what}[${i}]`)) {
+      assert.ok(instance instanceof Expected, `${path} must be an instance of ${Expected.name}, got ${describeValue(instance)}`);
+      assert.strictEqual(instance.isNewRecord, false, `${path}.isNewRecord must be false`);
+      assert.strictEqual(instance.changed(), false, `${path}.changed() must be false, got ${JSON.stringify(instance.changed())}`);
+      paths.push(path.slice(what.length));
+    }
+  }
+  return paths;
+}
+
+class SqlGuardError extends Error {}
+
+/**
+ * Calls save() on each instance with every statement intercepted: the logging function (on the
+ * call and on the Sequelize instance, which Sequelize calls before it runs a statement) records the
+ * SQL and throws, so nothing reaches the database. Returns the statements save() tried to run and,
+ * per instance, the message of the error save() threw by itself (null when it resolved).
+ * Sequelize refuses to save an instance without a primary key (a grouped aggregate row), fresh
+ * or not: the hit must refuse the same way.
+ */
+async function saveOutcome(sequelize, instances) {
+  const statements = [];
+  const errors = [];
+  const guard = (sql) => {
+    statements.push(String(sql));
+    throw new SqlGuardError(`save() tried to run SQL: ${sql}`);
+  };
+  const saved = sequelize.options.logging;
+  sequelize.options.logging = guard;
+  try {
+    for (const instance of instances) {
+      const before = statements.length;
+      try {
+        await instance.save({ logging: guard });
+        errors.push(null);
+      } catch (err) {
+        errors.push(statements.length === before ? String(err?.message ?? err) : null);
+      }
+    }
+  } finally {
+    sequelize.options.logging = saved;
+  }
+  return { statements, errors };
+}
+
+/**
+ * A bare findByPk through withCache reads the row's entity entry: after clearAllModelQueries()
+ * (every cached query of the model dropped, entities kept) the same call is still a hit, equal to
+ * the fresh read.
+ */
+async function expectEntityEntry(ctx, c, Model, method, args, fresh) {
+  Model.cache().clearAllModelQueries();
+  const before = counters(ctx.withCacheClient, Model.name, method);
+  const again = await Model.cache()[method](...args);
+  expectCounted(before, counters(ctx.withCacheClient, Model.name, method), { hits: 1 }, 'after clearAllModelQueries() the entity entry must still answer');
+  assert.deepStrictEqual(plain(again, method, undefined), plain(fresh, method, undefined), 'the entity entry differs from a fresh read');
+}
+
+// ---- the faces ---------------------------------------------------------------------------------
+//
+// A face knows how to send a case's query through one API style, which cases it supports, and what
+// it promises on top of "a hit equals a fresh read".
+
+const FACES = [
+  // Read-only views (their read-only behaviour is model-cache.test.mjs's subject).
+  {
+    name: 'wrap',
+    prefix: 'through wrap(Model)',
+    supports: (c) => c.named === undefined && (c.faces === undefined || c.faces.includes('wrap')),
+    client: (ctx) => ctx.wrapClient,
+    suffix: () => '',
+    read: (ctx, c, Model, method, args) => ctx.modelCache.wrap(Model)[method](...args),
+    beforeMiss: (ctx, c, Model, method, args) => {
+      assert.equal(typeof ctx.wrapClient.keyFor(Model, method, ...args), 'string', 'the query must be cacheable (keyFor returned null)');
+    },
+    afterHit: async () => {},
+  },
+  // Living instances: the right class at every level, not new, unchanged, and save() is a no-op.
+  {
+    name: 'withCache',
+    prefix: 'through withCache',
+    supports: (c) => c.faces === undefined || c.faces.includes('withCache'),
+    client: (ctx) => ctx.withCacheClient,
+    suffix: (c, plainData) => (plainData ? ' (plain data, compared as is)' : c.empty ? '' : ' and is a living instance'),
+    read: (ctx, c, Model, method, args) => (c.named === undefined ? Model.cache() : Model.cache(c.named))[method](...args),
+    beforeMiss: () => {},
+    afterHit: async (ctx, { c, Model, method, options, args, fresh, hit }) => {
+      if (!isPlainData(method, options)) {
+        const freshPaths = expectLiving(fresh, Model, method, options, 'fresh');
+        const hitPaths = expectLiving(hit, Model, method, options, 'hit');
+        assert.deepEqual(hitPaths, freshPaths, 'the hit must hold instances exactly where the fresh read does');
+        const hitSave = await saveOutcome(ctx.sequelize, topInstances(hit, method, options));
+        const freshSave = await saveOutcome(ctx.sequelize, topInstances(fresh, method, options));
+        assert.deepEqual(hitSave.statements, [], `save() right after the hit must issue no SQL (after the fresh read it tries ${freshSave.statements.length} statement(s))`);
+        assert.deepEqual(hitSave.errors, freshSave.errors, 'save() after the hit must behave as after the fresh read');
+      }
+      if (c.entity) await expectEntityEntry(ctx, c, Model, method, args, fresh);
+    },
   },
 ];
 
@@ -650,29 +952,39 @@ function expectCounted(before, after, expected, what) {
   assert.deepEqual(delta(before, after), { total: want, slot: want }, `${what}: stats moved by ${JSON.stringify(delta(before, after))}`);
 }
 
-/** Runs one case: fresh read, miss, hit; compares them. */
-async function expectHitEqualsFresh(ctx, c) {
-  const { client, cache, models, sequelize } = ctx;
+/** A logger that records what the cache reports; a case fails if the cache logged a problem. */
+function recordingLogger() {
+  const lines = [];
+  const record = (level) => (obj, msg) => lines.push({ level, obj, msg });
+  return { lines, debug() {}, info() {}, warn: record('warn'), error: record('error') };
+}
+
+/** Runs one case through one face: fresh read, miss, hit; compares them. */
+async function expectHitEqualsFresh(ctx, face, c) {
+  const { models, sequelize } = ctx;
+  const client = face.client(ctx);
   const method = c.method ?? 'findAll';
   const Model = c.model(models);
-  const W = cache.wrap(Model);
   const optionsFor = () => (c.options ? c.options(models, sequelize) : undefined);
-  const call = (target) => (method === 'findByPk' ? target.findByPk(c.pk, optionsFor()) : target[method](optionsFor()));
-  const keyArgs = method === 'findByPk' ? [c.pk, optionsFor()] : [optionsFor()];
+  const argsFor = () => (method === 'findByPk' ? [c.pk, optionsFor()] : [optionsFor()]);
   const options = optionsFor();
+  const logged = ctx.log.lines.length;
 
-  const fresh = await call(Model);
+  const fresh = await (c.fresh ? c.fresh(Model, models) : Model[method](...argsFor()));
   const freshPlain = plain(fresh, method, options);
   c.meaningful?.(freshPlain);
+  if (!isPlainData(method, options)) {
+    assert.equal(topInstances(fresh, method, options).length === 0, c.empty === true, '`empty` must say whether the fresh read holds instances');
+  }
 
-  assert.equal(typeof client.keyFor(Model, method, ...keyArgs), 'string', 'the query must be cacheable (keyFor returned null)');
+  face.beforeMiss(ctx, c, Model, method, argsFor());
 
   let before = counters(client, Model.name, method);
-  const miss = await call(W);
+  const miss = await face.read(ctx, c, Model, method, argsFor());
   expectCounted(before, counters(client, Model.name, method), { misses: 1, fills: 1 }, 'the first cached call must be a miss that fills');
 
   before = counters(client, Model.name, method);
-  const hit = await call(W);
+  const hit = await face.read(ctx, c, Model, method, argsFor());
   expectCounted(before, counters(client, Model.name, method), { hits: 1 }, 'the second cached call must be a hit');
 
   const norm = c.unordered ? sorted : (x) => x;
@@ -683,6 +995,9 @@ async function expectHitEqualsFresh(ctx, c) {
   if (freshJson !== null && !c.unordered) assert.equal(JSON.stringify(hit), freshJson, 'JSON.stringify(hit) differs from a fresh read');
 
   c.views?.(hit, fresh, models);
+  await face.afterHit(ctx, { c, Model, method, options, args: argsFor(), fresh, hit });
+
+  assert.deepEqual(ctx.log.lines.slice(logged), [], 'the cache logged a problem during the case');
 }
 
 // ---- the suite, per dialect --------------------------------------------------------------------
@@ -691,23 +1006,35 @@ const dialects = await dialectsToRun(SUITE);
 
 for (const dialect of dialects) {
   describe(`${dialect.label}: a cache hit equals a fresh database read`, () => {
-    const ctx = {};
+    // The models exist from the start (no connection is made until seed), so test names can say
+    // what each face promises for each case.
+    const ctx = { sequelize: dialect.create() };
+    ctx.models = defineSchema(ctx.sequelize, { prefix: TABLE_PREFIX });
 
     before(async () => {
-      ctx.sequelize = dialect.create();
-      ctx.models = defineSchema(ctx.sequelize, { prefix: TABLE_PREFIX });
       await seed(ctx.models);
-      ctx.client = new MemoryCache({ maxBytes: 64 * 1024 * 1024, defaultTtlSeconds: 60, modelCacheName: `hem-${dialect.name}` });
-      ctx.cache = await modelCacheFactory(ctx.client, LoggerFactory.createLogger({ logLevel: 'warn' }));
+      ctx.log = recordingLogger();
+      const tier = { maxBytes: 64 * 1024 * 1024, defaultTtlSeconds: 60 };
+      // One client per face: their counters and entries never mix.
+      ctx.wrapClient = new MemoryCache({ ...tier, modelCacheName: `hem-wrap-${dialect.name}` });
+      ctx.modelCache = await modelCacheFactory(ctx.wrapClient, ctx.log);
+      ctx.withCacheClient = new MemoryCache({ ...tier, modelCacheName: `hem-with-${dialect.name}` });
+      // withCache adds cache() to the model classes themselves: this dialect's own models.
+      const { withCache: cacheWrapper } = withCache(ctx.withCacheClient, { logger: ctx.log });
+      for (const Model of Object.values(ctx.models)) cacheWrapper(Model);
     });
 
     after(async () => {
-      await ctx.client?.close();
-      await ctx.sequelize?.close();
+      await ctx.wrapClient?.close();
+      await ctx.withCacheClient?.close();
+      await ctx.sequelize.close();
     });
 
-    for (const c of CASES) {
-      it(c.name, () => expectHitEqualsFresh(ctx, c));
+    for (const face of FACES) {
+      for (const c of CASES.filter(face.supports)) {
+        const options = c.options?.(ctx.models, ctx.sequelize);
+        it(`${face.prefix}, ${c.name}${face.suffix(c, isPlainData(c.method ?? 'findAll', options))}`, () => expectHitEqualsFresh(ctx, face, c));
+      }
     }
   });
 }
