@@ -4,6 +4,11 @@
 // BATCH_MS); the figure reported is the median over the batches of (batch time / N). The same data
 // as the demo (examples/schema.mjs). Exits 0 whatever the numbers: it reports, it does not gate.
 //
+// Besides the Momento-style wrapper, it measures the withCache API (entity findByPk hits and named
+// query hits) and what automatic invalidation costs a write: the same SQLite writes on two
+// Sequelize instances with the same seeded data, one without any cache (no hook at all) and one
+// whose models are wrapped by withCache (autoInvalidate on), in interleaved batches (A, B, A, B, ...).
+//
 // Only meaningful against a release build of the binding (`npm run build`).
 import assert from 'node:assert/strict';
 import os from 'node:os';
@@ -11,12 +16,16 @@ import { statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { Op } from 'sequelize';
-import { MemoryCache, modelCacheFactory } from '../js/index.mjs';
+import { MemoryCache, modelCacheFactory, withCache } from '../js/index.mjs';
 import { openDatabase, defineSchema, seed } from '../examples/schema.mjs';
 
 const BATCHES = Number(process.env.BENCH_BATCHES) || 30;
 const BATCH_MS = Number(process.env.BENCH_BATCH_MS) || 20;
 const HOT_IDS = 100;
+// The write comparison (A vs B) is a small difference between two noisy figures: more batch pairs
+// (with 60 pairs the A vs A′ control still moved by ±8 % on a shared 2-core VM; with 150, ±1–2 %).
+const WRITE_BATCHES = Number(process.env.BENCH_WRITE_BATCHES) || 5 * BATCHES;
+const WRITE_OVERHEAD_TARGET = 5; // %
 
 const color = process.stdout.isTTY && !process.env.NO_COLOR;
 const paint = (code) => (s) => (color ? `\x1b[${code}m${s}\x1b[0m` : s);
@@ -37,12 +46,8 @@ function fmtUs(us) {
   return `${us.toFixed(3)} µs`;
 }
 
-/**
- * Measures `op(i)` (sync or async; `i` is the iteration counter). Returns per-op times in µs:
- * { median, min, max, n } over the batches.
- */
-async function measure(op, { isAsync }) {
-  const runBatch = isAsync
+function batchRunner(op, isAsync) {
+  return isAsync
     ? async (n, base) => {
         const t = performance.now();
         for (let i = 0; i < n; i++) await op(base + i);
@@ -53,6 +58,10 @@ async function measure(op, { isAsync }) {
         for (let i = 0; i < n; i++) op(base + i);
         return performance.now() - t;
       };
+}
+
+/** Warms `runBatch` up, then returns the iteration count n for a batch of about BATCH_MS. */
+async function calibrate(runBatch) {
   // Warm up (first calls are cold: statement preparation, JIT), for at least ~BATCH_MS.
   const warmUntil = performance.now() + BATCH_MS;
   let warmed = 0;
@@ -64,14 +73,47 @@ async function measure(op, { isAsync }) {
     n *= 2;
     ms = await runBatch(n, 0);
   }
-  n = Math.max(1, Math.round((n * BATCH_MS) / Math.max(ms, 1e-3)));
+  return Math.max(1, Math.round((n * BATCH_MS) / Math.max(ms, 1e-3)));
+}
+
+const summary = (per, n) => ({ median: median(per), min: Math.min(...per), max: Math.max(...per), n });
+
+/**
+ * Measures `op(i)` (sync or async; `i` is the iteration counter). Returns per-op times in µs:
+ * { median, min, max, n } over the batches.
+ */
+async function measure(op, { isAsync }) {
+  const runBatch = batchRunner(op, isAsync);
+  const n = await calibrate(runBatch);
   const per = [];
   let base = 0;
   for (let b = 0; b < BATCHES; b++) {
     per.push(((await runBatch(n, base)) * 1000) / n);
     base += n;
   }
-  return { median: median(per), min: Math.min(...per), max: Math.max(...per), n };
+  return summary(per, n);
+}
+
+/**
+ * Measures two async ops the same way, with the same n per batch, in interleaved batches
+ * (A, B, A, B, ...) so that drift of the machine affects both alike. Returns { a, b, pairRatio }:
+ * a and b as measure() returns them, pairRatio the median over the pairs of (B batch / A batch).
+ */
+async function measurePair(opA, opB, { batches }) {
+  const runA = batchRunner(opA, true);
+  const runB = batchRunner(opB, true);
+  const nA = await calibrate(runA);
+  const nB = await calibrate(runB);
+  const n = Math.max(1, Math.round((nA + nB) / 2));
+  const perA = [];
+  const perB = [];
+  let base = 0;
+  for (let k = 0; k < batches; k++) {
+    perA.push(((await runA(n, base)) * 1000) / n);
+    perB.push(((await runB(n, base)) * 1000) / n);
+    base += n;
+  }
+  return { a: summary(perA, n), b: summary(perB, n), pairRatio: median(perB.map((x, k) => x / perA[k])) };
 }
 
 function printTable(cols, rows) {
@@ -188,6 +230,204 @@ async function main() {
   const sN1 = client.stats();
   assert.equal(sN1.misses, sN0.misses, 'nested findAll hit benchmark: some calls missed');
 
+  // Soft checks of the sections below: a failure is printed (in red) at the end, the bench goes on.
+  const problems = [];
+  const check = (ok, msg) => {
+    if (!ok) problems.push(msg);
+    return ok;
+  };
+  const warnings = [];
+  const quiet = {
+    debug() {},
+    info() {},
+    warn: (...args) => warnings.push(args),
+    error: (...args) => warnings.push(args),
+  };
+  const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+  /** "N/N calls were hits" from two stats() snapshots around `calls` cached reads. */
+  const hitCheck = (label, s0, s1, calls) => {
+    const d = (f) => s1[f] - s0[f];
+    const ok = d('hits') === calls && d('misses') === 0 && d('bypasses') === 0;
+    check(ok, `${label}: ${d('hits')} hits, ${d('misses')} misses, ${d('bypasses')} bypasses for ${calls} calls`);
+    return { ok, text: `${label}: ${d('hits')}/${calls} calls were hits (${d('misses')} misses, ${d('bypasses')} bypasses)` };
+  };
+  const hitChecks = [];
+
+  // 6. withCache: User.cache().findByPk(id), entity entries; one warm-up pass over the hot ids.
+  // 7. withCache: User.cache('k').findAll(nested), a named query, vs the same findAll uncached (5.).
+  let wcClient;
+  let wcHitPk;
+  let wcHitNamed;
+  try {
+    wcClient = new MemoryCache();
+    const { withCache: cacheWrapper } = withCache(wcClient, { logger: quiet });
+    cacheWrapper(User);
+    for (const id of ids) {
+      const fromCache = await User.cache().findByPk(id);
+      const fromDb = await User.findByPk(id);
+      check(same(fromCache, fromDb), `withCache findByPk(${id}) differs from the database`);
+    }
+    const again = await User.cache().findByPk(ids[0]);
+    check(again instanceof User && again.isNewRecord === false, 'withCache findByPk hit is not a stored User instance');
+    let calls = 0;
+    const s0 = wcClient.stats();
+    wcHitPk = await measure(
+      (i) => {
+        calls++;
+        return User.cache().findByPk(ids[i % HOT_IDS]);
+      },
+      { isAsync: true },
+    );
+    hitChecks.push(hitCheck('withCache User.cache().findByPk hit', s0, wcClient.stats(), calls));
+
+    const first = await User.cache('bench-nested').findAll(nested());
+    check(same(first, await User.findAll(nested())), "withCache User.cache('k').findAll(nested) differs from the database");
+    calls = 0;
+    const s2 = wcClient.stats();
+    wcHitNamed = await measure(
+      () => {
+        calls++;
+        return User.cache('bench-nested').findAll(nested());
+      },
+      { isAsync: true },
+    );
+    hitChecks.push(hitCheck("withCache User.cache('k').findAll hit", s2, wcClient.stats(), calls));
+  } catch (err) {
+    problems.push(`withCache read section failed: ${err && err.stack}`);
+  }
+
+  // 8. What a write pays for automatic invalidation. Two more in-memory SQLite databases with the
+  // same seeded data: A has no cache at all (no hook); B's models are wrapped by withCache with
+  // autoInvalidate on (one afterQuery hook that bumps generations and drops entities).
+  const writes = [];
+  const staleChecks = [];
+  let controlRow;
+  let A;
+  let B;
+  let C;
+  let clientB;
+  try {
+    const openSeeded = async () => {
+      const sq = openDatabase();
+      const ms = defineSchema(sq);
+      await seed(sq, ms);
+      return { sq, User: ms.User, models: ms };
+    };
+    A = await openSeeded();
+    B = await openSeeded();
+    clientB = new MemoryCache();
+    const { withCache: wrapB } = withCache(clientB, { logger: quiet, autoInvalidate: true });
+    for (const M of Object.values(B.models)) wrapB(M);
+    check(!A.sq.hasHook('afterQuery'), 'baseline A has an afterQuery hook');
+    check(!!B.sq.hasHook('afterQuery'), 'B (withCache, autoInvalidate) has no afterQuery hook');
+
+    // B holds entries, and the writes must make them stale: an entity of a written row and a named
+    // query over Users. Filled before each measured pair, read after it: both must miss.
+    const probeId = ids[0];
+    const fillB = async () => {
+      await B.User.cache().findByPk(probeId);
+      await B.User.cache('bench-b').findAll({ order: [['id', 'ASC']], limit: 10 });
+      const s = clientB.stats();
+      await B.User.cache().findByPk(probeId);
+      await B.User.cache('bench-b').findAll({ order: [['id', 'ASC']], limit: 10 });
+      const s2 = clientB.stats();
+      check(s2.hits - s.hits === 2, 'B: entries filled before the writes were not hits');
+    };
+    const staleB = async (label) => {
+      const s = clientB.stats();
+      const entity = await B.User.cache().findByPk(probeId);
+      const list = await B.User.cache('bench-b').findAll({ order: [['id', 'ASC']], limit: 10 });
+      const s2 = clientB.stats();
+      staleChecks.push(s2.misses - s.misses === 2);
+      check(s2.misses - s.misses === 2, `B after ${label}: ${s2.misses - s.misses}/2 of the entries filled before the writes missed (auto invalidation did not run?)`);
+      check(same(entity, await B.User.findByPk(probeId)), `B after ${label}: the entity read differs from the database`);
+      check(same(list, await B.User.findAll({ order: [['id', 'ASC']], limit: 10 })), `B after ${label}: the named query differs from the database`);
+    };
+
+    // The time B's afterQuery hook itself takes per write, inside real writes (not timed batches:
+    // `count` more writes on B with the hook's function wrapped by a timer). Median and mean, µs.
+    const hookSelf = async (op, count) => {
+      const list = (B.sq.options.hooks && B.sq.options.hooks.afterQuery) || [];
+      const entry = list.find((h) => h && typeof h === 'object' && h.name === 'sequelize-native-cache');
+      if (entry === undefined) return undefined;
+      const fn = entry.fn;
+      const times = [];
+      entry.fn = function timed(...args) {
+        const t = performance.now();
+        try {
+          return fn.apply(this, args);
+        } finally {
+          times.push((performance.now() - t) * 1000);
+        }
+      };
+      try {
+        for (let x = 0; x < count; x++) await op();
+      } finally {
+        entry.fn = fn;
+      }
+      return times.length === 0 ? undefined : { median: median(times), mean: times.reduce((a, b) => a + b, 0) / times.length };
+    };
+
+    // User.update({ name }, { where: { id } }): every write sets a name never used before.
+    const updater = (side, tag) => {
+      side.k = 0;
+      side.notOne = 0;
+      return async () => {
+        const j = side.k++;
+        const [n] = await side.User.update({ name: `${tag} ${j}` }, { where: { id: ids[j % HOT_IDS] } });
+        if (n !== 1) side.notOne++;
+      };
+    };
+    const checkUpdates = async (side, tag) => {
+      const j = side.k - 1;
+      const row = await side.User.findByPk(ids[j % HOT_IDS], { raw: true });
+      check(side.notOne === 0, `update: ${side.notOne} updates did not change exactly one row`);
+      check(row.name === `${tag} ${j}`, `update: the last write is not in the database (${row.name})`);
+    };
+    await fillB();
+    const updateB = updater(B, 'bench update');
+    const update = await measurePair(updater(A, 'bench update'), updateB, { batches: WRITE_BATCHES });
+    for (const side of [A, B]) await checkUpdates(side, 'bench update');
+    await staleB('the updates');
+    writes.push(['User.update({ name }, { where: { id } })', update, A.k, B.k, await hookSelf(updateB, 500)]);
+
+    // instance.save() of one changed attribute (name; Sequelize adds updatedAt).
+    const saver = async (side) => {
+      side.insts = await side.User.findAll({ where: { id: ids }, order: [['id', 'ASC']] });
+      side.k = 0;
+      return async () => {
+        const j = side.k++;
+        const inst = side.insts[j % side.insts.length];
+        inst.name = `bench save ${j}`;
+        await inst.save();
+      };
+    };
+    const saveA = await saver(A);
+    const saveB = await saver(B);
+    await fillB();
+    const save = await measurePair(saveA, saveB, { batches: WRITE_BATCHES });
+    for (const side of [A, B]) {
+      const rows = await side.User.findAll({ where: { id: ids }, order: [['id', 'ASC']], raw: true });
+      const stale = rows.filter((r, x) => r.name !== side.insts[x].name).length;
+      check(stale === 0, `save: ${stale} rows do not hold their instance's last saved name`);
+    }
+    await staleB('the saves');
+    writes.push(['instance.save() of one changed attribute', save, A.k, B.k, await hookSelf(saveB, 500)]);
+
+    // Control: the same update on A and on A′, a third database without any cache. Its
+    // "overhead" is the noise floor of the comparison.
+    C = await openSeeded();
+    check(!C.sq.hasHook('afterQuery'), "control A' has an afterQuery hook");
+    const control = await measurePair(updater(A, 'bench control'), updater(C, 'bench control'), { batches: WRITE_BATCHES });
+    for (const side of [A, C]) await checkUpdates(side, 'bench control');
+    controlRow = ["control: the update, A vs A′ (no cache on either)", control, A.k, C.k, undefined];
+  } catch (err) {
+    problems.push(`write section failed: ${err && err.stack}`);
+  }
+  if (warnings.length > 0) {
+    problems.push(`withCache logged ${warnings.length} warnings, first: ${JSON.stringify(warnings[0])}`);
+  }
+
   if (sink === 0.5) console.log(sink); // keep the sink alive
 
   const rows = [
@@ -197,7 +437,11 @@ async function main() {
     ['client.keyFor(User, findAll, typical query)', keyTime],
     ['User.findAll(nested include, limit 10), uncached', uncachedNested],
     ['wrap(User).findAll(nested include, limit 10), hit', hitNested],
-  ].map(([name, m]) => [name, fmtUs(m.median), fmtUs(m.min), fmtUs(m.max), m.n]);
+    [`User.cache().findByPk(id), withCache hit (${HOT_IDS} hot ids)`, wcHitPk],
+    ["User.cache('k').findAll(nested include, limit 10), hit", wcHitNamed],
+  ]
+    .filter(([, m]) => m !== undefined)
+    .map(([name, m]) => [name, fmtUs(m.median), fmtUs(m.min), fmtUs(m.max), m.n]);
   printTable(
     [
       { title: 'operation', align: 'l' },
@@ -220,6 +464,19 @@ async function main() {
     ['key canonicalization', fmtUs(keyTime.median), '≤ 2 µs', mark(keyTime.median <= 2)],
     ['nested findAll uncached / hit', `${nestedRatio.toFixed(1)}×`, '—', ''],
   ];
+  if (wcHitPk !== undefined) {
+    ratios.push(
+      ['withCache findByPk hit / floor', `${(wcHitPk.median / floor.median).toFixed(2)}×`, '—', ''],
+      ['withCache findByPk uncached / hit', `${(uncachedPk.median / wcHitPk.median).toFixed(1)}×`, '—', ''],
+      ['withCache findByPk hit / wrap() hit', `${(wcHitPk.median / hitPk.median).toFixed(2)}×`, '—', ''],
+    );
+  }
+  if (wcHitNamed !== undefined) {
+    ratios.push(
+      ['named findAll uncached / hit', `${(uncachedNested.median / wcHitNamed.median).toFixed(1)}×`, '—', ''],
+      ['named findAll hit / wrap() hit', `${(wcHitNamed.median / hitNested.median).toFixed(2)}×`, '—', ''],
+    );
+  }
   printTable(
     [
       { title: 'ratio', align: 'l' },
@@ -229,7 +486,53 @@ async function main() {
     ],
     ratios,
   );
+  for (const h of hitChecks) console.log(h.ok ? dim(h.text) : red(h.text));
   console.log();
+
+  if (writes.length > 0) {
+    const pct = (x) => `${x >= 0 ? '+' : ''}${x.toFixed(1)} %`;
+    const wrow = ([name, { a, b, pairRatio }, , , hook], gated) => {
+      const overhead = (b.median / a.median - 1) * 100;
+      return [
+        name,
+        fmtUs(a.median),
+        fmtUs(b.median),
+        pct(overhead),
+        pct((pairRatio - 1) * 100),
+        hook === undefined ? '—' : `${fmtUs(hook.median)} (${((hook.median / a.median) * 100).toFixed(1)} %)`,
+        gated ? `< ${WRITE_OVERHEAD_TARGET} %` : '—',
+        gated ? mark(overhead < WRITE_OVERHEAD_TARGET) : '',
+      ];
+    };
+    const wrows = writes.map((w) => wrow(w, true));
+    if (controlRow !== undefined) wrows.push(wrow(controlRow, false));
+    printTable(
+      [
+        { title: 'write (SQLite), median/op', align: 'l' },
+        { title: 'A: no cache', align: 'r', style: bold },
+        { title: 'B: withCache', align: 'r', style: bold },
+        { title: 'overhead', align: 'r', style: bold },
+        { title: 'paired', align: 'r', style: dim },
+        { title: 'hook self, p50 (/ A)', align: 'r', style: dim },
+        { title: 'target', align: 'r', style: dim },
+        { title: '', align: 'l' },
+      ],
+      wrows,
+    );
+    const legend = [
+      `A, B (and A′): in-memory SQLite databases with the same seed; only B's models are wrapped by withCache (autoInvalidate).`,
+      `${WRITE_BATCHES} interleaved batch pairs (A, B, A, B, ...) of ${writes.map(([, m]) => m.a.n).join(' / ')} writes; ` +
+        `writes per side: ${writes.map(([, , ka, kb]) => `${ka} + ${kb}`).join(', ')}, each to a new value.`,
+      `overhead = median B / median A - 1; paired = median over the pairs of (B batch / A batch) - 1.`,
+      `hook self = time inside B's afterQuery hook per write, over 500 more writes on B (outside the batches).`,
+      staleChecks.every(Boolean)
+        ? `B's entries filled before each pair were stale after it (${staleChecks.length}/${staleChecks.length} probes).`
+        : `B's entries were NOT all stale after the writes: see the failed checks.`,
+    ];
+    for (const l of legend) console.log(dim(l));
+    console.log();
+  }
+
   console.log(dim(`sample key: ${sampleKey}`));
   const st = client.stats();
   console.log(
@@ -239,8 +542,16 @@ async function main() {
     ),
   );
 
+  if (problems.length > 0) {
+    console.log();
+    console.log(red(bold(`${problems.length} check(s) failed:`)));
+    for (const p of problems) console.log(red(`  - ${p}`));
+  }
+
   await sequelize.close();
   if (typeof client.close === 'function') await client.close();
+  for (const side of [A, B, C]) if (side !== undefined) await side.sq.close();
+  for (const c of [wcClient, clientB]) if (c !== undefined && typeof c.close === 'function') await c.close();
 }
 
 main().catch((err) => {

@@ -157,6 +157,9 @@ class Engine {
         slots: Object.create(null),
         tableId: undefined,
         entityId: undefined,
+        entityHead: undefined,
+        entityPkHead: undefined,
+        entityPkAttr: undefined,
         scopeRef: undefined,
         scope: undefined,
         pkHead: undefined,
@@ -181,7 +184,8 @@ class Engine {
 
   /** The generation id of the table behind `Model`. */
   tableId(Model) {
-    return this.#idOf(tableNameOf(Model));
+    const m = this.#metaOf(Model);
+    return m.tableId !== undefined ? m.tableId : (m.tableId = this.#idOf(tableNameOf(Model)));
   }
 
   /**
@@ -193,10 +197,36 @@ class Engine {
     return `${tableNameOf(Model)}#entities`;
   }
 
-  /** The key of one entity entry: `<prefix>:#entity:<model>:<canonical primary key>`. */
-  entityKey(Model, pkValues) {
+  #entityGenId(Model) {
     const m = this.#metaOf(Model);
-    const k = native.canonicalKey(`${this.prefix}:#entity:${m.segment}`, undefined, pkValues);
+    return m.entityId !== undefined ? m.entityId : (m.entityId = this.#idOf(this.entityTable(Model)));
+  }
+
+  /**
+   * How one row's entity entry is keyed: `<prefix>:#entity:<model>:{"where":{<pk>}}`. A single
+   * key column takes the registered findByPk fast path (one native call to look up or drop);
+   * a composite key is a fixed canonical key. Null when the key cannot be encoded.
+   */
+  entitySpec(Model, pkValues) {
+    const m = this.#metaOf(Model);
+    const head = m.entityHead || (m.entityHead = `${this.prefix}:#entity:${m.segment}`);
+    const attrs = Object.keys(pkValues);
+    if (attrs.length === 1) {
+      const pk = attrs[0];
+      if (m.entityPkHead === undefined || m.entityPkAttr !== pk) {
+        m.entityPkAttr = pk;
+        m.entityPkHead = this.native.pkHead(head, pk);
+      }
+      return { head, pk, pkHead: m.entityPkHead, value: pkValues[pk] };
+    }
+    const k = native.canonicalKey(head, undefined, { where: pkValues });
+    return typeof k === 'string' ? { fixed: k } : null;
+  }
+
+  /** The key text of one row's entity entry, or null. */
+  entityKey(Model, pkValues) {
+    const spec = this.entitySpec(Model, pkValues);
+    const k = spec === null ? null : this.#keyText(spec);
     return typeof k === 'string' ? k : null;
   }
 
@@ -223,9 +253,10 @@ class Engine {
     const pkAttrs = Model.primaryKeyAttributes || [];
     const pkRewritten = Array.isArray(fields) && pkAttrs.some((a) => fields.includes(a));
     const pk = instance && !pkRewritten ? Engine.pkOf(Model, instance) : null;
-    const key = pk && this.entityKey(Model, pk);
-    if (key) this.native.invalidateKey(key);
-    else this.native.bumpModel(this.#idOf(this.entityTable(Model)));
+    const spec = pk && this.entitySpec(Model, pk);
+    if (spec && spec.pkHead !== undefined) this.native.invalidatePk(spec.pkHead, spec.value);
+    else if (spec) this.native.invalidateKey(spec.fixed);
+    else this.native.bumpModel(this.#entityGenId(Model));
     // An adapter is shared with other processes whose late fills no lease here can stop: every
     // write moves both of the table's tokens.
     if (this.remote !== undefined) return this.remote.bump([tableNameOf(Model), this.entityTable(Model)]);
@@ -276,7 +307,9 @@ class Engine {
    */
   async refresh({ Model, target, ttlMs, log, run, stored }) {
     const slot = this.#slot(this.#metaOf(Model), Model, 'findByPk');
-    const fill = await this.#beginFill({ Model, target, log }, target.key, undefined);
+    const key = target.key !== undefined ? target.key : this.#keyText(target.spec);
+    if (typeof key !== 'string') return run();
+    const fill = await this.#beginFill({ Model, target, log }, key, undefined);
     let ticket = fill.ticket;
     try {
       const result = await run();
@@ -284,11 +317,11 @@ class Engine {
         try {
           const row = stored(result);
           if (row !== null) {
-            await this.#completeFill({ Model, target, log }, fill, target.key, codec.encode('row', row), ttlMs, slot);
+            await this.#completeFill({ Model, target, log }, fill, key, codec.encode('row', row), ttlMs, slot);
             ticket = undefined;
           }
         } catch (err) {
-          log.warn('cache-fill', { key: target.key, error: err && err.message }, 'refreshed row not cached');
+          log.warn('cache-fill', { key, error: err && err.message }, 'refreshed row not cached');
         }
       }
       return result;
@@ -462,7 +495,7 @@ class Engine {
    * @param {Function} call.run    performs the database read
    * @param {number} [call.ttlMs]
    * @param {number} [call.negativeTtlMs]  TTL of a null result (0: not stored)
-   * @param {{ key: string, tables?: string[], path?: string[] }} [call.target]  a fixed entry instead
+   * @param {{ key?: string, spec?: object, tables?: string[], path?: string[] }} [call.target]  a fixed entry instead
    *   of the canonical key: its generation tables (default: the tables the query reads) and its
    *   key in an adapter (default: the seed's [Model, 'query', key])
    * @param {import('./logger').OnceLogger} call.log
@@ -485,7 +518,7 @@ class Engine {
       const slot = this.#slot(m, Model, method);
       const reason = bypassReason(Model, options);
       // A face may name the entry itself (entity entries, custom query keys).
-      const spec = reason !== null ? null : call.target !== undefined ? { fixed: call.target.key } : this.#keySpec(m, Model, method, args);
+      const spec = reason !== null ? null : call.target !== undefined ? call.target.spec || { fixed: call.target.key } : this.#keySpec(m, Model, method, args);
       if (spec === null) {
         this.native.recordBypass(slot, reason || 'unkeyable:arguments');
         return { options };

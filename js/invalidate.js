@@ -95,8 +95,12 @@ function dependentsOf(sequelize, Model) {
   return out;
 }
 
-/** Invalidates what `affected` touched in every engine. Never rejects: a failure is logged. */
-async function apply(sequelize, engines, affected) {
+/**
+ * Invalidates what `affected` touched in every engine. In-process engines finish synchronously
+ * (and then nothing is returned, so the write pays no promise); adapter engines return a promise
+ * that never rejects: a failure is logged.
+ */
+function apply(sequelize, engines, affected) {
   const pending = [];
   for (const { Model, instance, fields, cascade } of affected) {
     const dependents = cascade ? dependentsOf(sequelize, Model) : [];
@@ -114,7 +118,7 @@ async function apply(sequelize, engines, affected) {
       }
     }
   }
-  if (pending.length > 0) await Promise.all(pending);
+  return pending.length > 0 ? Promise.all(pending).then(() => undefined) : undefined;
 }
 
 function onQuery(sequelize, engines, options, query) {

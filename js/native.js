@@ -26,6 +26,7 @@ function createCache(options) {
     get: (key, slot) => binding.cacheGet(h, key, slot),
     pkHead: (head, attr) => binding.cachePkHead(h, head, attr),
     lookupPk: (pkHead, value, slot) => binding.cacheLookupPk(h, pkHead, value, slot),
+    invalidatePk: (pkHead, value) => binding.cacheInvalidatePk(h, pkHead, value),
     takeDecodeError: () => binding.cacheTakeDecodeError(h),
     beginFill: (key, models) => binding.cacheBeginFill(h, key, models),
     fill: (ticket, payload, ttlMs, slot) => binding.cacheFill(h, ticket, payload, ttlMs, slot),

@@ -82,17 +82,21 @@ class Binding {
     this.negativeTtlMs = negativeTtlMs;
     this.autoInvalidate = autoInvalidate;
     this.log = log;
+    this.methods = new WeakMap();
   }
 
   /** The entity entry of one row of `Model`, or null when the model's reads are scoped. */
   entityTarget(Model, pk) {
     if (pk === null || this.engine.scopeOf(Model) !== undefined) return null;
-    const key = this.engine.entityKey(Model, pk);
-    if (key === null) return null;
-    // In an adapter, the seed's layout: Model:pk (a composite key as JSON of its columns).
-    const values = Object.values(pk);
-    const pkText = values.length === 1 ? String(values[0]) : JSON.stringify(pk);
-    return { key, tables: [this.engine.entityTable(Model)], path: [Model.name, pkText] };
+    const spec = this.engine.entitySpec(Model, pk);
+    if (spec === null) return null;
+    let path;
+    if (this.engine.remote !== undefined) {
+      // In an adapter, the seed's layout: Model:pk (a composite key as JSON of its columns).
+      const values = Object.values(pk);
+      path = [Model.name, values.length === 1 ? String(values[0]) : JSON.stringify(pk)];
+    }
+    return { spec, tables: [this.engine.entityTable(Model)], path };
   }
 
   /** Runs a cache operation that may be asynchronous (adapters) without letting it reject unhandled. */
@@ -340,7 +344,8 @@ class InstanceCacheMethods {
     const Model = this.#Model;
     const target = this.binding.entityTarget(Model, this.binding.engine.constructor.pkOf(Model, this.instance));
     if (target === null) return undefined;
-    return this.binding.background('clear', () => this.binding.engine.invalidateKey(target.key, target.path));
+    const key = this.binding.engine.entityKey(Model, this.binding.engine.constructor.pkOf(Model, this.instance));
+    return this.binding.background('clear', () => this.binding.engine.invalidateKey(key, target.path));
   }
 }
 
@@ -358,7 +363,12 @@ function staticCache(keyOrOptions, maybeOptions) {
   }
   const ttl = positiveNumber('cache', 'ttl', opts.ttl, undefined);
   const ttlMs = ttl === undefined ? undefined : Math.round(ttl * 1000);
-  return name === undefined ? new ModelCacheMethods(binding, Model, ttlMs) : new NamedQueryMethods(binding, Model, name, ttlMs);
+  if (name !== undefined) return new NamedQueryMethods(binding, Model, name, ttlMs);
+  if (ttlMs !== undefined) return new ModelCacheMethods(binding, Model, ttlMs);
+  // The common `Model.cache()` reuses one methods object per model.
+  let methods = binding.methods.get(Model);
+  if (methods === undefined) binding.methods.set(Model, (methods = new ModelCacheMethods(binding, Model, undefined)));
+  return methods;
 }
 
 function instanceCache() {

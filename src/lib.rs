@@ -213,6 +213,22 @@ pub fn cache_lookup_pk(env: Env, cache: &Handle, pk_head: u32, value: Unknown, s
   }
 }
 
+/// Removes the entry whose key [`cache_lookup_pk`] would build for `value` under a registered
+/// head (an entity entry), voiding any fill of it in flight. One crossing per write.
+#[napi]
+pub fn cache_invalidate_pk(env: Env, cache: &Handle, pk_head: u32, value: Unknown) {
+  let key = {
+    let heads = cache.pk_heads.read().expect("lock");
+    let Some((head, attr)) = heads.get(pk_head as usize) else {
+      return;
+    };
+    Walker::new(env.raw()).pk_key(head, attr, value.value().value)
+  };
+  if let Ok(key) = key {
+    cache.engine.invalidate_key(&key);
+  }
+}
+
 /// Why the last corrupt entry could not be decoded.
 #[napi]
 pub fn cache_take_decode_error(cache: &Handle) -> Option<String> {
