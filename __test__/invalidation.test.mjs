@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createRequire } from 'node:module';
 import { Sequelize, DataTypes } from 'sequelize';
 import { MemoryCache, modelCacheFactory } from '../js/index.mjs';
 
@@ -147,6 +148,32 @@ describe('writes through Sequelize invalidate cached reads', () => {
     assert.equal(fresh.name, 'after');
     assert.equal(queried, false);
     assert.equal(t.client.stats().fillsRejected, 1);
+  });
+});
+
+describe('invalidation never breaks a write', () => {
+  test('a failing write keeps its own error; an invalidation that throws is logged, the write succeeds', async () => {
+    const lines = [];
+    const logger = { debug() {}, info() {}, warn: (obj) => lines.push(obj.code), error() {} };
+    const t = await setup({ logger });
+    const { engineOf } = createRequire(import.meta.url)('../js/clients.js');
+    await assert.rejects(t.sequelize.query('INSERT INTO NoSuchTable VALUES (1)'), /no such table/i);
+    await assert.rejects(t.User.create({ id: t.alice.id, name: 'dup' }), (e) => e.name === 'SequelizeUniqueConstraintError');
+    await t.cache.wrap(t.User).findByPk(t.alice.id);
+    const engine = engineOf(t.client, 'test');
+    const real = engine.invalidateWrite;
+    engine.invalidateWrite = () => {
+      throw new Error('engine down');
+    };
+    try {
+      await t.User.update({ name: 'still written' }, { where: { id: t.alice.id } });
+      await t.alice.reload();
+      assert.equal(t.alice.name, 'still written');
+      assert.ok(lines.includes('cache-invalidate'));
+    } finally {
+      engine.invalidateWrite = real;
+    }
+    await t.sequelize.close();
   });
 });
 

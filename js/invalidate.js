@@ -13,7 +13,8 @@
 //   - a delete also bumps the tables whose foreign keys point at the deleted one (database
 //     cascades fire no hooks).
 // Inside a transaction nothing happens until the root transaction commits (savepoints included);
-// on rollback nothing happens at all.
+// on rollback nothing happens at all. Sequelize runs the hook even for a statement that failed,
+// which only costs an unneeded invalidation.
 
 const WRITE_TYPES = new Set(['INSERT', 'UPDATE', 'BULKUPDATE', 'DELETE', 'BULKDELETE', 'UPSERT']);
 const DELETE_TYPES = new Set(['DELETE', 'BULKDELETE']);
@@ -122,9 +123,22 @@ function apply(sequelize, engines, affected) {
 }
 
 function onQuery(sequelize, engines, options, query) {
-  if (engines.size === 0) return;
+  // Sequelize runs afterQuery in a `finally`: anything thrown here would replace the caller's
+  // result or error. Invalidation problems are logged instead (entries then expire by TTL).
+  try {
+    return invalidateAfter(sequelize, engines, options, query);
+  } catch (err) {
+    for (const engine of engines) {
+      engine.warnOnce('cache-invalidate', { error: err && err.message }, 'invalidation failed; entries expire by TTL');
+    }
+    return undefined;
+  }
+}
+
+function invalidateAfter(sequelize, engines, options, query) {
+  if (engines.size === 0) return undefined;
   const affected = affectedBy(sequelize, options, query);
-  if (affected.length === 0) return;
+  if (affected.length === 0) return undefined;
   const t = options.transaction;
   if (!t) return apply(sequelize, engines, affected);
   // Deferred to the root transaction's commit; a rollback drops them with the transaction.
