@@ -106,6 +106,34 @@ export declare class MemoryCache extends CacheClient {
   readonly maxBytes: number;
 }
 
+export interface RedisCacheOptions {
+  /** `redis://[user:password@]host:port[/db]`. Give `url` or `nodes`. */
+  url?: string;
+  /** A Redis Cluster's nodes (`host:port` or `redis://` URLs). */
+  nodes?: string[];
+  /** Key prefix, so apps sharing a Redis never meet (default `snc`). */
+  namespace?: string;
+  /** TTL of entries stored without one, in seconds (default 60). */
+  defaultTtlSeconds?: number;
+  /** The in-process tier in front of Redis: not in this build (only `false`). */
+  l1?: false;
+  /** Default 2000. */
+  connectTimeoutMs?: number;
+  /** Default 250. A command that takes longer counts as failed; the database answers. */
+  commandTimeoutMs?: number;
+}
+
+/** Redis (or a Redis Cluster) through the Rust core, with timeouts and a circuit breaker. */
+export declare class RedisCache extends CacheClient {
+  constructor(options: RedisCacheOptions);
+  readonly namespace: string;
+  readonly defaultTtlSeconds: number;
+  /** The circuit breaker's phase and how often it changed. */
+  breaker(): { phase: 'closed' | 'open' | 'probing'; changes: number };
+  /** Same as close(). */
+  quit(): Promise<void>;
+}
+
 /** A cached result: attributes (nested includes too) and `get()` can be read; nothing else. */
 export type ReadOnly<M extends Model> = Readonly<Attributes<M>> & {
   get<K extends keyof Attributes<M>>(key: K): Attributes<M>[K];

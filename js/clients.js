@@ -4,6 +4,8 @@
 
 const { Engine } = require('./engine');
 const { AdapterTier, isAdapter } = require('./adapters/tier');
+const { NativeRedisAdapter } = require('./adapters/native-redis');
+const native = require('./native');
 const { checkKeys, positiveInteger, positiveNumber, nonEmptyString, isModelClass, describe } = require('./options');
 
 const kEngine = Symbol('sequelize-native-cache.engine');
@@ -85,6 +87,91 @@ class AdapterClient extends CacheClient {
   }
 }
 
+/**
+ * The Redis client: entries and generation tokens in Redis (or a Redis Cluster), every command
+ * made by the Rust core with a timeout and a circuit breaker. A Redis problem never fails a
+ * query: the database answers.
+ */
+class RedisCache extends CacheClient {
+  /**
+   * @param {object} options
+   * @param {string} [options.url]               redis://[user:password@]host:port[/db]
+   * @param {string[]} [options.nodes]           a Redis Cluster's nodes (host:port or redis:// URLs)
+   * @param {string} [options.namespace='snc']  key prefix, so apps sharing a Redis never meet
+   * @param {number} [options.defaultTtlSeconds=60]
+   * @param {false} [options.l1]                 the in-process tier in front (not in this build)
+   * @param {number} [options.connectTimeoutMs=2000]
+   * @param {number} [options.commandTimeoutMs=250]
+   */
+  constructor(options) {
+    super();
+    const where = 'RedisCache';
+    const o = checkKeys(where, options, ['url', 'nodes', 'namespace', 'defaultTtlSeconds', 'l1', 'connectTimeoutMs', 'commandTimeoutMs']);
+    if ((o.url === undefined) === (o.nodes === undefined)) {
+      throw new TypeError(`${where}: give exactly one of url (a single Redis) or nodes (a Redis Cluster)`);
+    }
+    const urls = o.url !== undefined ? [redisUrl(where, 'url', o.url)] : redisNodes(where, o.nodes);
+    const namespace = nonEmptyString(where, 'namespace', o.namespace, 'snc');
+    if (/[{}]/.test(namespace)) throw new TypeError(`${where}: namespace must not contain { or } (they mark Redis hash tags)`);
+    const ttl = positiveNumber(where, 'defaultTtlSeconds', o.defaultTtlSeconds, DEFAULT_TTL_SECONDS);
+    if (o.l1 !== undefined && o.l1 !== false) {
+      throw new TypeError(`${where}: l1 (an in-process tier in front of Redis) is not available in this build; pass l1: false or leave it out`);
+    }
+    const connectTimeoutMs = positiveNumber(where, 'connectTimeoutMs', o.connectTimeoutMs, 2000);
+    const commandTimeoutMs = positiveNumber(where, 'commandTimeoutMs', o.commandTimeoutMs, 250);
+    const redis = native.createRedis({ urls, cluster: o.nodes !== undefined, connectTimeoutMs, commandTimeoutMs });
+    const adapter = new NativeRedisAdapter(redis, namespace);
+    Object.defineProperty(this, kEngine, {
+      value: new Engine({ maxBytes: 1024 * 1024, defaultTtlMs: Math.round(ttl * 1000), prefix: namespace, remote: new AdapterTier(adapter) }),
+    });
+    Object.defineProperty(this, kRedis, { value: { redis, adapter } });
+    this.namespace = namespace;
+    this.defaultTtlSeconds = ttl;
+  }
+
+  /** The circuit breaker: `{ phase: 'closed' | 'open' | 'probing', changes }`. */
+  breaker() {
+    return this[kRedis].redis.breaker();
+  }
+
+  /** Stops using Redis: later reads and writes go to the database only. */
+  async close() {
+    this[kRedis].adapter.closed = true;
+  }
+
+  /** The same as close(), for ioredis users. */
+  async quit() {
+    return this.close();
+  }
+}
+
+const kRedis = Symbol('sequelize-native-cache.redis');
+
+function redisUrl(where, name, v) {
+  if (typeof v !== 'string') throw new TypeError(`${where}: ${name} must be a redis:// URL, got ${describe(v)}`);
+  let u;
+  try {
+    u = new URL(v);
+  } catch {
+    throw new TypeError(`${where}: ${name} is not a valid URL: ${JSON.stringify(redactUrl(v))}`);
+  }
+  if (u.protocol === 'rediss:') throw new TypeError(`${where}: ${name}: TLS (rediss://) is not supported by this build yet`);
+  if (u.protocol !== 'redis:' || !u.hostname) throw new TypeError(`${where}: ${name} must be a redis:// URL, got ${JSON.stringify(redactUrl(v))}`);
+  const db = u.pathname.replace(/^\//, '');
+  if (db !== '' && !/^\d+$/.test(db)) throw new TypeError(`${where}: ${name}: the database must be a number, got ${JSON.stringify(db)}`);
+  return v;
+}
+
+function redisNodes(where, nodes) {
+  if (!Array.isArray(nodes) || nodes.length === 0) throw new TypeError(`${where}: nodes must be a non-empty array of host:port or redis:// URLs`);
+  return nodes.map((n, i) => redisUrl(where, `nodes[${i}]`, typeof n === 'string' && !n.includes('://') ? `redis://${n}` : n));
+}
+
+/** A URL with its password hidden, for error messages. */
+function redactUrl(v) {
+  return v.replace(/\/\/([^:@/]*):([^@/]*)@/, '//$1:***@');
+}
+
 const adapterClients = new WeakMap();
 
 /** The engine behind a client (or, where accepted, an adapter), or a TypeError naming what was passed. */
@@ -101,4 +188,4 @@ function engineOf(client, where, { acceptAdapters = false } = {}) {
   throw new TypeError(`${where}: client must be ${expected}, got ${describe(client)}`);
 }
 
-module.exports = { CacheClient, MemoryCache, AdapterClient, engineOf, DEFAULT_TTL_SECONDS };
+module.exports = { CacheClient, MemoryCache, RedisCache, AdapterClient, engineOf, DEFAULT_TTL_SECONDS };

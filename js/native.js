@@ -42,8 +42,21 @@ function createCache(options) {
   };
 }
 
+/** A Redis tier in the Rust core (redis-rs on tokio) as an object; every method returns a promise. */
+function createRedis(options) {
+  const h = binding.redisCreate(options);
+  return {
+    get: (key) => binding.redisGet(h, key),
+    mget: (keys) => binding.redisMget(h, keys),
+    set: (key, value, ttlMs) => binding.redisSet(h, key, value, ttlMs),
+    del: (key) => binding.redisDel(h, key),
+    breaker: () => binding.redisBreaker(h),
+  };
+}
+
 module.exports = {
   createCache,
+  createRedis,
   canonicalKey: binding.canonicalKey,
   pkKey: binding.pkKey,
   unkeyableReason: binding.unkeyableReason,

@@ -12,6 +12,7 @@
 //! Nothing here knows Sequelize beyond the shapes [`key`] recognizes; the JS shim in `js/`
 //! decides what to cache and hydrates instances.
 
+pub mod breaker;
 pub mod codec;
 pub mod engine;
 pub mod fill;
@@ -330,5 +331,100 @@ pub fn cache_stats(cache: &Handle) -> NativeStats {
         bypass_reasons: x.bypass_reasons.into_iter().map(|(k, v)| (k, v as f64)).collect(),
       })
       .collect(),
+  }
+}
+
+// ---- the Redis tier ---------------------------------------------------------------------------
+
+/// Options of [`redis_create`], validated by the shim.
+#[napi(object)]
+pub struct RedisOptions {
+  /// One `redis://` URL, or the cluster's nodes.
+  pub urls: Vec<String>,
+  pub cluster: bool,
+  pub connect_timeout_ms: f64,
+  pub command_timeout_ms: f64,
+}
+
+/// The breaker's phase (`closed`, `open`, `probing`) and how often it changed.
+#[napi(object)]
+pub struct BreakerState {
+  pub phase: String,
+  pub changes: f64,
+}
+
+type RedisHandle = External<std::sync::Arc<tier::redis::RedisTier>>;
+
+fn tier_error(e: tier::redis::TierError) -> Error {
+  Error::new(Status::GenericFailure, e.to_string())
+}
+
+/// A Redis tier. Nothing connects until the first command.
+#[napi]
+pub fn redis_create(options: RedisOptions) -> Result<RedisHandle> {
+  if options.urls.is_empty() {
+    return Err(Error::new(
+      Status::InvalidArg,
+      "a Redis URL or cluster nodes are required",
+    ));
+  }
+  let ms = |v: f64| Duration::from_millis(if v.is_finite() && v > 0.0 { v as u64 } else { 1 });
+  Ok(External::new(tier::redis::RedisTier::new(tier::redis::RedisConfig {
+    urls: options.urls,
+    cluster: options.cluster,
+    connect_timeout: ms(options.connect_timeout_ms),
+    command_timeout: ms(options.command_timeout_ms),
+  })))
+}
+
+/// GET: resolves to the value or null; rejects on any Redis problem (the caller treats it as a miss).
+#[napi]
+pub fn redis_get<'e>(env: &'e Env, tier: &RedisHandle, key: String) -> Result<PromiseRaw<'e, Option<String>>> {
+  let t = std::sync::Arc::clone(tier);
+  env.spawn_future(async move { t.get(key).await.map_err(tier_error) })
+}
+
+/// MGET: values of several keys in one round trip.
+#[napi]
+pub fn redis_mget<'e>(
+  env: &'e Env,
+  tier: &RedisHandle,
+  keys: Vec<String>,
+) -> Result<PromiseRaw<'e, Vec<Option<String>>>> {
+  let t = std::sync::Arc::clone(tier);
+  env.spawn_future(async move { t.mget(keys).await.map_err(tier_error) })
+}
+
+/// SET with a TTL in milliseconds.
+#[napi]
+pub fn redis_set<'e>(
+  env: &'e Env,
+  tier: &RedisHandle,
+  key: String,
+  value: String,
+  ttl_ms: f64,
+) -> Result<PromiseRaw<'e, ()>> {
+  let t = std::sync::Arc::clone(tier);
+  let ttl = if ttl_ms.is_finite() && ttl_ms > 0.0 {
+    ttl_ms as u64
+  } else {
+    1
+  };
+  env.spawn_future(async move { t.set(key, value, ttl).await.map_err(tier_error) })
+}
+
+/// DEL.
+#[napi]
+pub fn redis_del<'e>(env: &'e Env, tier: &RedisHandle, key: String) -> Result<PromiseRaw<'e, ()>> {
+  let t = std::sync::Arc::clone(tier);
+  env.spawn_future(async move { t.del(key).await.map_err(tier_error) })
+}
+
+/// The breaker's state, so the shim can log once per change.
+#[napi]
+pub fn redis_breaker(tier: &RedisHandle) -> BreakerState {
+  BreakerState {
+    phase: tier.breaker.phase().as_str().to_owned(),
+    changes: tier.breaker.changes() as f64,
   }
 }

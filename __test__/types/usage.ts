@@ -4,6 +4,7 @@ import {
   CompressionType,
   LoggerFactory,
   MemoryCache,
+  RedisCache,
   modelCacheFactory,
   withCache,
   IORedisAdapter,
@@ -93,6 +94,11 @@ export async function usage(sequelize: Sequelize): Promise<void> {
     scan: async (_c: string, ..._rest: any[]): Promise<[string, string[]]> => ['0', []],
   };
   withCache(new IORedisAdapter({ client: redisLike, namespace: 'app-cache', lifetime: 3600 }));
+  const redis = new RedisCache({ url: 'redis://127.0.0.1:6379', namespace: 'app', commandTimeoutMs: 250 });
+  const phase: 'closed' | 'open' | 'probing' = redis.breaker().phase;
+  await modelCacheFactory(redis);
+  await redis.quit();
+  void phase;
   await client.close();
   void [first, n, total, created, key, hits, invalidates];
 }

@@ -35,7 +35,9 @@ class AdapterTier {
 
   /** Current tokens of `tables` ('' where none). */
   async tokens(tables) {
-    const values = await Promise.all(tables.map((t) => this.adapter.get(['#generation', t])));
+    const paths = tables.map((t) => ['#generation', t]);
+    // One round trip when the adapter can read several keys at once.
+    const values = typeof this.adapter.mget === 'function' ? await this.adapter.mget(paths) : await Promise.all(paths.map((p) => this.adapter.get(p)));
     return values.map((v) => (typeof v === 'string' ? v : ''));
   }
 

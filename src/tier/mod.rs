@@ -2,3 +2,4 @@
 //! The in-process tier is the only one so far; network tiers plug in behind the same engine.
 
 pub mod memory;
+pub mod redis;

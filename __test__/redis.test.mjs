@@ -1,0 +1,188 @@
+// RedisCache: the Redis tier in the Rust core. Each test starts its own redis-server on a free
+// port, so it can stop, hang (SIGSTOP) and restart it. No timing assertions: the promises here
+// are correctness — the database answers whenever Redis cannot, writes succeed, nothing rejects
+// unhandled, the logger is not flooded, and hits resume when Redis is back.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import net from 'node:net';
+import Redis from 'ioredis';
+import { Sequelize, DataTypes } from 'sequelize';
+import { RedisCache, modelCacheFactory, withCache } from '../js/index.mjs';
+
+const unhandled = [];
+process.on('unhandledRejection', (e) => unhandled.push(e));
+
+async function freePort() {
+  const srv = net.createServer();
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address();
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+/** A redis-server of this test's own; fails loudly if it cannot start. */
+async function startRedis(port) {
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  let failed;
+  proc.on('error', (e) => (failed = e));
+  for (let i = 0; i < 100; i++) {
+    if (failed) throw new Error(`redis-server could not start: ${failed.message}`);
+    const ok = await new Promise((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.end();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return proc;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  proc.kill('SIGKILL');
+  throw new Error(`redis-server did not listen on ${port}`);
+}
+
+function recordingLogger() {
+  const lines = [];
+  const log = (level) => (obj, msg) => lines.push({ level, code: obj && obj.code, msg });
+  return { lines, debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
+}
+
+async function schema(storage = ':memory:') {
+  const sql = [];
+  const sequelize = new Sequelize({ dialect: 'sqlite', storage, logging: (s) => sql.push(s) });
+  const User = sequelize.define('User', { name: DataTypes.STRING });
+  await sequelize.sync();
+  const counted = async (fn) => {
+    const n = sql.length;
+    const r = await fn();
+    return [r, sql.length - n];
+  };
+  return { sequelize, User, counted };
+}
+
+describe('RedisCache', () => {
+  let port;
+  let server;
+  let inspect;
+  before(async () => {
+    port = await freePort();
+    server = await startRedis(port);
+    inspect = new Redis(port, '127.0.0.1');
+  });
+  after(() => {
+    inspect.disconnect();
+    server.kill('SIGKILL');
+    assert.deepEqual(unhandled, [], 'no promise rejected unhandled');
+  });
+
+  test('both API styles read through Redis; keys carry the namespace', async () => {
+    const { sequelize, User, counted } = await schema();
+    const client = new RedisCache({ url: `redis://127.0.0.1:${port}`, namespace: 'app1' });
+    const cache = await modelCacheFactory(client, recordingLogger());
+    const u = await User.create({ name: 'alice' });
+    await cache.wrap(User).findByPk(u.id);
+    let [row, statements] = await counted(() => cache.wrap(User).findByPk(u.id));
+    assert.deepEqual([row.name, statements], ['alice', 0], 'a hit served by Redis');
+    withCache(client, { logger: recordingLogger() }).withCache(User);
+    await User.cache().findByPk(u.id);
+    [row, statements] = await counted(() => User.cache().findByPk(u.id));
+    assert.deepEqual([row.name, statements], ['alice', 0]);
+    const keys = await inspect.keys('*');
+    assert.ok(keys.length > 0);
+    assert.ok(keys.every((k) => k.startsWith('app1:') || k.startsWith('{app1}:')), `namespaced: ${keys.join(', ')}`);
+    assert.ok(keys.includes(`app1:User:${u.id}`), 'the seed layout for entities');
+    assert.equal(client.stats().hits, 2);
+    await client.close();
+    await sequelize.close();
+  });
+
+  test("two app servers on one Redis see each other's writes", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'snc-redis-'));
+    const a = await schema(join(dir, 'db.sqlite'));
+    const b = await schema(join(dir, 'db.sqlite'));
+    try {
+      const ca = await modelCacheFactory(new RedisCache({ url: `redis://127.0.0.1:${port}`, namespace: 'shared' }), recordingLogger());
+      const cb = await modelCacheFactory(new RedisCache({ url: `redis://127.0.0.1:${port}`, namespace: 'shared' }), recordingLogger());
+      const u = await a.User.create({ name: 'v1' });
+      const readA = () => ca.wrap(a.User).findAll({ where: { id: u.id } });
+      await readA();
+      let [rows, statements] = await a.counted(readA);
+      assert.deepEqual([rows[0].name, statements], ['v1', 0]);
+      cb.wrap(b.User); // b's writes are now watched
+      await b.User.update({ name: 'v2' }, { where: { id: u.id } });
+      [rows, statements] = await a.counted(readA);
+      assert.deepEqual([rows[0].name, statements], ['v2', 1], "B's write made A's cached query stale");
+    } finally {
+      await a.sequelize.close();
+      await b.sequelize.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a Redis that is down, hung or back: the database answers, writes succeed, then hits resume', async () => {
+    const own = await freePort();
+    let proc = await startRedis(own);
+    const { sequelize, User, counted } = await schema();
+    const logger = recordingLogger();
+    const client = new RedisCache({ url: `redis://127.0.0.1:${own}`, namespace: 'flaky', commandTimeoutMs: 200, connectTimeoutMs: 300 });
+    const cache = await modelCacheFactory(client, logger);
+    const u = await User.create({ name: 'up' });
+    await cache.wrap(User).findByPk(u.id);
+    let [row, statements] = await counted(() => cache.wrap(User).findByPk(u.id));
+    assert.deepEqual([row.name, statements], ['up', 0]);
+
+    // Hung: SIGSTOP keeps the socket open and answers nothing.
+    proc.kill('SIGSTOP');
+    await User.update({ name: 'while hung' }, { where: { id: u.id } });
+    for (let i = 0; i < 6; i++) assert.equal((await cache.wrap(User).findByPk(u.id)).name, 'while hung');
+    assert.equal(client.breaker().phase, 'open', 'the breaker stopped sending commands');
+    proc.kill('SIGCONT');
+
+    // Down.
+    proc.kill('SIGKILL');
+    await new Promise((r) => proc.on('exit', r));
+    await User.update({ name: 'while down' }, { where: { id: u.id } });
+    for (let i = 0; i < 6; i++) assert.equal((await cache.wrap(User).findByPk(u.id)).name, 'while down');
+    const warnings = logger.lines.filter((l) => l.level === 'warn').length;
+    assert.ok(warnings >= 1 && warnings <= 4, `one warning per kind of failure, not per call (${warnings})`);
+
+    // Back: the breaker probes and hits resume by themselves.
+    proc = await startRedis(own);
+    let resumed = false;
+    for (let i = 0; i < 100 && !resumed; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      await cache.wrap(User).findByPk(u.id);
+      [row, statements] = await counted(() => cache.wrap(User).findByPk(u.id));
+      resumed = statements === 0;
+    }
+    assert.ok(resumed, 'hits resumed after Redis came back');
+    assert.equal(row.name, 'while down', 'and they are fresh');
+    assert.equal(client.breaker().phase, 'closed');
+    proc.kill('SIGKILL');
+    await sequelize.close();
+  });
+
+  test('bad options are TypeErrors naming the option; credentials never appear', () => {
+    const cases = [
+      [{}, /exactly one of url/],
+      [{ url: 'http://x' }, /url must be a redis:\/\/ URL/],
+      [{ url: 'redis://user:hunter2@' }, /url is not a valid URL/],
+      [{ url: 'redis://h/abc' }, /database must be a number/],
+      [{ url: 'redis://h', commandTimeoutMs: -1 }, /commandTimeoutMs/],
+      [{ url: 'redis://h', connectTimeoutMs: 0 }, /connectTimeoutMs/],
+      [{ url: 'redis://h', unknown: 1 }, /unknown option "unknown"/],
+      [{ nodes: [] }, /nodes/],
+      [{ url: 'redis://h', namespace: 'a{b}' }, /namespace/],
+    ];
+    for (const [options, message] of cases) {
+      assert.throws(
+        () => new RedisCache(options),
+        (e) => e instanceof TypeError && message.test(e.message) && !e.message.includes('hunter2'),
+      );
+    }
+  });
+});

@@ -1,0 +1,186 @@
+//! The Redis tier: redis-rs on tokio. A single node goes through a multiplexed
+//! `ConnectionManager` (it reconnects by itself); `nodes` go through the async cluster client.
+//! The connection is made on first use, every command has a timeout, and a [`Breaker`] stops
+//! sending commands to a Redis that keeps failing, so callers fall back to the database quickly.
+//!
+//! This tier stores and fetches strings; what they mean (generation tokens, framed payloads) is
+//! decided above it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::AsyncCommands;
+use tokio::sync::OnceCell;
+
+use crate::breaker::Breaker;
+
+/// Where and how to connect. Validated by the shim.
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+  /// One `redis://` URL, or the cluster's nodes.
+  pub urls: Vec<String>,
+  pub cluster: bool,
+  pub connect_timeout: Duration,
+  pub command_timeout: Duration,
+}
+
+#[derive(Clone)]
+enum Conn {
+  Single(ConnectionManager),
+  Cluster(ClusterConnection),
+}
+
+/// Why a command did not complete. Every variant is a miss (or a skipped write) to the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TierError {
+  /// The breaker is open: no command was sent.
+  Open,
+  /// No answer within the command (or connect) timeout.
+  Timeout,
+  /// Redis or the connection reported an error.
+  Redis(String),
+}
+
+impl std::fmt::Display for TierError {
+  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    match self {
+      TierError::Open => write!(f, "circuit open: Redis is failing, commands paused"),
+      TierError::Timeout => write!(f, "Redis did not answer in time"),
+      TierError::Redis(e) => write!(f, "{e}"),
+    }
+  }
+}
+
+pub struct RedisTier {
+  config: RedisConfig,
+  conn: OnceCell<Conn>,
+  pub breaker: Breaker,
+}
+
+impl RedisTier {
+  pub fn new(config: RedisConfig) -> Arc<Self> {
+    Arc::new(RedisTier {
+      config,
+      conn: OnceCell::new(),
+      breaker: Breaker::new(3, Duration::from_millis(500), Duration::from_secs(10)),
+    })
+  }
+
+  async fn connect(&self) -> Result<Conn, TierError> {
+    let c = &self.config;
+    let fut = async {
+      if c.cluster {
+        let client = ClusterClientBuilder::new(c.urls.clone())
+          .connection_timeout(c.connect_timeout)
+          .response_timeout(c.command_timeout)
+          .retries(1)
+          .build()
+          .map_err(|e| TierError::Redis(e.to_string()))?;
+        Ok(Conn::Cluster(
+          client
+            .get_async_connection()
+            .await
+            .map_err(|e| TierError::Redis(e.to_string()))?,
+        ))
+      } else {
+        let client = redis::Client::open(c.urls[0].as_str()).map_err(|e| TierError::Redis(e.to_string()))?;
+        let cfg = ConnectionManagerConfig::new()
+          .set_connection_timeout(Some(c.connect_timeout))
+          .set_response_timeout(Some(c.command_timeout))
+          .set_number_of_retries(1);
+        Ok(Conn::Single(
+          ConnectionManager::new_with_config(client, cfg)
+            .await
+            .map_err(|e| TierError::Redis(e.to_string()))?,
+        ))
+      }
+    };
+    match tokio::time::timeout(c.connect_timeout, fut).await {
+      Ok(r) => r,
+      Err(_) => Err(TierError::Timeout),
+    }
+  }
+
+  /// Runs one command through the breaker and the timeout.
+  async fn run<T, F, Fut>(&self, op: F) -> Result<T, TierError>
+  where
+    F: FnOnce(Conn) -> Fut,
+    Fut: std::future::Future<Output = redis::RedisResult<T>>,
+  {
+    if !self.breaker.allow() {
+      return Err(TierError::Open);
+    }
+    let result = async {
+      let conn = self.conn.get_or_try_init(|| self.connect()).await?.clone();
+      match tokio::time::timeout(self.config.command_timeout, op(conn)).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(TierError::Redis(e.to_string())),
+        Err(_) => Err(TierError::Timeout),
+      }
+    }
+    .await;
+    match &result {
+      Ok(_) => self.breaker.success(),
+      Err(_) => self.breaker.failure(),
+    }
+    result
+  }
+
+  pub async fn get(&self, key: String) -> Result<Option<String>, TierError> {
+    self
+      .run(|conn| async move {
+        match conn {
+          Conn::Single(mut c) => c.get(key).await,
+          Conn::Cluster(mut c) => c.get(key).await,
+        }
+      })
+      .await
+  }
+
+  /// Values of several keys in one round trip (keys of a cluster must share a hash slot).
+  pub async fn mget(&self, keys: Vec<String>) -> Result<Vec<Option<String>>, TierError> {
+    if keys.is_empty() {
+      return Ok(Vec::new());
+    }
+    self
+      .run(|conn| async move {
+        let mut cmd = redis::cmd("MGET");
+        for k in &keys {
+          cmd.arg(k);
+        }
+        match conn {
+          Conn::Single(mut c) => cmd.query_async(&mut c).await,
+          Conn::Cluster(mut c) => cmd.query_async(&mut c).await,
+        }
+      })
+      .await
+  }
+
+  /// Stores a value with a TTL in milliseconds.
+  pub async fn set(&self, key: String, value: String, ttl_ms: u64) -> Result<(), TierError> {
+    self
+      .run(|conn| async move {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(&key).arg(&value).arg("PX").arg(ttl_ms.max(1));
+        match conn {
+          Conn::Single(mut c) => cmd.query_async::<()>(&mut c).await,
+          Conn::Cluster(mut c) => cmd.query_async::<()>(&mut c).await,
+        }
+      })
+      .await
+  }
+
+  pub async fn del(&self, key: String) -> Result<(), TierError> {
+    self
+      .run(|conn| async move {
+        match conn {
+          Conn::Single(mut c) => c.del::<_, ()>(key).await,
+          Conn::Cluster(mut c) => c.del::<_, ()>(key).await,
+        }
+      })
+      .await
+  }
+}
