@@ -115,8 +115,11 @@ export interface RedisCacheOptions {
   namespace?: string;
   /** TTL of entries stored without one, in seconds (default 60). */
   defaultTtlSeconds?: number;
-  /** The in-process tier in front of Redis: not in this build (only `false`). */
-  l1?: false;
+  /**
+   * The in-process tier in front of Redis (default `{ maxBytes: 32 MiB, ttlSeconds: 5 }`), kept
+   * coherent with every process's writes by pub/sub; `false` turns it off.
+   */
+  l1?: { maxBytes?: number; ttlSeconds?: number } | false;
   /** Default 2000. */
   connectTimeoutMs?: number;
   /** Default 250. A command that takes longer counts as failed; the database answers. */

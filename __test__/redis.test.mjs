@@ -105,8 +105,9 @@ describe('RedisCache', () => {
     const a = await schema(join(dir, 'db.sqlite'));
     const b = await schema(join(dir, 'db.sqlite'));
     try {
-      const ca = await modelCacheFactory(new RedisCache({ url: `redis://127.0.0.1:${port}`, namespace: 'shared' }), recordingLogger());
-      const cb = await modelCacheFactory(new RedisCache({ url: `redis://127.0.0.1:${port}`, namespace: 'shared' }), recordingLogger());
+      // Without L1, so the invalidation under test is the generation tokens' alone.
+      const ca = await modelCacheFactory(new RedisCache({ url: `redis://127.0.0.1:${port}`, namespace: 'shared', l1: false }), recordingLogger());
+      const cb = await modelCacheFactory(new RedisCache({ url: `redis://127.0.0.1:${port}`, namespace: 'shared', l1: false }), recordingLogger());
       const u = await a.User.create({ name: 'v1' });
       const readA = () => ca.wrap(a.User).findAll({ where: { id: u.id } });
       await readA();
@@ -117,6 +118,71 @@ describe('RedisCache', () => {
       [rows, statements] = await a.counted(readA);
       assert.deepEqual([rows[0].name, statements], ['v2', 1], "B's write made A's cached query stale");
     } finally {
+      await a.sequelize.close();
+      await b.sequelize.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  /** Polls `read` until `done(result)`, up to ~5 s; returns whether it got there. */
+  async function eventually(read, done) {
+    for (let i = 0; i < 100; i++) {
+      if (done(await read())) return true;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return false;
+  }
+
+  test("the L1 in front of Redis answers from memory, and another server's write reaches it by pub/sub", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'snc-l1-'));
+    const a = await schema(join(dir, 'db.sqlite'));
+    const b = await schema(join(dir, 'db.sqlite'));
+    const clientA = new RedisCache({ url: `redis://127.0.0.1:${port}`, namespace: 'l1', l1: { maxBytes: 1 << 20, ttlSeconds: 30 } });
+    const clientB = new RedisCache({ url: `redis://127.0.0.1:${port}`, namespace: 'l1' });
+    try {
+      const ca = await modelCacheFactory(clientA, recordingLogger());
+      const cb = await modelCacheFactory(clientB, recordingLogger());
+      cb.wrap(b.User);
+      const u = await a.User.create({ name: 'v1' });
+      const readA = () => ca.wrap(a.User).findByPk(u.id);
+      // Once the subscription is live, reads fill the L1.
+      assert.ok(await eventually(async () => (await readA(), clientA.stats().entries), (n) => n > 0), 'the L1 holds entries');
+      const [row, statements] = await a.counted(readA);
+      assert.deepEqual([row.name, statements], ['v1', 0]);
+
+      await b.User.update({ name: 'v2' }, { where: { id: u.id } });
+      assert.ok(await eventually(readA, (r) => r.name === 'v2'), "B's write reached A's L1");
+      for (let i = 0; i < 10; i++) assert.equal((await readA()).name, 'v2', 'and it never flips back');
+    } finally {
+      await clientA.close();
+      await clientB.close();
+      await a.sequelize.close();
+      await b.sequelize.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('while Redis is hung the L1 is not trusted: a write elsewhere is still seen', async () => {
+    const own = await freePort();
+    const proc = await startRedis(own);
+    const dir = mkdtempSync(join(tmpdir(), 'snc-l1h-'));
+    const a = await schema(join(dir, 'db.sqlite'));
+    const b = await schema(join(dir, 'db.sqlite'));
+    const clientA = new RedisCache({ url: `redis://127.0.0.1:${own}`, namespace: 'hung', commandTimeoutMs: 150, connectTimeoutMs: 300, l1: { ttlSeconds: 60 } });
+    try {
+      const ca = await modelCacheFactory(clientA, recordingLogger());
+      const u = await a.User.create({ name: 'before' });
+      const readA = () => ca.wrap(a.User).findByPk(u.id);
+      assert.ok(await eventually(async () => (await readA(), clientA.stats().entries), (n) => n > 0));
+      proc.kill('SIGSTOP');
+      // Another server writes; with Redis hung its invalidation cannot be delivered.
+      await b.User.update({ name: 'after' }, { where: { id: u.id } });
+      assert.ok(await eventually(readA, (r) => r.name === 'after'), 'the L1 stopped answering once Redis stopped answering');
+      for (let i = 0; i < 5; i++) assert.equal((await readA()).name, 'after');
+    } finally {
+      proc.kill('SIGCONT');
+      proc.kill('SIGKILL');
+      await clientA.close();
       await a.sequelize.close();
       await b.sequelize.close();
       rmSync(dir, { recursive: true, force: true });
@@ -177,6 +243,8 @@ describe('RedisCache', () => {
       [{ url: 'redis://h', unknown: 1 }, /unknown option "unknown"/],
       [{ nodes: [] }, /nodes/],
       [{ url: 'redis://h', namespace: 'a{b}' }, /namespace/],
+      [{ url: 'redis://h', l1: { ttlSeconds: -1 } }, /ttlSeconds/],
+      [{ url: 'redis://h', l1: { size: 1 } }, /unknown option "size"/],
     ];
     for (const [options, message] of cases) {
       assert.throws(

@@ -13,6 +13,8 @@ const kEngine = Symbol('sequelize-native-cache.engine');
 const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
 const DEFAULT_TTL_SECONDS = 60;
 const DEFAULT_CACHE_NAME = 'model-cache';
+const DEFAULT_L1_MAX_BYTES = 32 * 1024 * 1024;
+const DEFAULT_L1_TTL_SECONDS = 5;
 
 /** Methods every client shares: stats, clear, invalidation, key inspection. */
 class CacheClient {
@@ -99,7 +101,8 @@ class RedisCache extends CacheClient {
    * @param {string[]} [options.nodes]           a Redis Cluster's nodes (host:port or redis:// URLs)
    * @param {string} [options.namespace='snc']  key prefix, so apps sharing a Redis never meet
    * @param {number} [options.defaultTtlSeconds=60]
-   * @param {false} [options.l1]                 the in-process tier in front (not in this build)
+   * @param {{ maxBytes?: number, ttlSeconds?: number } | false} [options.l1]  the in-process tier
+   *   in front of Redis (default 32 MiB, 5 s), kept coherent by pub/sub; false turns it off
    * @param {number} [options.connectTimeoutMs=2000]
    * @param {number} [options.commandTimeoutMs=250]
    */
@@ -114,16 +117,28 @@ class RedisCache extends CacheClient {
     const namespace = nonEmptyString(where, 'namespace', o.namespace, 'snc');
     if (/[{}]/.test(namespace)) throw new TypeError(`${where}: namespace must not contain { or } (they mark Redis hash tags)`);
     const ttl = positiveNumber(where, 'defaultTtlSeconds', o.defaultTtlSeconds, DEFAULT_TTL_SECONDS);
-    if (o.l1 !== undefined && o.l1 !== false) {
-      throw new TypeError(`${where}: l1 (an in-process tier in front of Redis) is not available in this build; pass l1: false or leave it out`);
+    let l1;
+    if (o.l1 !== false) {
+      const l = checkKeys(`${where}: l1`, o.l1, ['maxBytes', 'ttlSeconds']);
+      l1 = {
+        maxBytes: positiveInteger(`${where}: l1`, 'maxBytes', l.maxBytes, DEFAULT_L1_MAX_BYTES),
+        ttlSeconds: positiveNumber(`${where}: l1`, 'ttlSeconds', l.ttlSeconds, DEFAULT_L1_TTL_SECONDS),
+      };
     }
     const connectTimeoutMs = positiveNumber(where, 'connectTimeoutMs', o.connectTimeoutMs, 2000);
     const commandTimeoutMs = positiveNumber(where, 'commandTimeoutMs', o.commandTimeoutMs, 250);
     const redis = native.createRedis({ urls, cluster: o.nodes !== undefined, connectTimeoutMs, commandTimeoutMs });
     const adapter = new NativeRedisAdapter(redis, namespace);
-    Object.defineProperty(this, kEngine, {
-      value: new Engine({ maxBytes: 1024 * 1024, defaultTtlMs: Math.round(ttl * 1000), prefix: namespace, remote: new AdapterTier(adapter) }),
+    const engine = new Engine({
+      maxBytes: l1 ? l1.maxBytes : 1024 * 1024,
+      defaultTtlMs: Math.round(ttl * 1000),
+      prefix: namespace,
+      remote: new AdapterTier(adapter),
+      l1TtlMs: l1 ? Math.round(l1.ttlSeconds * 1000) : undefined,
     });
+    // The L1 stays untrusted (it answers nothing) until Rust's subscription is live.
+    if (l1) redis.attachL1(engine.native, adapter.channel);
+    Object.defineProperty(this, kEngine, { value: engine });
     Object.defineProperty(this, kRedis, { value: { redis, adapter } });
     this.namespace = namespace;
     this.defaultTtlSeconds = ttl;
@@ -134,9 +149,11 @@ class RedisCache extends CacheClient {
     return this[kRedis].redis.breaker();
   }
 
-  /** Stops using Redis: later reads and writes go to the database only. */
+  /** Stops using Redis (ends the subscription; later reads and writes go to the database only). */
   async close() {
     this[kRedis].adapter.closed = true;
+    this[kRedis].redis.close();
+    this[kEngine].clear();
   }
 
   /** The same as close(), for ioredis users. */

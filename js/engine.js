@@ -26,6 +26,8 @@ const EVENT_MISS = 1;
 const EVENT_FILL = 2;
 const EVENT_FILL_REJECTED = 3;
 const EVENT_CORRUPT = 4;
+// Outcome of native.fill (src/engine.rs FillOutcome).
+const FILL_REJECTED = 0;
 
 /** Upper bound of the per-key build-options memo. */
 const MAX_MEMOIZED_BUILDS = 1024;
@@ -129,8 +131,13 @@ class Engine {
    * @param {number} o.defaultTtlMs   TTL of entries stored without one
    * @param {string} o.prefix         key prefix (modelCacheName)
    */
-  constructor({ maxBytes, defaultTtlMs, prefix, remote }) {
+  constructor({ maxBytes, defaultTtlMs, prefix, remote, l1TtlMs }) {
     this.native = native.createCache({ maxBytes, defaultTtlMs });
+    /**
+     * With a remote tier: the TTL of the in-process tier (L1) in front of it, or undefined for no
+     * L1. An L1 must be kept coherent by whoever sets this (RedisCache: pub/sub in Rust).
+     */
+    this.l1TtlMs = remote !== undefined ? l1TtlMs : undefined;
     /**
      * A tier outside this process (a JS adapter; see adapters/tier.js), or undefined. With one,
      * the in-process tier is not used for entries: another process's writes could not reach it.
@@ -354,7 +361,11 @@ class Engine {
       this.native.fill(fill.ticket, payload, ttlMs, slot);
       return;
     }
-    if (!this.native.settle(fill.ticket)) {
+    if (this.l1TtlMs !== undefined) {
+      // One ticket decides both tiers: overtaken means stored nowhere.
+      const l1Ttl = Math.min(this.l1TtlMs, ttlMs !== undefined ? ttlMs : this.defaultTtlMs);
+      if (this.native.fill(fill.ticket, payload, l1Ttl, slot) === FILL_REJECTED) return;
+    } else if (!this.native.settle(fill.ticket)) {
       this.native.recordEvent(slot, EVENT_FILL_REJECTED);
       return;
     }
@@ -523,7 +534,7 @@ class Engine {
         this.native.recordBypass(slot, reason || 'unkeyable:arguments');
         return { options };
       }
-      if (this.remote !== undefined) {
+      if (this.remote !== undefined && this.l1TtlMs === undefined) {
         // Adapter lookups are asynchronous: fetch() does them.
         const key = this.#keyText(spec);
         if (typeof key !== 'string') {
@@ -545,7 +556,8 @@ class Engine {
       if (got === MISS_CORRUPT) {
         log.warn('cache-corrupt', { key, reason: this.native.takeDecodeError() }, 'unreadable cache entry dropped; treated as a miss');
       }
-      return { key, slot, options };
+      // With a remote tier behind the L1, fetch() asks it next.
+      return { key, slot, options, remote: this.remote !== undefined };
     } catch (err) {
       log.warn('cache-read', { error: err && err.message, model: Model.name, method }, 'cache lookup failed; the database answers');
       return { options };
@@ -574,6 +586,15 @@ class Engine {
   /** An adapter lookup, then the database on a miss. An adapter failure is a miss, logged once. */
   async #remoteRead(call, { key, slot, options }) {
     const { Model, log } = call;
+    // An L1 fill from a remote hit is guarded like any fill: the ticket predates the remote read.
+    let l1Ticket;
+    if (this.l1TtlMs !== undefined) {
+      try {
+        l1Ticket = this.native.beginFill(key, this.#tablesOf(call, options).map((t) => this.#idOf(t)));
+      } catch {
+        l1Ticket = undefined;
+      }
+    }
     let got;
     try {
       got = await this.remote.get(this.#pathOf(call, key));
@@ -586,6 +607,10 @@ class Engine {
         const value = fromStored(Model, this.#buildFor(key, Model, options), codec.decode(got.payload));
         if (!(isEmptyResult(value) && rejectsOnEmpty(Model, options))) {
           this.native.recordEvent(slot, EVENT_HIT);
+          if (l1Ticket !== undefined) {
+            this.native.fill(l1Ticket, got.payload, this.l1TtlMs, slot);
+            l1Ticket = undefined;
+          }
           return value;
         }
       } catch (err) {
@@ -593,6 +618,7 @@ class Engine {
         got = { miss: 'foreign' };
       }
     }
+    if (l1Ticket !== undefined) this.native.abandon(l1Ticket);
     if (got.miss === 'foreign') this.native.recordEvent(slot, EVENT_CORRUPT);
     this.native.recordEvent(slot, EVENT_MISS);
     return this.#missed(call, key, slot, options);

@@ -21,6 +21,7 @@ try {
 function createCache(options) {
   const h = binding.cacheCreate(options);
   return {
+    handle: h,
     slot: (model, method) => binding.cacheSlot(h, model, method),
     modelId: (name) => binding.cacheModelId(h, name),
     get: (key, slot) => binding.cacheGet(h, key, slot),
@@ -51,6 +52,10 @@ function createRedis(options) {
     set: (key, value, ttlMs) => binding.redisSet(h, key, value, ttlMs),
     del: (key) => binding.redisDel(h, key),
     breaker: () => binding.redisBreaker(h),
+    publish: (channel, message) => binding.redisPublish(h, channel, message),
+    /** Makes `cache` (from createCache) this tier's L1, kept coherent through `channel`. */
+    attachL1: (cache, channel) => binding.redisAttachL1(h, cache.handle, channel),
+    close: () => binding.redisClose(h),
   };
 }
 

@@ -2,6 +2,7 @@
 //! both API styles use — `get`, `begin_fill`/`fill`/`abandon`, `invalidate_key`, `bump_model`,
 //! `clear`. Network tiers plug in here.
 
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +22,17 @@ pub enum Miss {
   Corrupt(DecodeError),
 }
 
+/// What became of a fill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FillOutcome {
+  /// An invalidation overtook the read: nothing may be stored anywhere.
+  Rejected = 0,
+  /// Stored in the in-process tier.
+  Stored = 1,
+  /// Still current, but the in-process tier is untrusted and stored nothing (other tiers may).
+  Untrusted = 2,
+}
+
 /// Construction options, validated by the caller.
 #[derive(Debug, Clone, Copy)]
 pub struct EngineOptions {
@@ -34,6 +46,9 @@ pub struct Engine {
   guard: FillGuard,
   stats: Arc<Stats>,
   default_ttl: Duration,
+  /// False while this tier cannot learn of other processes' writes (an L1 whose invalidation
+  /// subscription is down): then it neither answers nor stores, so it is never trusted stale.
+  trusted: AtomicBool,
 }
 
 impl Engine {
@@ -44,7 +59,20 @@ impl Engine {
       guard: FillGuard::default(),
       stats,
       default_ttl: opts.default_ttl,
+      trusted: AtomicBool::new(true),
     }
+  }
+
+  /// Whether the in-process tier may answer and store. Every change of trust empties it: entries
+  /// stored before a period of untrust may have missed invalidations.
+  pub fn set_trusted(&self, trusted: bool) {
+    if self.trusted.swap(trusted, SeqCst) != trusted {
+      self.clear();
+    }
+  }
+
+  pub fn is_trusted(&self) -> bool {
+    self.trusted.load(SeqCst)
   }
 
   pub fn stats(&self) -> &Stats {
@@ -62,7 +90,8 @@ impl Engine {
 
   /// Looks `key` up and hands its payload to `read`. Counts the hit or the miss on `slot`.
   pub fn get<R>(&self, key: &str, slot: u32, read: impl FnOnce(&str) -> R) -> Result<R, Miss> {
-    let outcome = match self.tier.get(key) {
+    let found = if self.is_trusted() { self.tier.get(key) } else { None };
+    let outcome = match found {
       None => Err(Miss::Absent),
       Some(entry) if !self.guard.is_current(&entry.deps) => {
         self.tier.remove(key);
@@ -89,29 +118,37 @@ impl Engine {
   }
 
   /// Stores `payload` for `ticket` unless an invalidation overtook it. `ttl` of `None` uses the
-  /// client default. Returns whether it stored.
-  pub fn fill(&self, ticket: u32, payload: &str, ttl: Option<Duration>, slot: u32) -> bool {
+  /// client default.
+  pub fn fill(&self, ticket: u32, payload: &str, ttl: Option<Duration>, slot: u32) -> FillOutcome {
     let frame = codec::encode(payload).into_boxed_slice();
     self.fill_frame(ticket, frame, ttl, slot)
   }
 
   /// As [`Engine::fill`] with an already framed value (also used to store foreign bytes in tests).
-  pub fn fill_frame(&self, ticket: u32, frame: Box<[u8]>, ttl: Option<Duration>, slot: u32) -> bool {
+  pub fn fill_frame(&self, ticket: u32, frame: Box<[u8]>, ttl: Option<Duration>, slot: u32) -> FillOutcome {
     let ttl = ttl.unwrap_or(self.default_ttl);
-    let stored = self.guard.land(ticket, |t| {
-      self.tier.insert(
-        t.key.clone(),
-        Entry {
+    let trusted = self.is_trusted();
+    let landed = self.guard.land(ticket, |t| {
+      if trusted {
+        let entry = Entry {
           frame,
           deps: t.deps.clone(),
           ttl,
-        },
-      );
+        };
+        self.tier.insert(t.key.clone(), entry);
+      }
     });
-    self
-      .stats
-      .record(slot, if stored { Event::Fill } else { Event::FillRejected });
-    stored
+    let outcome = match (landed, trusted) {
+      (false, _) => FillOutcome::Rejected,
+      (true, true) => FillOutcome::Stored,
+      (true, false) => FillOutcome::Untrusted,
+    };
+    match outcome {
+      FillOutcome::Rejected => self.stats.record(slot, Event::FillRejected),
+      FillOutcome::Stored => self.stats.record(slot, Event::Fill),
+      FillOutcome::Untrusted => {}
+    }
+    outcome
   }
 
   /// Drops a ticket whose database read failed.
@@ -152,7 +189,7 @@ mod tests {
     let s = e.stats().slot("User", "findAll");
     assert_eq!(e.get("k", s, |p| p.to_owned()), Err(Miss::Absent));
     let t = e.begin_fill("k", &[]);
-    assert!(e.fill(t, "[1]", None, s));
+    assert_eq!(e.fill(t, "[1]", None, s), FillOutcome::Stored);
     assert_eq!(e.get("k", s, |p| p.to_owned()), Ok("[1]".to_owned()));
     let snap = &e.stats().snapshot()[s as usize];
     assert_eq!((snap.hits, snap.misses, snap.fills), (1, 1, 1));
@@ -163,7 +200,7 @@ mod tests {
     let e = engine();
     let users = e.guard().model_id("Users");
     let t = e.begin_fill("k", &[users]);
-    assert!(e.fill(t, "[1]", None, 0));
+    assert_eq!(e.fill(t, "[1]", None, 0), FillOutcome::Stored);
     e.bump_model(users);
     assert_eq!(e.get("k", 0, |_| ()), Err(Miss::Stale));
     assert_eq!(e.get("k", 0, |_| ()), Err(Miss::Absent));
@@ -174,8 +211,21 @@ mod tests {
     let e = engine();
     let t = e.begin_fill("k", &[]);
     e.invalidate_key("k");
-    assert!(!e.fill(t, "[1]", None, 0));
+    assert_eq!(e.fill(t, "[1]", None, 0), FillOutcome::Rejected);
     assert_eq!(e.get("k", 0, |_| ()), Err(Miss::Absent));
+  }
+
+  #[test]
+  fn an_untrusted_tier_neither_answers_nor_stores_and_is_emptied() {
+    let e = engine();
+    let t = e.begin_fill("k", &[]);
+    assert_eq!(e.fill(t, "[1]", None, 0), FillOutcome::Stored);
+    e.set_trusted(false);
+    assert_eq!(e.get("k", 0, |_| ()), Err(Miss::Absent));
+    let t = e.begin_fill("j", &[]);
+    assert_eq!(e.fill(t, "[2]", None, 0), FillOutcome::Untrusted);
+    e.set_trusted(true);
+    assert_eq!(e.get("k", 0, |_| ()), Err(Miss::Absent), "emptied when trust changed");
   }
 
   #[test]
@@ -183,7 +233,10 @@ mod tests {
     let e = engine();
     let s = e.stats().slot("User", "findAll");
     let t = e.begin_fill("k", &[]);
-    assert!(e.fill_frame(t, b"garbage".to_vec().into_boxed_slice(), None, s));
+    assert_eq!(
+      e.fill_frame(t, b"garbage".to_vec().into_boxed_slice(), None, s),
+      FillOutcome::Stored
+    );
     assert_eq!(e.get("k", s, |_| ()), Err(Miss::Corrupt(DecodeError::TooShort)));
     assert_eq!(e.get("k", s, |_| ()), Err(Miss::Absent));
     assert_eq!(e.stats().snapshot()[s as usize].corrupt, 1);

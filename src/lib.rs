@@ -120,7 +120,7 @@ pub struct Cache {
   pk_heads: RwLock<Vec<(String, String)>>,
 }
 
-type Handle = External<Cache>;
+type Handle = External<std::sync::Arc<Cache>>;
 
 fn ttl_from_ms(ms: Option<f64>) -> Option<Duration> {
   ms.filter(|m| m.is_finite() && *m > 0.0)
@@ -154,14 +154,14 @@ pub fn cache_create(options: NativeCacheOptions) -> Result<Handle> {
       "defaultTtlSeconds must be a positive number",
     ));
   };
-  Ok(External::new(Cache {
+  Ok(External::new(std::sync::Arc::new(Cache {
     engine: Engine::new(EngineOptions {
       max_bytes: options.max_bytes as u64,
       default_ttl,
     }),
     last_decode_error: Mutex::new(None),
     pk_heads: RwLock::new(Vec::new()),
-  }))
+  })))
 }
 
 /// The stats slot of (model, method).
@@ -242,17 +242,19 @@ pub fn cache_begin_fill(cache: &Handle, key: String, models: Vec<u32>) -> u32 {
   cache.engine.begin_fill(&key, &models)
 }
 
-/// Stores `payload` unless an invalidation overtook the ticket. Returns whether it stored.
+/// Stores `payload` unless an invalidation overtook the ticket. Returns 0 when it was overtaken
+/// (store it nowhere), 1 when stored, 2 when current but this tier is untrusted (see
+/// [`redis_attach_l1`]).
 #[napi]
-pub fn cache_fill(cache: &Handle, ticket: u32, payload: String, ttl_ms: Option<f64>, slot: u32) -> bool {
-  cache.engine.fill(ticket, &payload, ttl_from_ms(ttl_ms), slot)
+pub fn cache_fill(cache: &Handle, ticket: u32, payload: String, ttl_ms: Option<f64>, slot: u32) -> u32 {
+  cache.engine.fill(ticket, &payload, ttl_from_ms(ttl_ms), slot) as u32
 }
 
 /// Stores bytes as they are, without framing them. Exists so tests can prove that bytes the
 /// codec did not write read back as a miss.
 #[napi]
-pub fn cache_fill_raw(cache: &Handle, ticket: u32, frame: &[u8], ttl_ms: Option<f64>, slot: u32) -> bool {
-  cache.engine.fill_frame(ticket, frame.into(), ttl_from_ms(ttl_ms), slot)
+pub fn cache_fill_raw(cache: &Handle, ticket: u32, frame: &[u8], ttl_ms: Option<f64>, slot: u32) -> u32 {
+  cache.engine.fill_frame(ticket, frame.into(), ttl_from_ms(ttl_ms), slot) as u32
 }
 
 /// Completes a ticket without storing anything here: true if no invalidation overtook it.
@@ -427,4 +429,46 @@ pub fn redis_breaker(tier: &RedisHandle) -> BreakerState {
     phase: tier.breaker.phase().as_str().to_owned(),
     changes: tier.breaker.changes() as f64,
   }
+}
+
+/// PUBLISH: tells every process subscribed with [`redis_attach_l1`] which tables a write touched
+/// (newline-separated).
+#[napi]
+pub fn redis_publish<'e>(
+  env: &'e Env,
+  tier: &RedisHandle,
+  channel: String,
+  message: String,
+) -> Result<PromiseRaw<'e, ()>> {
+  let t = std::sync::Arc::clone(tier);
+  env.spawn_future(async move { t.publish(channel, message).await.map_err(tier_error) })
+}
+
+/// Puts the in-process tier `cache` in front of Redis as its L1: a background task subscribes to
+/// `channel` and bumps the local generation of every table named in a message. While the
+/// subscription is down the L1 is untrusted (it answers nothing and stores nothing) and it is
+/// emptied on every change, since messages may have been missed.
+#[napi]
+pub fn redis_attach_l1(tier: &RedisHandle, cache: &Handle, channel: String) {
+  let on_message = {
+    let cache = std::sync::Arc::clone(cache);
+    move |tables: &str| {
+      let guard = cache.engine.guard();
+      for table in tables.split('\n').filter(|t| !t.is_empty()) {
+        guard.bump(guard.model_id(table));
+      }
+    }
+  };
+  let on_state = {
+    let cache = std::sync::Arc::clone(cache);
+    move |subscribed: bool| cache.engine.set_trusted(subscribed)
+  };
+  cache.engine.set_trusted(false);
+  tier::redis::RedisTier::subscribe(std::sync::Arc::clone(tier), channel, on_message, on_state);
+}
+
+/// Stops the tier: the subscription task ends and no further command is sent.
+#[napi]
+pub fn redis_close(tier: &RedisHandle) {
+  tier.close();
 }

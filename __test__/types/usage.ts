@@ -94,7 +94,8 @@ export async function usage(sequelize: Sequelize): Promise<void> {
     scan: async (_c: string, ..._rest: any[]): Promise<[string, string[]]> => ['0', []],
   };
   withCache(new IORedisAdapter({ client: redisLike, namespace: 'app-cache', lifetime: 3600 }));
-  const redis = new RedisCache({ url: 'redis://127.0.0.1:6379', namespace: 'app', commandTimeoutMs: 250 });
+  const redis = new RedisCache({ url: 'redis://127.0.0.1:6379', namespace: 'app', commandTimeoutMs: 250, l1: { ttlSeconds: 2 } });
+  new RedisCache({ nodes: ['127.0.0.1:7000'], l1: false });
   const phase: 'closed' | 'open' | 'probing' = redis.breaker().phase;
   await modelCacheFactory(redis);
   await redis.quit();

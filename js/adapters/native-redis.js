@@ -9,6 +9,8 @@ class NativeRedisAdapter {
     this.redis = redis;
     this.namespace = namespace;
     this.closed = false;
+    /** Where writes announce the tables they touched, for every process's L1. */
+    this.channel = `{${namespace}}:#invalidate`;
   }
 
   key(parts) {
@@ -39,6 +41,12 @@ class NativeRedisAdapter {
   async del(parts) {
     this.#open();
     await this.redis.del(this.key(parts));
+  }
+
+  /** Tells every subscribed process (its L1) that these tables changed. */
+  async publishInvalidation(tables) {
+    this.#open();
+    await this.redis.publish(this.channel, tables.join('\n'));
   }
 }
 

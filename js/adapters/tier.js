@@ -90,6 +90,8 @@ class AdapterTier {
   /** Makes every entry that read one of `tables` stale. */
   async bump(tables) {
     await Promise.all(tables.map((t) => this.adapter.set(['#generation', t], randomUUID(), lifetimeOptions(TOKEN_LIFETIME_SECONDS))));
+    // After the tokens moved: processes holding an in-process tier drop what they hold.
+    if (typeof this.adapter.publishInvalidation === 'function') await this.adapter.publishInvalidation(tables);
   }
 }
 

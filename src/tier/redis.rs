@@ -6,8 +6,11 @@
 //! This tier stores and fetches strings; what they mean (generation tokens, framed payloads) is
 //! decided above it.
 
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
+
+use futures_util::StreamExt;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
@@ -58,6 +61,7 @@ pub struct RedisTier {
   config: RedisConfig,
   conn: OnceCell<Conn>,
   pub breaker: Breaker,
+  closed: AtomicBool,
 }
 
 impl RedisTier {
@@ -66,6 +70,7 @@ impl RedisTier {
       config,
       conn: OnceCell::new(),
       breaker: Breaker::new(3, Duration::from_millis(500), Duration::from_secs(10)),
+      closed: AtomicBool::new(false),
     })
   }
 
@@ -110,6 +115,9 @@ impl RedisTier {
     F: FnOnce(Conn) -> Fut,
     Fut: std::future::Future<Output = redis::RedisResult<T>>,
   {
+    if self.closed.load(SeqCst) {
+      return Err(TierError::Redis("the client is closed".into()));
+    }
     if !self.breaker.allow() {
       return Err(TierError::Open);
     }
@@ -182,5 +190,89 @@ impl RedisTier {
         }
       })
       .await
+  }
+
+  pub async fn publish(&self, channel: String, message: String) -> Result<(), TierError> {
+    self
+      .run(|conn| async move {
+        let mut cmd = redis::cmd("PUBLISH");
+        cmd.arg(&channel).arg(&message);
+        match conn {
+          Conn::Single(mut c) => cmd.query_async::<()>(&mut c).await,
+          Conn::Cluster(mut c) => cmd.query_async::<()>(&mut c).await,
+        }
+      })
+      .await
+  }
+
+  /// PING through the command path (timeout and breaker included).
+  pub async fn ping(&self) -> Result<(), TierError> {
+    self
+      .run(|conn| async move {
+        let cmd = redis::cmd("PING");
+        match conn {
+          Conn::Single(mut c) => cmd.query_async::<()>(&mut c).await,
+          Conn::Cluster(mut c) => cmd.query_async::<()>(&mut c).await,
+        }
+      })
+      .await
+  }
+
+  /// Stops the subscription task and refuses further commands.
+  pub fn close(&self) {
+    self.closed.store(true, SeqCst);
+  }
+
+  /// Subscribes to `channel` in a background task on napi's tokio runtime, for as long as the
+  /// tier is open: `on_message` gets each payload, `on_state(true)` follows every successful
+  /// (re)subscription and `on_state(false)` every loss of it. A lost subscription is retried with
+  /// a growing back-off. (In a cluster, PUBLISH reaches every node; the first node is enough.)
+  pub fn subscribe(
+    tier: Arc<Self>,
+    channel: String,
+    on_message: impl Fn(&str) + Send + 'static,
+    on_state: impl Fn(bool) + Send + 'static,
+  ) {
+    napi::bindgen_prelude::spawn(async move {
+      let mut backoff = Duration::from_millis(100);
+      while !tier.closed.load(SeqCst) {
+        let attempt = async {
+          let client = redis::Client::open(tier.config.urls[0].as_str())?;
+          let mut pubsub = client.get_async_pubsub().await?;
+          pubsub.subscribe(&channel).await?;
+          redis::RedisResult::Ok(pubsub)
+        };
+        match tokio::time::timeout(tier.config.connect_timeout, attempt).await {
+          Ok(Ok(pubsub)) => {
+            backoff = Duration::from_millis(100);
+            on_state(true);
+            let mut stream = pubsub.into_on_message();
+            loop {
+              // After 500 ms of silence, check that Redis still answers: a hung Redis keeps the
+              // socket open, and invalidations sent through it would never arrive.
+              match tokio::time::timeout(Duration::from_millis(500), stream.next()).await {
+                Ok(Some(msg)) => {
+                  if let Ok(payload) = msg.get_payload::<String>() {
+                    on_message(&payload);
+                  }
+                }
+                Ok(None) => break,
+                Err(_) if tier.closed.load(SeqCst) => break,
+                Err(_) => {
+                  if tier.ping().await.is_err() {
+                    break;
+                  }
+                }
+              }
+            }
+            on_state(false);
+          }
+          _ => {
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+          }
+        }
+      }
+    });
   }
 }
