@@ -232,6 +232,25 @@ describe('RedisCache', () => {
     await sequelize.close();
   });
 
+  test('concurrent reads issued in one tick go to Redis as one MGET (plus one for their tokens)', async () => {
+    const { sequelize, User, counted } = await schema();
+    const client = new RedisCache({ url: `redis://127.0.0.1:${port}`, namespace: 'batch', l1: false });
+    const cache = await modelCacheFactory(client, recordingLogger());
+    const users = [];
+    for (let i = 0; i < 20; i++) users.push(await User.create({ name: `b${i}` }));
+    for (const u of users) await cache.wrap(User).findByPk(u.id);
+    await inspect.config('RESETSTAT');
+    const [rows, statements] = await counted(() => Promise.all(users.map((u) => cache.wrap(User).findByPk(u.id))));
+    assert.equal(statements, 0, 'twenty hits');
+    assert.deepEqual(rows.map((r) => r.name), users.map((u) => u.name));
+    const stats = await inspect.info('commandstats');
+    const calls = (cmd) => Number((stats.match(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`)) || [])[1] || 0);
+    assert.equal(calls('get'), 0, 'no single GETs');
+    assert.ok(calls('mget') >= 1 && calls('mget') <= 3, `twenty reads in ${calls('mget')} MGETs`);
+    await client.close();
+    await sequelize.close();
+  });
+
   test('bad options are TypeErrors naming the option; credentials never appear', () => {
     const cases = [
       [{}, /exactly one of url/],
