@@ -25,8 +25,8 @@ async function freePort() {
 }
 
 /** A redis-server of this test's own; fails loudly if it cannot start. */
-async function startRedis(port) {
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+async function startRedis(port, extra = []) {
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extra], { stdio: 'ignore' });
   let failed;
   proc.on('error', (e) => (failed = e));
   for (let i = 0; i < 100; i++) {
@@ -249,6 +249,28 @@ describe('RedisCache', () => {
     assert.ok(calls('mget') >= 1 && calls('mget') <= 3, `twenty reads in ${calls('mget')} MGETs`);
     await client.close();
     await sequelize.close();
+  });
+
+  test('a wrong password: the database answers, one clear warning, the password never logged', async () => {
+    const own = await freePort();
+    const proc = await startRedis(own, ['--requirepass', 'right-secret']);
+    const { sequelize, User } = await schema();
+    const logger = recordingLogger();
+    const lines = [];
+    logger.warn = (obj, msg) => lines.push(JSON.stringify(obj) + ' ' + msg);
+    const client = new RedisCache({ url: `redis://:wrong-secret@127.0.0.1:${own}`, namespace: 'auth', l1: false });
+    try {
+      const cache = await modelCacheFactory(client, logger);
+      const u = await User.create({ name: 'db' });
+      for (let i = 0; i < 5; i++) assert.equal((await cache.wrap(User).findByPk(u.id)).name, 'db');
+      assert.ok(lines.length >= 1 && lines.length <= 3, `a warning, not one per call (${lines.length})`);
+      assert.match(lines.join('\n'), /WRONGPASS|NOAUTH|auth|password/i, 'the warning says why');
+      assert.ok(!lines.join('\n').includes('wrong-secret'), 'the password is never logged');
+    } finally {
+      proc.kill('SIGKILL');
+      await client.close();
+      await sequelize.close();
+    }
   });
 
   test('bad options are TypeErrors naming the option; credentials never appear', () => {
