@@ -401,6 +401,8 @@ function withCache(client, options) {
     throw new TypeError(`withCache: logger must have debug, info, warn and error methods, got ${describe(o.logger)}`);
   }
   const log = new OnceLogger(o.logger ?? defaultLogger());
+  // Problems outside a caller's read (invalidation) go to this logger too.
+  if (o.logger !== undefined) engine.log = log;
   const binding = new Binding(client, engine, {
     ttlMs: ttl === undefined ? undefined : Math.round(ttl * 1000),
     negativeTtlMs: Math.round(negativeTtl * 1000),
