@@ -124,6 +124,10 @@ export interface RedisCacheOptions {
   connectTimeoutMs?: number;
   /** Default 250. A command that takes longer counts as failed; the database answers. */
   commandTimeoutMs?: number;
+  /** Values of at least this many bytes are stored LZ4-compressed (default 16384; 0 never). */
+  compressAboveBytes?: number;
+  /** Results larger than this are not cached (default 4 MiB). */
+  maxValueBytes?: number;
 }
 
 /** Redis (or a Redis Cluster) through the Rust core, with timeouts and a circuit breaker. */

@@ -273,6 +273,38 @@ describe('RedisCache', () => {
     }
   });
 
+  test('large values are stored compressed and read back equal; values over maxValueBytes are not cached', async () => {
+    const sql = [];
+    const sequelize = new Sequelize({ dialect: 'sqlite', storage: ':memory:', logging: (q) => sql.push(q) });
+    const Doc = sequelize.define('Doc', { body: DataTypes.TEXT });
+    await sequelize.sync();
+    const body = 'All work and no play makes Jack a dull boy. '.repeat(3000);
+    const big = await Doc.create({ body });
+    const huge = await Doc.create({ body: body.repeat(4) });
+    const logger = recordingLogger();
+    const client = new RedisCache({ url: `redis://127.0.0.1:${port}`, namespace: 'zip', l1: false, compressAboveBytes: 1024, maxValueBytes: 300_000 });
+    const cache = await modelCacheFactory(client, logger);
+    await cache.wrap(Doc).findByPk(big.id);
+    let n = sql.length;
+    assert.equal((await cache.wrap(Doc).findByPk(big.id)).body, body, 'a hit equal to what was stored');
+    assert.equal(sql.length, n);
+    const [key] = await inspect.keys('zip:Doc:query:*');
+    const stored = await inspect.getBuffer(key);
+    assert.equal(stored.subarray(0, 3).toString(), 'SNC', 'a codec frame');
+    assert.equal(stored[4], 1, 'its header marks it LZ4-compressed');
+    assert.ok(stored.length < body.length / 5, `${stored.length} bytes stored for a ${body.length}-character row`);
+
+    for (let i = 0; i < 3; i++) {
+      n = sql.length;
+      assert.equal((await cache.wrap(Doc).findByPk(huge.id)).body.length, body.length * 4);
+      assert.equal(sql.length, n + 1, 'a result over maxValueBytes goes to the database every time');
+    }
+    assert.equal(client.stats().bypassReasons['value-too-large'], 3);
+    assert.equal(logger.lines.filter((l) => l.code === 'cache-too-large').length, 1, 'logged once');
+    await client.close();
+    await sequelize.close();
+  });
+
   test('bad options are TypeErrors naming the option; credentials never appear', () => {
     const cases = [
       [{}, /exactly one of url/],
@@ -286,6 +318,8 @@ describe('RedisCache', () => {
       [{ url: 'redis://h', namespace: 'a{b}' }, /namespace/],
       [{ url: 'redis://h', l1: { ttlSeconds: -1 } }, /ttlSeconds/],
       [{ url: 'redis://h', l1: { size: 1 } }, /unknown option "size"/],
+      [{ url: 'redis://h', compressAboveBytes: -1 }, /compressAboveBytes/],
+      [{ url: 'redis://h', maxValueBytes: 0 }, /maxValueBytes/],
     ];
     for (const [options, message] of cases) {
       assert.throws(

@@ -15,6 +15,8 @@ const DEFAULT_TTL_SECONDS = 60;
 const DEFAULT_CACHE_NAME = 'model-cache';
 const DEFAULT_L1_MAX_BYTES = 32 * 1024 * 1024;
 const DEFAULT_L1_TTL_SECONDS = 5;
+const DEFAULT_COMPRESS_ABOVE_BYTES = 16 * 1024;
+const DEFAULT_MAX_VALUE_BYTES = 4 * 1024 * 1024;
 
 /** Methods every client shares: stats, clear, invalidation, key inspection. */
 class CacheClient {
@@ -105,11 +107,24 @@ class RedisCache extends CacheClient {
    *   in front of Redis (default 32 MiB, 5 s), kept coherent by pub/sub; false turns it off
    * @param {number} [options.connectTimeoutMs=2000]
    * @param {number} [options.commandTimeoutMs=250]
+   * @param {number} [options.compressAboveBytes=16384]  values this long or longer are stored
+   *   LZ4-compressed (0: never)
+   * @param {number} [options.maxValueBytes=4194304]      longer results are not cached
    */
   constructor(options) {
     super();
     const where = 'RedisCache';
-    const o = checkKeys(where, options, ['url', 'nodes', 'namespace', 'defaultTtlSeconds', 'l1', 'connectTimeoutMs', 'commandTimeoutMs']);
+    const o = checkKeys(where, options, [
+      'url',
+      'nodes',
+      'namespace',
+      'defaultTtlSeconds',
+      'l1',
+      'connectTimeoutMs',
+      'commandTimeoutMs',
+      'compressAboveBytes',
+      'maxValueBytes',
+    ]);
     if ((o.url === undefined) === (o.nodes === undefined)) {
       throw new TypeError(`${where}: give exactly one of url (a single Redis) or nodes (a Redis Cluster)`);
     }
@@ -127,7 +142,15 @@ class RedisCache extends CacheClient {
     }
     const connectTimeoutMs = positiveNumber(where, 'connectTimeoutMs', o.connectTimeoutMs, 2000);
     const commandTimeoutMs = positiveNumber(where, 'commandTimeoutMs', o.commandTimeoutMs, 250);
-    const redis = native.createRedis({ urls, cluster: o.nodes !== undefined, connectTimeoutMs, commandTimeoutMs });
+    let compressAboveBytes = DEFAULT_COMPRESS_ABOVE_BYTES;
+    if (o.compressAboveBytes !== undefined) {
+      if (!Number.isSafeInteger(o.compressAboveBytes) || o.compressAboveBytes < 0) {
+        throw new TypeError(`${where}: compressAboveBytes must be an integer ≥ 0 (0: never compress), got ${describe(o.compressAboveBytes)}`);
+      }
+      compressAboveBytes = o.compressAboveBytes;
+    }
+    const maxValueBytes = positiveInteger(where, 'maxValueBytes', o.maxValueBytes, DEFAULT_MAX_VALUE_BYTES);
+    const redis = native.createRedis({ urls, cluster: o.nodes !== undefined, connectTimeoutMs, commandTimeoutMs, compressAboveBytes });
     const adapter = new NativeRedisAdapter(redis, namespace);
     const engine = new Engine({
       maxBytes: l1 ? l1.maxBytes : 1024 * 1024,
@@ -135,6 +158,7 @@ class RedisCache extends CacheClient {
       prefix: namespace,
       remote: new AdapterTier(adapter),
       l1TtlMs: l1 ? Math.round(l1.ttlSeconds * 1000) : undefined,
+      maxValueBytes,
     });
     // The L1 stays untrusted (it answers nothing) until Rust's subscription is live.
     if (l1) redis.attachL1(engine.native, adapter.channel);

@@ -131,13 +131,15 @@ class Engine {
    * @param {number} o.defaultTtlMs   TTL of entries stored without one
    * @param {string} o.prefix         key prefix (modelCacheName)
    */
-  constructor({ maxBytes, defaultTtlMs, prefix, remote, l1TtlMs }) {
+  constructor({ maxBytes, defaultTtlMs, prefix, remote, l1TtlMs, maxValueBytes }) {
     this.native = native.createCache({ maxBytes, defaultTtlMs });
     /**
      * With a remote tier: the TTL of the in-process tier (L1) in front of it, or undefined for no
      * L1. An L1 must be kept coherent by whoever sets this (RedisCache: pub/sub in Rust).
      */
     this.l1TtlMs = remote !== undefined ? l1TtlMs : undefined;
+    /** Results whose stored form is longer are not cached (counted as bypass 'value-too-large'). */
+    this.maxValueBytes = maxValueBytes;
     /**
      * A tier outside this process (a JS adapter; see adapters/tier.js), or undefined. With one,
      * the in-process tier is not used for entries: another process's writes could not reach it.
@@ -357,6 +359,13 @@ class Engine {
 
   /** Stores a payload for a fill begun by #beginFill, unless an invalidation overtook it. */
   async #completeFill(call, fill, key, payload, ttlMs, slot) {
+    // String length is a lower bound of the UTF-8 size; measure only when it could matter.
+    if (this.maxValueBytes !== undefined && payload.length * 3 > this.maxValueBytes && Buffer.byteLength(payload) > this.maxValueBytes) {
+      this.native.abandon(fill.ticket);
+      this.native.recordBypass(slot, 'value-too-large');
+      call.log.warn('cache-too-large', { key, bytes: Buffer.byteLength(payload), maxValueBytes: this.maxValueBytes }, 'result larger than maxValueBytes; not cached');
+      return;
+    }
     if (this.remote === undefined) {
       this.native.fill(fill.ticket, payload, ttlMs, slot);
       return;

@@ -9,7 +9,8 @@
 //! offset  size  field
 //! 0       3     magic "SNC"
 //! 3       1     format version (FORMAT_VERSION)
-//! 4       1     flags (bit 0: payload compressed; no other bit is defined)
+//! 4       1     flags (bit 0: payload is LZ4 block-compressed, prefixed with its size; no other
+//!               bit is defined)
 //! 5       4     payload length in bytes, little endian
 //! 9       4     CRC-32 of the payload, little endian
 //! 13      n     payload (UTF-8)
@@ -23,6 +24,8 @@ pub const MAGIC: [u8; 3] = *b"SNC";
 pub const FORMAT_VERSION: u8 = 1;
 /// Bytes before the payload.
 pub const HEADER_LEN: usize = 13;
+/// Flag bit: the payload is LZ4-compressed.
+pub const FLAG_LZ4: u8 = 1;
 
 /// Why a stored value could not be read back. Callers treat every variant as a miss.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,19 +66,27 @@ impl std::error::Error for DecodeError {}
 
 /// Frames `payload` for storage.
 pub fn encode(payload: &str) -> Vec<u8> {
-  let bytes = payload.as_bytes();
+  frame(payload.as_bytes(), 0)
+}
+
+/// Frames `payload` LZ4-compressed (the checksum covers the stored, compressed bytes).
+pub fn encode_compressed(payload: &str) -> Vec<u8> {
+  frame(&lz4_flex::compress_prepend_size(payload.as_bytes()), FLAG_LZ4)
+}
+
+fn frame(bytes: &[u8], flags: u8) -> Vec<u8> {
   let mut out = Vec::with_capacity(HEADER_LEN + bytes.len());
   out.extend_from_slice(&MAGIC);
   out.push(FORMAT_VERSION);
-  out.push(0);
+  out.push(flags);
   out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
   out.extend_from_slice(&crc32fast::hash(bytes).to_le_bytes());
   out.extend_from_slice(bytes);
   out
 }
 
-/// Reads a frame back, borrowing its payload.
-pub fn decode(frame: &[u8]) -> Result<&str, DecodeError> {
+/// Checks the header of a frame and returns its flags and stored bytes (length and CRC checked).
+fn open(frame: &[u8]) -> Result<(u8, &[u8]), DecodeError> {
   if frame.len() < HEADER_LEN {
     return Err(DecodeError::TooShort);
   }
@@ -85,7 +96,7 @@ pub fn decode(frame: &[u8]) -> Result<&str, DecodeError> {
   if frame[3] != FORMAT_VERSION {
     return Err(DecodeError::UnknownVersion(frame[3]));
   }
-  if frame[4] != 0 {
+  if frame[4] & !FLAG_LZ4 != 0 {
     return Err(DecodeError::UnknownFlags(frame[4]));
   }
   let expected = u32::from_le_bytes(frame[5..9].try_into().expect("4 bytes")) as usize;
@@ -100,7 +111,29 @@ pub fn decode(frame: &[u8]) -> Result<&str, DecodeError> {
   if crc32fast::hash(payload) != crc {
     return Err(DecodeError::Checksum);
   }
-  std::str::from_utf8(payload).map_err(|_| DecodeError::NotUtf8)
+  Ok((frame[4], payload))
+}
+
+/// Reads an uncompressed frame back, borrowing its payload. (The in-process tier never
+/// compresses; a compressed frame here is a format this reader does not take.)
+pub fn decode(frame: &[u8]) -> Result<&str, DecodeError> {
+  match open(frame)? {
+    (0, payload) => std::str::from_utf8(payload).map_err(|_| DecodeError::NotUtf8),
+    (flags, _) => Err(DecodeError::UnknownFlags(flags)),
+  }
+}
+
+/// Reads any frame back, inflating a compressed one.
+pub fn decode_any(frame: &[u8]) -> Result<String, DecodeError> {
+  match open(frame)? {
+    (0, payload) => std::str::from_utf8(payload)
+      .map(str::to_owned)
+      .map_err(|_| DecodeError::NotUtf8),
+    (_, stored) => {
+      let raw = lz4_flex::decompress_size_prepended(stored).map_err(|_| DecodeError::Checksum)?;
+      String::from_utf8(raw).map_err(|_| DecodeError::NotUtf8)
+    }
+  }
 }
 
 #[cfg(test)]
@@ -137,6 +170,25 @@ mod tests {
     let last = flipped.len() - 1;
     flipped[last] ^= 1;
     assert_eq!(decode(&flipped), Err(DecodeError::Checksum));
+  }
+
+  #[test]
+  fn compressed_frames_round_trip_and_are_smaller() {
+    let text = "{\"name\":\"alice\",\"bio\":\"".to_owned() + &"lorem ipsum ".repeat(2000) + "\"}";
+    let z = encode_compressed(&text);
+    assert_eq!(z[4], FLAG_LZ4);
+    assert!(z.len() < text.len() / 5, "{} bytes for {}", z.len(), text.len());
+    assert_eq!(decode_any(&z).unwrap(), text);
+    assert_eq!(decode_any(&encode("plain")).unwrap(), "plain");
+    assert_eq!(
+      decode(&z),
+      Err(DecodeError::UnknownFlags(FLAG_LZ4)),
+      "the borrowing decoder never inflates"
+    );
+    let mut bad = z.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 0xff;
+    assert!(decode_any(&bad).is_err());
   }
 
   #[test]

@@ -346,6 +346,8 @@ pub struct RedisOptions {
   pub cluster: bool,
   pub connect_timeout_ms: f64,
   pub command_timeout_ms: f64,
+  /// Values of at least this many bytes are stored compressed (0: never).
+  pub compress_above_bytes: f64,
 }
 
 /// The breaker's phase (`closed`, `open`, `probing`) and how often it changed.
@@ -376,6 +378,11 @@ pub fn redis_create(options: RedisOptions) -> Result<RedisHandle> {
     cluster: options.cluster,
     connect_timeout: ms(options.connect_timeout_ms),
     command_timeout: ms(options.command_timeout_ms),
+    compress_above: if options.compress_above_bytes >= 1.0 {
+      options.compress_above_bytes as usize
+    } else {
+      usize::MAX
+    },
   })))
 }
 

@@ -4,7 +4,8 @@
 //! sending commands to a Redis that keeps failing, so callers fall back to the database quickly.
 //!
 //! This tier stores and fetches strings; what they mean (generation tokens, framed payloads) is
-//! decided above it.
+//! decided above it. Long values are stored compressed, as a codec frame with the LZ4 flag; reads
+//! inflate them, so callers only ever see the strings they stored.
 
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use redis::AsyncCommands;
 use tokio::sync::OnceCell;
 
 use crate::breaker::Breaker;
+use crate::codec;
 
 /// Where and how to connect. Validated by the shim.
 #[derive(Debug, Clone)]
@@ -28,6 +30,8 @@ pub struct RedisConfig {
   pub cluster: bool,
   pub connect_timeout: Duration,
   pub command_timeout: Duration,
+  /// Values of at least this many bytes are stored LZ4-compressed in a codec frame.
+  pub compress_above: usize,
 }
 
 #[derive(Clone)]
@@ -138,14 +142,32 @@ impl RedisTier {
   }
 
   pub async fn get(&self, key: String) -> Result<Option<String>, TierError> {
-    self
+    let raw: Option<Vec<u8>> = self
       .run(|conn| async move {
         match conn {
           Conn::Single(mut c) => c.get(key).await,
           Conn::Cluster(mut c) => c.get(key).await,
         }
       })
-      .await
+      .await?;
+    Ok(raw.and_then(|b| Self::inflate(&b)))
+  }
+
+  /// A stored value as the string that was stored; None for bytes this tier cannot read (a miss).
+  fn inflate(stored: &[u8]) -> Option<String> {
+    if stored.starts_with(&codec::MAGIC) {
+      codec::decode_any(stored).ok()
+    } else {
+      String::from_utf8(stored.to_vec()).ok()
+    }
+  }
+
+  fn deflate(&self, value: String) -> Vec<u8> {
+    if value.len() >= self.config.compress_above {
+      codec::encode_compressed(&value)
+    } else {
+      value.into_bytes()
+    }
   }
 
   /// Values of several keys in one round trip (keys of a cluster must share a hash slot).
@@ -160,15 +182,17 @@ impl RedisTier {
           cmd.arg(k);
         }
         match conn {
-          Conn::Single(mut c) => cmd.query_async(&mut c).await,
-          Conn::Cluster(mut c) => cmd.query_async(&mut c).await,
+          Conn::Single(mut c) => cmd.query_async::<Vec<Option<Vec<u8>>>>(&mut c).await,
+          Conn::Cluster(mut c) => cmd.query_async::<Vec<Option<Vec<u8>>>>(&mut c).await,
         }
       })
       .await
+      .map(|values| values.into_iter().map(|v| v.and_then(|b| Self::inflate(&b))).collect())
   }
 
   /// Stores a value with a TTL in milliseconds.
   pub async fn set(&self, key: String, value: String, ttl_ms: u64) -> Result<(), TierError> {
+    let value = self.deflate(value);
     self
       .run(|conn| async move {
         let mut cmd = redis::cmd("SET");
