@@ -9,6 +9,9 @@
 // Sequelize instances with the same seeded data, one without any cache (no hook at all) and one
 // whose models are wrapped by withCache (autoInvalidate on), in interleaved batches (A, B, A, B, ...).
 //
+// The Redis section (bench/redis.mjs) compares RedisCache with sequelize-transparent-cache's ioredis
+// adaptor, a raw ioredis GET and the uncached read (SQLite, PostgreSQL); BENCH_REDIS=0 skips it.
+//
 // Only meaningful against a release build of the binding (`npm run build`).
 import assert from 'node:assert/strict';
 import os from 'node:os';
@@ -18,6 +21,7 @@ import { performance } from 'node:perf_hooks';
 import { Op } from 'sequelize';
 import { MemoryCache, modelCacheFactory, withCache } from '../js/index.mjs';
 import { openDatabase, defineSchema, seed } from '../examples/schema.mjs';
+import { redisBench } from './redis.mjs';
 
 const BATCHES = Number(process.env.BENCH_BATCHES) || 30;
 const BATCH_MS = Number(process.env.BENCH_BATCH_MS) || 20;
@@ -532,6 +536,10 @@ async function main() {
     for (const l of legend) console.log(dim(l));
     console.log();
   }
+
+  // 9. The Redis tier (bench/redis.mjs): the peer (sequelize-transparent-cache + ioredis), a raw
+  // GET, RedisCache hits with the L1 off and on, and the uncached read on SQLite and PostgreSQL.
+  await redisBench({ measure, printTable, fmtUs, bold, dim, green, red, check, ids });
 
   console.log(dim(`sample key: ${sampleKey}`));
   const st = client.stats();
