@@ -7,34 +7,11 @@ import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import net from 'node:net';
 import { Sequelize, DataTypes } from 'sequelize';
+import { freePort, listening } from './support/redis-server.mjs';
 import { RedisCache, modelCacheFactory, withCache } from '../js/index.mjs';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
-
-async function freePort() {
-  const srv = net.createServer();
-  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address();
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
-async function listening(port) {
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => {
-        s.end();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`redis-server did not listen on ${port}`);
-}
 
 let dir;
 let ports;
@@ -51,7 +28,7 @@ before(async () => {
       { stdio: 'ignore' },
     ),
   );
-  await Promise.all(ports.map(listening));
+  await Promise.all(ports.map((p) => listening(p)));
   execFileSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], {
     stdio: 'ignore',
     timeout: 30_000,

@@ -16,14 +16,14 @@
 // Times are CLOCK_MONOTONIC (process.hrtime), which on Linux is one clock for all processes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, fork } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import { createDb } from './support/redis-worker.mjs';
+import { freePort, startRedis } from './support/redis-server.mjs';
 
 const WORKER = fileURLToPath(new URL('./support/redis-worker.mjs', import.meta.url));
 const VERSIONS = 100;
@@ -33,35 +33,6 @@ const INTERVAL_MS = 20;
 const TAIL_MS = 1500;
 /** A read starting this long after a write must see it. Generous: only a lost invalidation fails it. */
 const LOST_BOUND_MS = 1000;
-
-async function freePort() {
-  const srv = net.createServer();
-  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address();
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
-/** A redis-server of this test's own; fails loudly if it cannot start. */
-async function startRedis(port) {
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  let failed;
-  proc.on('error', (e) => (failed = e));
-  for (let i = 0; i < 100; i++) {
-    if (failed) throw new Error(`redis-server could not start: ${failed.message}`);
-    const ok = await new Promise((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => {
-        s.end();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (ok) return proc;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  proc.kill('SIGKILL');
-  throw new Error(`redis-server did not listen on ${port}`);
-}
 
 /** A worker process; its stderr is kept for failure messages. */
 function startWorker(role, config) {

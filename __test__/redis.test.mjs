@@ -4,46 +4,17 @@
 // unhandled, the logger is not flooded, and hits resume when Redis is back.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import net from 'node:net';
 import Redis from 'ioredis';
 import { Sequelize, DataTypes } from 'sequelize';
+import { freePort, startRedis } from './support/redis-server.mjs';
 import { RedisCache, modelCacheFactory, withCache } from '../js/index.mjs';
 
 const unhandled = [];
 process.on('unhandledRejection', (e) => unhandled.push(e));
-
-async function freePort() {
-  const srv = net.createServer();
-  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address();
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
-/** A redis-server of this test's own; fails loudly if it cannot start. */
-async function startRedis(port, extra = []) {
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extra], { stdio: 'ignore' });
-  let failed;
-  proc.on('error', (e) => (failed = e));
-  for (let i = 0; i < 100; i++) {
-    if (failed) throw new Error(`redis-server could not start: ${failed.message}`);
-    const ok = await new Promise((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => {
-        s.end();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (ok) return proc;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  proc.kill('SIGKILL');
-  throw new Error(`redis-server did not listen on ${port}`);
-}
 
 function recordingLogger() {
   const lines = [];
