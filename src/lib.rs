@@ -195,22 +195,28 @@ pub fn cache_pk_head(cache: &Handle, head: String, attr: String) -> u32 {
   (heads.len() - 1) as u32
 }
 
+/// The key of `value` under a head registered by [`cache_pk_head`]; None for an unknown head.
+fn registered_pk_key(
+  env: &Env,
+  cache: &Cache,
+  pk_head: u32,
+  value: &Unknown,
+) -> Option<std::result::Result<String, Unkeyable>> {
+  let heads = cache.pk_heads.read().expect("lock");
+  let (head, attr) = heads.get(pk_head as usize)?;
+  Some(Walker::new(env.raw()).pk_key(head, attr, value.value().value))
+}
+
 /// Builds the key of `findByPk(value)` with no options and no scope (as [`pk_key`], from a head
 /// registered by [`cache_pk_head`]) and looks it up in one crossing, so the hottest hit never
 /// turns its key into a JS string. Returns the payload, a miss code (as [`cache_get`]), or
 /// [`UNKEYABLE`] plus an unkeyable-reason code.
 #[napi]
 pub fn cache_lookup_pk(env: Env, cache: &Handle, pk_head: u32, value: Unknown, slot: u32) -> Either<String, u32> {
-  let key = {
-    let heads = cache.pk_heads.read().expect("lock");
-    let Some((head, attr)) = heads.get(pk_head as usize) else {
-      return Either::B(MISS_ABSENT);
-    };
-    Walker::new(env.raw()).pk_key(head, attr, value.value().value)
-  };
-  match key {
-    Ok(key) => lookup_key(cache, &key, slot),
-    Err(why) => Either::B(UNKEYABLE + why as u32),
+  match registered_pk_key(&env, cache, pk_head, &value) {
+    Some(Ok(key)) => lookup_key(cache, &key, slot),
+    Some(Err(why)) => Either::B(UNKEYABLE + why as u32),
+    None => Either::B(MISS_ABSENT),
   }
 }
 
@@ -218,14 +224,7 @@ pub fn cache_lookup_pk(env: Env, cache: &Handle, pk_head: u32, value: Unknown, s
 /// head (an entity entry), voiding any fill of it in flight. One crossing per write.
 #[napi]
 pub fn cache_invalidate_pk(env: Env, cache: &Handle, pk_head: u32, value: Unknown) {
-  let key = {
-    let heads = cache.pk_heads.read().expect("lock");
-    let Some((head, attr)) = heads.get(pk_head as usize) else {
-      return;
-    };
-    Walker::new(env.raw()).pk_key(head, attr, value.value().value)
-  };
-  if let Ok(key) = key {
+  if let Some(Ok(key)) = registered_pk_key(&env, cache, pk_head, &value) {
     cache.engine.invalidate_key(&key);
   }
 }

@@ -16,7 +16,6 @@ use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
-use redis::AsyncCommands;
 use tokio::sync::OnceCell;
 
 use crate::breaker::Breaker;
@@ -114,11 +113,7 @@ impl RedisTier {
   }
 
   /// Runs one command through the breaker and the timeout.
-  async fn run<T, F, Fut>(&self, op: F) -> Result<T, TierError>
-  where
-    F: FnOnce(Conn) -> Fut,
-    Fut: std::future::Future<Output = redis::RedisResult<T>>,
-  {
+  async fn run<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T, TierError> {
     if self.closed.load(SeqCst) {
       return Err(TierError::Redis("the client is closed".into()));
     }
@@ -127,7 +122,13 @@ impl RedisTier {
     }
     let result = async {
       let conn = self.conn.get_or_try_init(|| self.connect()).await?.clone();
-      match tokio::time::timeout(self.config.command_timeout, op(conn)).await {
+      let query = async move {
+        match conn {
+          Conn::Single(mut c) => cmd.query_async::<T>(&mut c).await,
+          Conn::Cluster(mut c) => cmd.query_async::<T>(&mut c).await,
+        }
+      };
+      match tokio::time::timeout(self.config.command_timeout, query).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(TierError::Redis(e.to_string())),
         Err(_) => Err(TierError::Timeout),
@@ -142,14 +143,9 @@ impl RedisTier {
   }
 
   pub async fn get(&self, key: String) -> Result<Option<String>, TierError> {
-    let raw: Option<Vec<u8>> = self
-      .run(|conn| async move {
-        match conn {
-          Conn::Single(mut c) => c.get(key).await,
-          Conn::Cluster(mut c) => c.get(key).await,
-        }
-      })
-      .await?;
+    let mut cmd = redis::cmd("GET");
+    cmd.arg(key);
+    let raw: Option<Vec<u8>> = self.run(cmd).await?;
     Ok(raw.and_then(|b| Self::inflate(&b)))
   }
 
@@ -170,76 +166,39 @@ impl RedisTier {
     }
   }
 
-  /// Values of several keys in one round trip (keys of a cluster must share a hash slot).
+  /// Values of several keys in one round trip (in a cluster, split per shard by the client).
   pub async fn mget(&self, keys: Vec<String>) -> Result<Vec<Option<String>>, TierError> {
     if keys.is_empty() {
       return Ok(Vec::new());
     }
-    self
-      .run(|conn| async move {
-        let mut cmd = redis::cmd("MGET");
-        for k in &keys {
-          cmd.arg(k);
-        }
-        match conn {
-          Conn::Single(mut c) => cmd.query_async::<Vec<Option<Vec<u8>>>>(&mut c).await,
-          Conn::Cluster(mut c) => cmd.query_async::<Vec<Option<Vec<u8>>>>(&mut c).await,
-        }
-      })
-      .await
-      .map(|values| values.into_iter().map(|v| v.and_then(|b| Self::inflate(&b))).collect())
+    let mut cmd = redis::cmd("MGET");
+    cmd.arg(&keys);
+    let values: Vec<Option<Vec<u8>>> = self.run(cmd).await?;
+    Ok(values.into_iter().map(|v| v.and_then(|b| Self::inflate(&b))).collect())
   }
 
   /// Stores a value with a TTL in milliseconds.
   pub async fn set(&self, key: String, value: String, ttl_ms: u64) -> Result<(), TierError> {
-    let value = self.deflate(value);
-    self
-      .run(|conn| async move {
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(&key).arg(&value).arg("PX").arg(ttl_ms.max(1));
-        match conn {
-          Conn::Single(mut c) => cmd.query_async::<()>(&mut c).await,
-          Conn::Cluster(mut c) => cmd.query_async::<()>(&mut c).await,
-        }
-      })
-      .await
+    let mut cmd = redis::cmd("SET");
+    cmd.arg(key).arg(self.deflate(value)).arg("PX").arg(ttl_ms.max(1));
+    self.run(cmd).await
   }
 
   pub async fn del(&self, key: String) -> Result<(), TierError> {
-    self
-      .run(|conn| async move {
-        match conn {
-          Conn::Single(mut c) => c.del::<_, ()>(key).await,
-          Conn::Cluster(mut c) => c.del::<_, ()>(key).await,
-        }
-      })
-      .await
+    let mut cmd = redis::cmd("DEL");
+    cmd.arg(key);
+    self.run(cmd).await
   }
 
   pub async fn publish(&self, channel: String, message: String) -> Result<(), TierError> {
-    self
-      .run(|conn| async move {
-        let mut cmd = redis::cmd("PUBLISH");
-        cmd.arg(&channel).arg(&message);
-        match conn {
-          Conn::Single(mut c) => cmd.query_async::<()>(&mut c).await,
-          Conn::Cluster(mut c) => cmd.query_async::<()>(&mut c).await,
-        }
-      })
-      .await
+    let mut cmd = redis::cmd("PUBLISH");
+    cmd.arg(channel).arg(message);
+    self.run(cmd).await
   }
 
   /// PING through the command path (timeout and breaker included).
   pub async fn ping(&self) -> Result<(), TierError> {
-    self
-      .run(|conn| async move {
-        let cmd = redis::cmd("PING");
-        match conn {
-          Conn::Single(mut c) => cmd.query_async::<()>(&mut c).await,
-          Conn::Cluster(mut c) => cmd.query_async::<()>(&mut c).await,
-        }
-      })
-      .await
+    self.run(redis::cmd("PING")).await
   }
 
   /// Stops the subscription task and refuses further commands.
