@@ -6,7 +6,7 @@ const { Engine } = require('./engine');
 const { AdapterTier, isAdapter } = require('./adapters/tier');
 const { NativeRedisAdapter } = require('./adapters/native-redis');
 const native = require('./native');
-const { checkKeys, positiveInteger, positiveNumber, nonEmptyString, isModelClass, describe } = require('./options');
+const { checkKeys, positiveInteger, positiveNumber, nonNegativeInteger, nonEmptyString, isModelClass, describe } = require('./options');
 
 const kEngine = Symbol('sequelize-native-cache.engine');
 
@@ -142,13 +142,7 @@ class RedisCache extends CacheClient {
     }
     const connectTimeoutMs = positiveNumber(where, 'connectTimeoutMs', o.connectTimeoutMs, 2000);
     const commandTimeoutMs = positiveNumber(where, 'commandTimeoutMs', o.commandTimeoutMs, 250);
-    let compressAboveBytes = DEFAULT_COMPRESS_ABOVE_BYTES;
-    if (o.compressAboveBytes !== undefined) {
-      if (!Number.isSafeInteger(o.compressAboveBytes) || o.compressAboveBytes < 0) {
-        throw new TypeError(`${where}: compressAboveBytes must be an integer ≥ 0 (0: never compress), got ${describe(o.compressAboveBytes)}`);
-      }
-      compressAboveBytes = o.compressAboveBytes;
-    }
+    const compressAboveBytes = nonNegativeInteger(where, 'compressAboveBytes', o.compressAboveBytes, DEFAULT_COMPRESS_ABOVE_BYTES, ' (0: never compress)');
     const maxValueBytes = positiveInteger(where, 'maxValueBytes', o.maxValueBytes, DEFAULT_MAX_VALUE_BYTES);
     const redis = native.createRedis({ urls, cluster: o.nodes !== undefined, connectTimeoutMs, commandTimeoutMs, compressAboveBytes });
     const adapter = new NativeRedisAdapter(redis, namespace);

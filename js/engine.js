@@ -50,10 +50,7 @@ function bypassReason(Model, options) {
     if (options.skipLocked) return 'skipLocked';
     if (options.useMaster) return 'useMaster';
   }
-  if (options == null || options.transaction === undefined) {
-    const cls = Model.sequelize && Model.sequelize.constructor._cls;
-    if (cls && cls.get('transaction')) return 'transaction';
-  }
+  if ((options == null || options.transaction === undefined) && invalidate.clsTransaction(Model)) return 'transaction';
   // Model hooks and the Sequelize instance's hooks both run on a find (what hasHook reads).
   if ((options == null || options.hooks !== false) && (hasFindHooks(Model.options.hooks) || hasFindHooks(Model.sequelize && Model.sequelize.options.hooks))) {
     return 'hooks';
@@ -130,6 +127,9 @@ class Engine {
    * @param {number} o.maxBytes       bound of the in-process tier
    * @param {number} o.defaultTtlMs   TTL of entries stored without one
    * @param {string} o.prefix         key prefix (modelCacheName)
+   * @param {object} [o.remote]       a tier outside this process (adapters/tier.js)
+   * @param {number} [o.l1TtlMs]      with `remote`: the in-process tier's TTL in front of it
+   * @param {number} [o.maxValueBytes] larger results are not cached
    */
   constructor({ maxBytes, defaultTtlMs, prefix, remote, l1TtlMs, maxValueBytes }) {
     this.native = native.createCache({ maxBytes, defaultTtlMs });
@@ -167,12 +167,10 @@ class Engine {
         tableId: undefined,
         entityId: undefined,
         entityHead: undefined,
-        entityPkHead: undefined,
-        entityPkAttr: undefined,
+        /** Native ids of registered (head, primary-key attribute) pairs, by head. */
+        pkHeads: Object.create(null),
         scopeRef: undefined,
         scope: undefined,
-        pkHead: undefined,
-        pkAttr: undefined,
       };
       this.meta.set(Model, m);
     }
@@ -222,11 +220,7 @@ class Engine {
     const attrs = Object.keys(pkValues);
     if (attrs.length === 1) {
       const pk = attrs[0];
-      if (m.entityPkHead === undefined || m.entityPkAttr !== pk) {
-        m.entityPkAttr = pk;
-        m.entityPkHead = this.native.pkHead(head, pk);
-      }
-      return { head, pk, pkHead: m.entityPkHead, value: pkValues[pk] };
+      return { head, pk, pkHead: this.#pkHead(m, head, pk), value: pkValues[pk] };
     }
     const k = native.canonicalKey(head, undefined, { where: pkValues });
     return typeof k === 'string' ? { fixed: k } : null;
@@ -391,7 +385,7 @@ class Engine {
     const s = Model._scope;
     if (s !== m.scopeRef) {
       m.scopeRef = s;
-      m.scope = s == null || (Object.keys(s).length === 0 && Object.getOwnPropertySymbols(s).length === 0) ? undefined : s;
+      m.scope = isEmptyOptions(s) ? undefined : s;
     }
     return m.scope;
   }
@@ -405,14 +399,19 @@ class Engine {
     const scope = this.#scopeOf(m, Model);
     if (method === 'findByPk' && scope === undefined && isEmptyOptions(args[1]) && isPkValue(args[0]) && Model.primaryKeyAttribute !== undefined) {
       const pk = Model.primaryKeyAttribute;
-      if (m.pkHead === undefined || m.pkAttr !== pk) {
-        m.pkAttr = pk;
-        m.pkHead = this.native.pkHead(head, pk);
-      }
-      return { head, pk, pkHead: m.pkHead, value: args[0] };
+      return { head, pk, pkHead: this.#pkHead(m, head, pk), value: args[0] };
     }
     const keyOptions = keyOptionsFor(Model, method, args);
     return keyOptions === null ? null : { head, scope, keyOptions };
+  }
+
+  /** The native id of (head, pk attribute), registered once per model and head. */
+  #pkHead(m, head, pk) {
+    const r = m.pkHeads[head];
+    if (r !== undefined && r.pk === pk) return r.id;
+    const id = this.native.pkHead(head, pk);
+    m.pkHeads[head] = { pk, id };
+    return id;
   }
 
   /** The key text of a spec, or `{ bypass: reason }`. */
@@ -433,6 +432,15 @@ class Engine {
     const k = native.canonicalKey(spec.head, spec.scope, spec.keyOptions);
     if (typeof k !== 'string') return { got: UNKEYABLE + k, key: undefined };
     return { got: this.native.get(k, slot), key: k };
+  }
+
+  /**
+   * The result a stored payload stands for, or undefined when the caller must not be answered with
+   * it (an empty result where the read rejects on empty). Throws when the payload cannot be rebuilt.
+   */
+  #fromPayload(payload, key, Model, options) {
+    const value = fromStored(Model, this.#buildFor(key, Model, options), codec.decode(payload));
+    return isEmptyResult(value) && rejectsOnEmpty(Model, options) ? undefined : value;
   }
 
   /** Build options for a hit of `key`, memoized when they are not the trivial ones. */
@@ -507,7 +515,7 @@ class Engine {
   }
 
   /**
-   * Runs one read method through the cache.
+   * Runs one read method through the cache (see plan / fetch).
    * @param {object} call
    * @param {Function} call.Model
    * @param {string} call.method   one of READ_METHODS
@@ -520,7 +528,6 @@ class Engine {
    *   key in an adapter (default: the seed's [Model, 'query', key])
    * @param {import('./logger').OnceLogger} call.log
    */
-  /** Runs one read method through the cache (see plan / fetch). */
   async read(call) {
     const plan = this.plan(call);
     return 'hit' in plan ? plan.hit : this.fetch(call, plan);
@@ -555,7 +562,7 @@ class Engine {
       const { got, key: known } = this.#lookupSpec(spec, slot);
       if (typeof got === 'string') {
         const value = this.#rebuild(got, known, spec, Model, options, log);
-        if (value !== undefined && !(isEmptyResult(value.hit) && rejectsOnEmpty(Model, options))) return value;
+        if (value !== undefined) return { hit: value };
       } else if (got >= UNKEYABLE) {
         this.native.recordBypass(slot, native.unkeyableReason(got - UNKEYABLE));
         return { options };
@@ -573,10 +580,13 @@ class Engine {
     }
   }
 
-  /** `{ hit }` from a payload, or undefined (entry dropped, logged) when it cannot be rebuilt. */
+  /**
+   * The result of an in-process hit, or undefined: when it must not answer (#fromPayload), or when
+   * it cannot be rebuilt (the entry is dropped, logged).
+   */
   #rebuild(payload, known, spec, Model, options, log) {
     try {
-      return { hit: fromStored(Model, this.#buildFor(known, Model, options), codec.decode(payload)) };
+      return this.#fromPayload(payload, known, Model, options);
     } catch (err) {
       const key = known !== undefined ? known : this.#keyText(spec);
       if (typeof key === 'string') this.native.invalidateKey(key);
@@ -613,8 +623,8 @@ class Engine {
     }
     if (got.payload !== undefined) {
       try {
-        const value = fromStored(Model, this.#buildFor(key, Model, options), codec.decode(got.payload));
-        if (!(isEmptyResult(value) && rejectsOnEmpty(Model, options))) {
+        const value = this.#fromPayload(got.payload, key, Model, options);
+        if (value !== undefined) {
           this.native.recordEvent(slot, EVENT_HIT);
           if (l1Ticket !== undefined) {
             this.native.fill(l1Ticket, got.payload, this.l1TtlMs, slot);
@@ -641,8 +651,8 @@ class Engine {
       const payload = await pending;
       if (payload !== null) {
         try {
-          const value = fromStored(Model, this.#buildFor(key, Model, options), codec.decode(payload));
-          if (!(isEmptyResult(value) && rejectsOnEmpty(Model, options))) return value;
+          const value = this.#fromPayload(payload, key, Model, options);
+          if (value !== undefined) return value;
         } catch (err) {
           log.warn('cache-decode', { key, error: err && err.message }, 'shared result could not be rebuilt; the database answers');
         }

@@ -53,6 +53,18 @@ function rootOf(transaction) {
   return t;
 }
 
+/** The transaction a CLS namespace (`Sequelize.useCLS`) holds for the current call, if any. */
+function clsTransaction(Model) {
+  const cls = Model.sequelize && Model.sequelize.constructor._cls;
+  return cls ? cls.get('transaction') : undefined;
+}
+
+/** The root of the transaction a call with `options` on `Model` runs in (explicit or CLS), if any. */
+function rootTransaction(Model, options) {
+  const t = options && options.transaction !== undefined ? options.transaction : clsTransaction(Model);
+  return t ? rootOf(t) : undefined;
+}
+
 /** What one write statement affects: [{ Model, instance?, cascade }], or [] for a read. */
 function affectedBy(sequelize, options, query) {
   const type = options && options.type;
@@ -153,4 +165,4 @@ function invalidateAfter(sequelize, engines, options, query) {
   return undefined;
 }
 
-module.exports = { watch, unwatch, affectedBy, dependentsOf };
+module.exports = { watch, unwatch, affectedBy, dependentsOf, clsTransaction, rootTransaction };

@@ -5,7 +5,7 @@
 const { READ_METHODS } = require('./engine');
 const { engineOf } = require('./clients');
 const { isLogger, OnceLogger, defaultLogger } = require('./logger');
-const { checkKeys, positiveNumber, isModelClass, describe } = require('./options');
+const { checkKeys, positiveNumber, optionalBoolean, optionalLogger, isModelClass, describe } = require('./options');
 const { viewOf } = require('./readonly');
 
 /** The seed's compression setting. The in-process tier never compresses; network tiers will. */
@@ -15,17 +15,13 @@ function parseSecondArgument(arg) {
   if (arg === undefined || arg === null) return { logger: defaultLogger(), compressionType: CompressionType.NONE, autoInvalidate: true };
   if (isLogger(arg)) return { logger: arg, compressionType: CompressionType.NONE, autoInvalidate: true };
   const o = checkKeys('modelCacheFactory', arg, ['logger', 'compressionType', 'autoInvalidate']);
-  if (o.autoInvalidate !== undefined && typeof o.autoInvalidate !== 'boolean') {
-    throw new TypeError(`modelCacheFactory: autoInvalidate must be a boolean, got ${describe(o.autoInvalidate)}`);
-  }
-  if (o.logger !== undefined && !isLogger(o.logger)) {
-    throw new TypeError(`modelCacheFactory: logger must have debug, info, warn and error methods, got ${describe(o.logger)}`);
-  }
+  const autoInvalidate = optionalBoolean('modelCacheFactory', 'autoInvalidate', o.autoInvalidate, true);
+  const logger = optionalLogger('modelCacheFactory', o.logger, undefined);
   const compressionType = o.compressionType ?? CompressionType.NONE;
   if (!Object.values(CompressionType).includes(compressionType)) {
     throw new TypeError(`modelCacheFactory: compressionType must be one of ${Object.values(CompressionType).join(', ')}, got ${describe(compressionType)}`);
   }
-  return { logger: o.logger ?? defaultLogger(), compressionType, autoInvalidate: o.autoInvalidate ?? true };
+  return { logger: logger ?? defaultLogger(), compressionType, autoInvalidate };
 }
 
 /**

@@ -1,6 +1,8 @@
 'use strict';
 // Validation of user options: every bad value is a TypeError that names the option.
 
+const { isLogger } = require('./logger');
+
 function describe(v) {
   if (v === null) return 'null';
   if (typeof v === 'string') return JSON.stringify(v);
@@ -39,6 +41,35 @@ function positiveInteger(where, name, v, fallback) {
   return v;
 }
 
+function nonNegativeNumber(where, name, v, fallback, meaning = '') {
+  if (v === undefined) return fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+    throw new TypeError(`${where}: ${name} must be a number ≥ 0${meaning}, got ${describe(v)}`);
+  }
+  return v;
+}
+
+function nonNegativeInteger(where, name, v, fallback, meaning = '') {
+  if (v === undefined) return fallback;
+  if (!Number.isSafeInteger(v) || v < 0) {
+    throw new TypeError(`${where}: ${name} must be an integer ≥ 0${meaning}, got ${describe(v)}`);
+  }
+  return v;
+}
+
+function optionalBoolean(where, name, v, fallback) {
+  if (v === undefined) return fallback;
+  if (typeof v !== 'boolean') throw new TypeError(`${where}: ${name} must be a boolean, got ${describe(v)}`);
+  return v;
+}
+
+/** The logger given, or `fallback`; anything without debug/info/warn/error is a TypeError. */
+function optionalLogger(where, v, fallback) {
+  if (v === undefined) return fallback;
+  if (!isLogger(v)) throw new TypeError(`${where}: logger must have debug, info, warn and error methods, got ${describe(v)}`);
+  return v;
+}
+
 function nonEmptyString(where, name, v, fallback) {
   if (v === undefined) return fallback;
   if (typeof v !== 'string' || v.length === 0) {
@@ -58,4 +89,15 @@ function isModelClass(M) {
   );
 }
 
-module.exports = { checkKeys, positiveNumber, positiveInteger, nonEmptyString, isModelClass, describe };
+module.exports = {
+  checkKeys,
+  positiveNumber,
+  positiveInteger,
+  nonNegativeNumber,
+  nonNegativeInteger,
+  optionalBoolean,
+  optionalLogger,
+  nonEmptyString,
+  isModelClass,
+  describe,
+};

@@ -14,8 +14,18 @@
 // guessed (defaults, DECIMAL formatting, triggers).
 
 const { engineOf } = require('./clients');
-const { isLogger, OnceLogger, defaultLogger } = require('./logger');
-const { checkKeys, positiveNumber, nonEmptyString, isModelClass, describe } = require('./options');
+const { rootTransaction } = require('./invalidate');
+const { OnceLogger, defaultLogger } = require('./logger');
+const {
+  checkKeys,
+  positiveNumber,
+  nonNegativeNumber,
+  optionalBoolean,
+  optionalLogger,
+  nonEmptyString,
+  isModelClass,
+  describe,
+} = require('./options');
 
 const kBinding = Symbol('sequelize-native-cache.withCache');
 
@@ -24,17 +34,6 @@ const DEFAULT_NEGATIVE_TTL_SECONDS = 5;
 
 /** Options of a findByPk that still reads the plain entity row. */
 const ENTITY_NEUTRAL_OPTIONS = new Set(['transaction', 'logging', 'benchmark']);
-
-function rootTransaction(Model, options) {
-  let t = options && options.transaction;
-  if (t === undefined) {
-    const cls = Model.sequelize && Model.sequelize.constructor._cls;
-    t = cls ? cls.get('transaction') : undefined;
-  }
-  if (!t) return undefined;
-  while (t.parent) t = t.parent;
-  return t;
-}
 
 /** Runs `fn` now, or once the root transaction of `options` commits (never on rollback). */
 function afterCommit(Model, options, fn) {
@@ -387,26 +386,16 @@ function withCache(client, options) {
   const engine = engineOf(client, 'withCache', { acceptAdapters: true });
   const o = checkKeys('withCache', options, ['ttl', 'negativeTtl', 'autoInvalidate', 'logger']);
   const ttl = positiveNumber('withCache', 'ttl', o.ttl, undefined);
-  let negativeTtl = DEFAULT_NEGATIVE_TTL_SECONDS;
-  if (o.negativeTtl !== undefined) {
-    if (typeof o.negativeTtl !== 'number' || !Number.isFinite(o.negativeTtl) || o.negativeTtl < 0) {
-      throw new TypeError(`withCache: negativeTtl must be a number of seconds ≥ 0, got ${describe(o.negativeTtl)}`);
-    }
-    negativeTtl = o.negativeTtl;
-  }
-  if (o.autoInvalidate !== undefined && typeof o.autoInvalidate !== 'boolean') {
-    throw new TypeError(`withCache: autoInvalidate must be a boolean, got ${describe(o.autoInvalidate)}`);
-  }
-  if (o.logger !== undefined && !isLogger(o.logger)) {
-    throw new TypeError(`withCache: logger must have debug, info, warn and error methods, got ${describe(o.logger)}`);
-  }
-  const log = new OnceLogger(o.logger ?? defaultLogger());
+  const negativeTtl = nonNegativeNumber('withCache', 'negativeTtl', o.negativeTtl, DEFAULT_NEGATIVE_TTL_SECONDS, ' (seconds)');
+  const autoInvalidate = optionalBoolean('withCache', 'autoInvalidate', o.autoInvalidate, true);
+  const logger = optionalLogger('withCache', o.logger, undefined);
+  const log = new OnceLogger(logger ?? defaultLogger());
   // Problems outside a caller's read (invalidation) go to this logger too.
-  if (o.logger !== undefined) engine.log = log;
+  if (logger !== undefined) engine.log = log;
   const binding = new Binding(client, engine, {
     ttlMs: ttl === undefined ? undefined : Math.round(ttl * 1000),
     negativeTtlMs: Math.round(negativeTtl * 1000),
-    autoInvalidate: o.autoInvalidate ?? true,
+    autoInvalidate,
     log,
   });
 
