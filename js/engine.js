@@ -336,13 +336,14 @@ class Engine {
   /**
    * Takes what a fill needs before its database read: the local ticket and, with an adapter, the
    * tables' current tokens (read first, so a write during the read makes the entry stale).
+   * `knownTokens`, when given, were read earlier in this call and serve as those tokens.
    */
-  async #beginFill(call, key, options) {
+  async #beginFill(call, key, options, knownTokens) {
     const out = { ticket: undefined, tokens: undefined };
     try {
       const tables = this.#tablesOf(call, options);
       out.ticket = this.native.beginFill(key, tables.map((t) => this.#idOf(t)));
-      if (this.remote !== undefined) out.tokens = await this.remote.tokensForFill(tables);
+      if (this.remote !== undefined) out.tokens = knownTokens !== undefined ? knownTokens : await this.remote.tokensForFill(tables);
     } catch (err) {
       if (out.ticket !== undefined) this.native.abandon(out.ticket);
       out.ticket = undefined;
@@ -616,7 +617,7 @@ class Engine {
     }
     let got;
     try {
-      got = await this.remote.get(this.#pathOf(call, key));
+      got = await this.remote.get(this.#pathOf(call, key), this.#tablesOf(call, options));
     } catch (err) {
       log.warn('cache-adapter', { key, error: err && err.message }, 'adapter get failed; the database answers');
       got = { miss: 'error' };
@@ -640,10 +641,11 @@ class Engine {
     if (l1Ticket !== undefined) this.native.abandon(l1Ticket);
     if (got.miss === 'foreign') this.native.recordEvent(slot, EVENT_CORRUPT);
     this.native.recordEvent(slot, EVENT_MISS);
-    return this.#missed(call, key, slot, options);
+    // Tokens read with the entry predate the database read, so the fill may use them.
+    return this.#missed(call, key, slot, options, got.tokens);
   }
 
-  async #missed(call, key, slot, options) {
+  async #missed(call, key, slot, options, knownTokens) {
     const { Model, run, log } = call;
     const pending = this.inflight.get(key);
     if (pending !== undefined) {
@@ -665,7 +667,7 @@ class Engine {
     let payload = null;
     let ticket;
     try {
-      const fill = await this.#beginFill(call, key, options);
+      const fill = await this.#beginFill(call, key, options, knownTokens);
       ticket = fill.ticket;
       const result = await run();
       try {

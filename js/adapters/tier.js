@@ -43,6 +43,7 @@ class AdapterTier {
 
   /** Current tokens of `tables`, creating the missing ones, as [[table, token], ...]. */
   async tokensForFill(tables) {
+    if (tables.length === 0) return [];
     const current = await this.tokens(tables);
     return Promise.all(
       tables.map(async (t, i) => {
@@ -56,25 +57,38 @@ class AdapterTier {
 
   /**
    * `{ payload }` for a current entry, or `{ miss }` with 'absent', 'stale' or 'foreign' (a value
-   * this tier did not write).
+   * this tier did not write); either way `tokens` holds the tokens of `expected` as read with the
+   * entry ([[table, token], ...]), or undefined when one is missing.
+   *
+   * The tokens of `expected` (the tables the caller knows the entry depends on) are read in the
+   * same round trip as the entry — one MGET when the adapter has mget — so a hit costs one round
+   * trip. Reading them no later than the entry is what makes it safe: a write that finished
+   * before this read began has already moved them.
    */
-  async get(path) {
-    const v = await this.adapter.get(path);
-    if (v === null || v === undefined) return { miss: 'absent' };
-    if (typeof v !== 'string' || !v.startsWith(VALUE_PREFIX)) return { miss: 'foreign' };
+  async get(path, expected = []) {
+    const paths = [path, ...expected.map((t) => ['#generation', t])];
+    const values = typeof this.adapter.mget === 'function' ? await this.adapter.mget(paths) : await Promise.all(paths.map((p) => this.adapter.get(p)));
+    const known = new Map();
+    expected.forEach((t, i) => known.set(t, typeof values[i + 1] === 'string' ? values[i + 1] : ''));
+    const tokens = expected.every((t) => known.get(t) !== '') ? expected.map((t) => [t, known.get(t)]) : undefined;
+    const v = values[0];
+    if (v === null || v === undefined) return { miss: 'absent', tokens };
+    if (typeof v !== 'string' || !v.startsWith(VALUE_PREFIX)) return { miss: 'foreign', tokens };
     const nl = v.indexOf('\n');
     let deps;
     try {
       deps = JSON.parse(v.slice(VALUE_PREFIX.length, nl));
     } catch {
-      return { miss: 'foreign' };
+      return { miss: 'foreign', tokens };
     }
     if (nl < 0 || !Array.isArray(deps) || !deps.every((d) => Array.isArray(d) && typeof d[0] === 'string' && typeof d[1] === 'string')) {
-      return { miss: 'foreign' };
+      return { miss: 'foreign', tokens };
     }
-    const current = await this.tokens(deps.map((d) => d[0]));
-    if (deps.some((d, i) => d[1] === '' || d[1] !== current[i])) return { miss: 'stale' };
-    return { payload: v.slice(nl + 1) };
+    // Tables the caller did not foresee (none, normally) cost a second round trip.
+    const unknown = deps.filter((d) => !known.has(d[0])).map((d) => d[0]);
+    if (unknown.length > 0) (await this.tokens(unknown)).forEach((token, i) => known.set(unknown[i], token));
+    if (deps.some((d) => d[1] === '' || d[1] !== known.get(d[0]))) return { miss: 'stale', tokens };
+    return { payload: v.slice(nl + 1), tokens };
   }
 
   /** Stores a payload read under `deps` ([[table, token], ...]). */
