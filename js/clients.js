@@ -4,7 +4,7 @@
 
 const { Engine } = require('./engine');
 const { AdapterTier, isAdapter } = require('./adapters/tier');
-const { NativeRedisAdapter } = require('./adapters/native-redis');
+const { NativeRedisAdapter } = require('./adapters/native');
 const native = require('./native');
 const { checkKeys, positiveInteger, positiveNumber, nonNegativeInteger, nonEmptyString, isModelClass, describe } = require('./options');
 
@@ -223,4 +223,4 @@ function engineOf(client, where, { acceptAdapters = false } = {}) {
   throw new TypeError(`${where}: client must be ${expected}, got ${describe(client)}`);
 }
 
-module.exports = { CacheClient, MemoryCache, RedisCache, AdapterClient, engineOf, DEFAULT_TTL_SECONDS };
+module.exports = { CacheClient, MemoryCache, RedisCache, AdapterClient, engineOf, kEngine, DEFAULT_TTL_SECONDS, DEFAULT_L1_MAX_BYTES, DEFAULT_COMPRESS_ABOVE_BYTES };

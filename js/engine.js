@@ -130,16 +130,19 @@ class Engine {
    * @param {object} [o.remote]       a tier outside this process (adapters/tier.js)
    * @param {number} [o.l1TtlMs]      with `remote`: the in-process tier's TTL in front of it
    * @param {number} [o.maxValueBytes] larger results are not cached
+   * @param {number} [o.maxRemoteTtlMs] the remote tier's longest TTL; longer ones are clamped (logged)
    */
-  constructor({ maxBytes, defaultTtlMs, prefix, remote, l1TtlMs, maxValueBytes }) {
+  constructor({ maxBytes, defaultTtlMs, prefix, remote, l1TtlMs, maxValueBytes, maxRemoteTtlMs }) {
     this.native = native.createCache({ maxBytes, defaultTtlMs });
     /**
      * With a remote tier: the TTL of the in-process tier (L1) in front of it, or undefined for no
-     * L1. An L1 must be kept coherent by whoever sets this (RedisCache: pub/sub in Rust).
+     * L1. An L1 must be kept coherent by whoever sets this (RedisCache: pub/sub in Rust;
+     * MomentoCache: a short TTL, since Momento's HTTP API has no subscription).
      */
     this.l1TtlMs = remote !== undefined ? l1TtlMs : undefined;
     /** Results whose stored form is longer are not cached (counted as bypass 'value-too-large'). */
     this.maxValueBytes = maxValueBytes;
+    this.maxRemoteTtlMs = maxRemoteTtlMs;
     /**
      * A tier outside this process (a JS adapter; see adapters/tier.js), or undefined. With one,
      * the in-process tier is not used for entries: another process's writes could not reach it.
@@ -347,7 +350,8 @@ class Engine {
     } catch (err) {
       if (out.ticket !== undefined) this.native.abandon(out.ticket);
       out.ticket = undefined;
-      call.log.warn(this.remote !== undefined ? 'cache-adapter' : 'cache-fill', { key, error: err && err.message }, 'cache fill could not start; the result will not be stored');
+      if (this.remote !== undefined) call.log.tierFailed(err, { key }, 'cache fill could not start; the result will not be stored');
+      else call.log.warn('cache-fill', { key, error: err && err.message }, 'cache fill could not start; the result will not be stored');
     }
     return out;
   }
@@ -374,10 +378,15 @@ class Engine {
       return;
     }
     try {
-      await this.remote.set(this.#pathOf(call, key), payload, ttlMs !== undefined ? ttlMs : this.defaultTtlMs, fill.tokens);
+      let remoteTtlMs = ttlMs !== undefined ? ttlMs : this.defaultTtlMs;
+      if (this.maxRemoteTtlMs !== undefined && remoteTtlMs > this.maxRemoteTtlMs) {
+        call.log.warn('cache-ttl-clamped', { key, ttlMs: remoteTtlMs, maxTtlMs: this.maxRemoteTtlMs }, "TTL above the tier's maximum; clamped to it");
+        remoteTtlMs = this.maxRemoteTtlMs;
+      }
+      await this.remote.set(this.#pathOf(call, key), payload, remoteTtlMs, fill.tokens);
       this.native.recordEvent(slot, EVENT_FILL);
     } catch (err) {
-      call.log.warn('cache-adapter', { key, error: err && err.message }, 'adapter set failed; the result is not cached');
+      call.log.tierFailed(err, { key }, 'adapter set failed; the result is not cached');
     }
   }
 
@@ -619,7 +628,7 @@ class Engine {
     try {
       got = await this.remote.get(this.#pathOf(call, key), this.#tablesOf(call, options));
     } catch (err) {
-      log.warn('cache-adapter', { key, error: err && err.message }, 'adapter get failed; the database answers');
+      log.tierFailed(err, { key }, 'adapter get failed; the database answers');
       got = { miss: 'error' };
     }
     if (got.payload !== undefined) {

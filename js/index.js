@@ -6,5 +6,19 @@ const { modelCacheFactory, CompressionType } = require('./model-cache');
 const { LoggerFactory } = require('./logger');
 const { withCache } = require('./with-cache');
 const { IORedisAdapter } = require('./adapters/ioredis');
+const { MomentoCache, MomentoClientGenerator, Configurations, CredentialProvider } = require('./momento');
 
-module.exports = { MemoryCache, RedisCache, CacheClient, modelCacheFactory, withCache, IORedisAdapter, CompressionType, LoggerFactory };
+module.exports = {
+  MemoryCache,
+  RedisCache,
+  MomentoCache,
+  MomentoClientGenerator,
+  Configurations,
+  CredentialProvider,
+  CacheClient,
+  modelCacheFactory,
+  withCache,
+  IORedisAdapter,
+  CompressionType,
+  LoggerFactory,
+};

@@ -3,5 +3,18 @@ import { createRequire } from 'node:module';
 
 const cjs = createRequire(import.meta.url)('./index.js');
 
-export const { MemoryCache, RedisCache, CacheClient, modelCacheFactory, withCache, IORedisAdapter, CompressionType, LoggerFactory } = cjs;
+export const {
+  MemoryCache,
+  RedisCache,
+  MomentoCache,
+  MomentoClientGenerator,
+  Configurations,
+  CredentialProvider,
+  CacheClient,
+  modelCacheFactory,
+  withCache,
+  IORedisAdapter,
+  CompressionType,
+  LoggerFactory,
+} = cjs;
 export default cjs;

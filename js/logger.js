@@ -78,6 +78,17 @@ class OnceLogger {
     this.#emit('error', code, obj, msg);
   }
 
+  /**
+   * Reports a failed network-tier call. Rejected credentials and a missing cache are errors with
+   * their own codes (they need the user's attention); anything else is an adapter warning.
+   */
+  tierFailed(err, obj, msg) {
+    const message = err && err.message;
+    const kind = typeof message === 'string' ? /^(unauthorized|cache-not-found): /.exec(message) : null;
+    if (kind) this.error(`cache-${kind[1]}`, { ...obj, error: message }, `${message.slice(kind[0].length)}; the database answers`);
+    else this.warn('cache-adapter', { ...obj, error: message }, msg);
+  }
+
   #emit(level, code, obj, msg) {
     const now = Date.now();
     const seen = this.last.get(code);

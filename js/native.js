@@ -43,25 +43,37 @@ function createCache(options) {
   };
 }
 
-/** A Redis tier in the Rust core (redis-rs on tokio) as an object; every method returns a promise. */
+/** The calls every network tier answers (src/tier/mod.rs `Remote`); each returns a promise. */
+function remote(h) {
+  return {
+    mget: (keys) => binding.remoteMget(h, keys),
+    set: (key, value, ttlMs) => binding.remoteSet(h, key, value, ttlMs),
+    del: (key) => binding.remoteDel(h, key),
+    breaker: () => binding.remoteBreaker(h),
+    close: () => binding.remoteClose(h),
+  };
+}
+
+/** A Redis tier in the Rust core (redis-rs on tokio), with pub/sub for L1 coherence. */
 function createRedis(options) {
   const h = binding.redisCreate(options);
   return {
-    get: (key) => binding.redisGet(h, key),
-    mget: (keys) => binding.redisMget(h, keys),
-    set: (key, value, ttlMs) => binding.redisSet(h, key, value, ttlMs),
-    del: (key) => binding.redisDel(h, key),
-    breaker: () => binding.redisBreaker(h),
+    ...remote(h),
     publish: (channel, message) => binding.redisPublish(h, channel, message),
     /** Makes `cache` (from createCache) this tier's L1, kept coherent through `channel`. */
     attachL1: (cache, channel) => binding.redisAttachL1(h, cache.handle, channel),
-    close: () => binding.redisClose(h),
   };
+}
+
+/** A Momento tier in the Rust core (its HTTP API with reqwest). */
+function createMomento(options) {
+  return remote(binding.momentoCreate(options));
 }
 
 module.exports = {
   createCache,
   createRedis,
+  createMomento,
   canonicalKey: binding.canonicalKey,
   pkKey: binding.pkKey,
   unkeyableReason: binding.unkeyableReason,

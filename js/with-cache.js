@@ -103,7 +103,7 @@ class Binding {
     try {
       const p = op();
       if (p && typeof p.then === 'function') {
-        return p.catch((err) => this.log.warn('cache-adapter', { what, error: err && err.message }, `${what} failed in the adapter; entries expire by TTL`));
+        return p.catch((err) => this.log.tierFailed(err, { what }, `${what} failed in the adapter; entries expire by TTL`));
       }
       return p;
     } catch (err) {

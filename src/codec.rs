@@ -136,6 +136,25 @@ pub fn decode_any(frame: &[u8]) -> Result<String, DecodeError> {
   }
 }
 
+/// How a network tier stores a string: as is, or LZ4-compressed in a frame once it is at least
+/// `compress_above` bytes long.
+pub fn to_stored(value: String, compress_above: usize) -> Vec<u8> {
+  if value.len() >= compress_above {
+    encode_compressed(&value)
+  } else {
+    value.into_bytes()
+  }
+}
+
+/// The string a network tier stored, or None for bytes it cannot have written (a miss).
+pub fn from_stored(stored: &[u8]) -> Option<String> {
+  if stored.starts_with(&MAGIC) {
+    decode_any(stored).ok()
+  } else {
+    String::from_utf8(stored.to_vec()).ok()
+  }
+}
+
 #[cfg(test)]
 mod tests {
   use super::*;

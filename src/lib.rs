@@ -335,19 +335,7 @@ pub fn cache_stats(cache: &Handle) -> NativeStats {
   }
 }
 
-// ---- the Redis tier ---------------------------------------------------------------------------
-
-/// Options of [`redis_create`], validated by the shim.
-#[napi(object)]
-pub struct RedisOptions {
-  /// One `redis://` URL, or the cluster's nodes.
-  pub urls: Vec<String>,
-  pub cluster: bool,
-  pub connect_timeout_ms: f64,
-  pub command_timeout_ms: f64,
-  /// Values of at least this many bytes are stored compressed (0: never).
-  pub compress_above_bytes: f64,
-}
+// ---- the network tiers ------------------------------------------------------------------------
 
 /// The breaker's phase (`closed`, `open`, `probing`) and how often it changed.
 #[napi(object)]
@@ -356,63 +344,48 @@ pub struct BreakerState {
   pub changes: f64,
 }
 
-type RedisHandle = External<std::sync::Arc<tier::redis::RedisTier>>;
+/// A network tier (Redis or Momento) behind one set of calls.
+type RemoteHandle = External<tier::Remote>;
 
-fn tier_error(e: tier::redis::TierError) -> Error {
+/// A tier failure as a JS error whose message starts with the failure's code (`timeout: ...`).
+fn tier_error(e: tier::TierError) -> Error {
   Error::new(Status::GenericFailure, e.to_string())
 }
 
-/// A Redis tier. Nothing connects until the first command.
-#[napi]
-pub fn redis_create(options: RedisOptions) -> Result<RedisHandle> {
-  if options.urls.is_empty() {
-    return Err(Error::new(
-      Status::InvalidArg,
-      "a Redis URL or cluster nodes are required",
-    ));
+fn duration_ms(v: f64) -> Duration {
+  Duration::from_millis(if v.is_finite() && v >= 1.0 { v as u64 } else { 1 })
+}
+
+fn compress_threshold(bytes: f64) -> usize {
+  if bytes >= 1.0 {
+    bytes as usize
+  } else {
+    usize::MAX
   }
-  let ms = |v: f64| Duration::from_millis(if v.is_finite() && v > 0.0 { v as u64 } else { 1 });
-  Ok(External::new(tier::redis::RedisTier::new(tier::redis::RedisConfig {
-    urls: options.urls,
-    cluster: options.cluster,
-    connect_timeout: ms(options.connect_timeout_ms),
-    command_timeout: ms(options.command_timeout_ms),
-    compress_above: if options.compress_above_bytes >= 1.0 {
-      options.compress_above_bytes as usize
-    } else {
-      usize::MAX
-    },
-  })))
 }
 
-/// GET: resolves to the value or null; rejects on any Redis problem (the caller treats it as a miss).
+/// Values of several keys: one MGET on Redis, concurrent GETs on Momento. Resolves to the values
+/// (null where absent or unreadable); rejects on any tier problem (the caller treats it as a miss).
 #[napi]
-pub fn redis_get<'e>(env: &'e Env, tier: &RedisHandle, key: String) -> Result<PromiseRaw<'e, Option<String>>> {
-  let t = std::sync::Arc::clone(tier);
-  env.spawn_future(async move { t.get(key).await.map_err(tier_error) })
-}
-
-/// MGET: values of several keys in one round trip.
-#[napi]
-pub fn redis_mget<'e>(
+pub fn remote_mget<'e>(
   env: &'e Env,
-  tier: &RedisHandle,
+  tier: &RemoteHandle,
   keys: Vec<String>,
 ) -> Result<PromiseRaw<'e, Vec<Option<String>>>> {
-  let t = std::sync::Arc::clone(tier);
+  let t = (**tier).clone();
   env.spawn_future(async move { t.mget(keys).await.map_err(tier_error) })
 }
 
-/// SET with a TTL in milliseconds.
+/// Stores a value with a TTL in milliseconds.
 #[napi]
-pub fn redis_set<'e>(
+pub fn remote_set<'e>(
   env: &'e Env,
-  tier: &RedisHandle,
+  tier: &RemoteHandle,
   key: String,
   value: String,
   ttl_ms: f64,
 ) -> Result<PromiseRaw<'e, ()>> {
-  let t = std::sync::Arc::clone(tier);
+  let t = (**tier).clone();
   let ttl = if ttl_ms.is_finite() && ttl_ms > 0.0 {
     ttl_ms as u64
   } else {
@@ -421,19 +394,65 @@ pub fn redis_set<'e>(
   env.spawn_future(async move { t.set(key, value, ttl).await.map_err(tier_error) })
 }
 
-/// DEL.
+/// Deletes a key.
 #[napi]
-pub fn redis_del<'e>(env: &'e Env, tier: &RedisHandle, key: String) -> Result<PromiseRaw<'e, ()>> {
-  let t = std::sync::Arc::clone(tier);
+pub fn remote_del<'e>(env: &'e Env, tier: &RemoteHandle, key: String) -> Result<PromiseRaw<'e, ()>> {
+  let t = (**tier).clone();
   env.spawn_future(async move { t.del(key).await.map_err(tier_error) })
 }
 
 /// The breaker's state, so the shim can log once per change.
 #[napi]
-pub fn redis_breaker(tier: &RedisHandle) -> BreakerState {
+pub fn remote_breaker(tier: &RemoteHandle) -> BreakerState {
+  let b = tier.breaker();
   BreakerState {
-    phase: tier.breaker.phase().as_str().to_owned(),
-    changes: tier.breaker.changes() as f64,
+    phase: b.phase().as_str().to_owned(),
+    changes: b.changes() as f64,
+  }
+}
+
+/// Stops the tier: background tasks end and no further request is sent.
+#[napi]
+pub fn remote_close(tier: &RemoteHandle) {
+  tier.close();
+}
+
+/// Options of [`redis_create`], validated by the shim.
+#[napi(object)]
+pub struct RedisOptions {
+  /// One `redis://` or `rediss://` URL, or the cluster's nodes.
+  pub urls: Vec<String>,
+  pub cluster: bool,
+  pub connect_timeout_ms: f64,
+  pub command_timeout_ms: f64,
+  /// Values of at least this many bytes are stored compressed (0: never).
+  pub compress_above_bytes: f64,
+}
+
+/// A Redis tier. Nothing connects until the first command.
+#[napi]
+pub fn redis_create(options: RedisOptions) -> Result<RemoteHandle> {
+  if options.urls.is_empty() {
+    return Err(Error::new(
+      Status::InvalidArg,
+      "a Redis URL or cluster nodes are required",
+    ));
+  }
+  Ok(External::new(tier::Remote::Redis(tier::redis::RedisTier::new(
+    tier::redis::RedisConfig {
+      urls: options.urls,
+      cluster: options.cluster,
+      connect_timeout: duration_ms(options.connect_timeout_ms),
+      command_timeout: duration_ms(options.command_timeout_ms),
+      compress_above: compress_threshold(options.compress_above_bytes),
+    },
+  ))))
+}
+
+fn redis_of(tier: &RemoteHandle) -> Result<&std::sync::Arc<tier::redis::RedisTier>> {
+  match &**tier {
+    tier::Remote::Redis(t) => Ok(t),
+    _ => Err(Error::new(Status::InvalidArg, "not a Redis tier")),
   }
 }
 
@@ -442,11 +461,11 @@ pub fn redis_breaker(tier: &RedisHandle) -> BreakerState {
 #[napi]
 pub fn redis_publish<'e>(
   env: &'e Env,
-  tier: &RedisHandle,
+  tier: &RemoteHandle,
   channel: String,
   message: String,
 ) -> Result<PromiseRaw<'e, ()>> {
-  let t = std::sync::Arc::clone(tier);
+  let t = std::sync::Arc::clone(redis_of(tier)?);
   env.spawn_future(async move { t.publish(channel, message).await.map_err(tier_error) })
 }
 
@@ -455,7 +474,8 @@ pub fn redis_publish<'e>(
 /// subscription is down the L1 is untrusted (it answers nothing and stores nothing) and it is
 /// emptied on every change, since messages may have been missed.
 #[napi]
-pub fn redis_attach_l1(tier: &RedisHandle, cache: &Handle, channel: String) {
+pub fn redis_attach_l1(tier: &RemoteHandle, cache: &Handle, channel: String) -> Result<()> {
+  let tier = redis_of(tier)?;
   let on_message = {
     let cache = std::sync::Arc::clone(cache);
     move |tables: &str| {
@@ -471,10 +491,33 @@ pub fn redis_attach_l1(tier: &RedisHandle, cache: &Handle, channel: String) {
   };
   cache.engine.set_trusted(false);
   tier::redis::RedisTier::subscribe(std::sync::Arc::clone(tier), channel, on_message, on_state);
+  Ok(())
 }
 
-/// Stops the tier: the subscription task ends and no further command is sent.
+/// Options of [`momento_create`], validated by the shim (which also resolves the credentials).
+#[napi(object)]
+pub struct MomentoOptions {
+  /// `https://api.cache.<cell-host>`, or a loopback `http://` URL.
+  pub base_url: String,
+  pub cache_name: String,
+  pub api_key: String,
+  pub request_timeout_ms: f64,
+  pub max_concurrency: u32,
+  /// Values of at least this many bytes are stored compressed (0: never).
+  pub compress_above_bytes: f64,
+}
+
+/// A Momento tier over its HTTP API. Nothing connects until the first request.
 #[napi]
-pub fn redis_close(tier: &RedisHandle) {
-  tier.close();
+pub fn momento_create(options: MomentoOptions) -> Result<RemoteHandle> {
+  let tier = tier::momento::MomentoTier::new(tier::momento::MomentoConfig {
+    base_url: options.base_url,
+    cache_name: options.cache_name,
+    token: options.api_key,
+    request_timeout: duration_ms(options.request_timeout_ms),
+    max_concurrency: options.max_concurrency.max(1) as usize,
+    compress_above: compress_threshold(options.compress_above_bytes),
+  })
+  .map_err(|e| Error::new(Status::InvalidArg, e))?;
+  Ok(External::new(tier::Remote::Momento(tier)))
 }

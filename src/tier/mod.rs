@@ -1,5 +1,105 @@
-//! Storage tiers. Each tier stores framed values (see [`crate::codec`]) under canonical keys.
-//! The in-process tier is the only one so far; network tiers plug in behind the same engine.
+//! Storage tiers. The in-process tier (`memory`) holds framed values (see [`crate::codec`]) under
+//! canonical keys; the network tiers (`redis`, `momento`) store strings for the shim's tier logic
+//! (js/adapters/tier.js), behind one [`Remote`] surface so both reach JS through the same calls.
 
 pub mod memory;
+pub mod momento;
 pub mod redis;
+
+use std::sync::Arc;
+
+use crate::breaker::Breaker;
+
+/// Why a network call did not complete. Every variant is a miss (or a skipped write) to the
+/// caller; the variants exist so the shim can log the right thing once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TierError {
+  /// The breaker is open: nothing was sent.
+  Open,
+  /// No answer within the timeout.
+  Timeout,
+  /// The credentials were refused (HTTP 401 or 403).
+  Unauthorized(u16),
+  /// The named cache does not exist.
+  CacheNotFound(String),
+  /// The service asked us to slow down (HTTP 429).
+  Throttled,
+  /// The item is larger than the service accepts; nothing was sent.
+  TooLarge,
+  /// Any other failure reported by the service or the connection.
+  Failed(String),
+}
+
+impl TierError {
+  /// A stable code, the prefix of the message the shim receives (`<code>: <text>`).
+  pub fn code(&self) -> &'static str {
+    match self {
+      TierError::Open => "open",
+      TierError::Timeout => "timeout",
+      TierError::Unauthorized(_) => "unauthorized",
+      TierError::CacheNotFound(_) => "cache-not-found",
+      TierError::Throttled => "throttled",
+      TierError::TooLarge => "too-large",
+      TierError::Failed(_) => "failed",
+    }
+  }
+}
+
+impl std::fmt::Display for TierError {
+  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    write!(f, "{}: ", self.code())?;
+    match self {
+      TierError::Open => write!(f, "circuit open: the tier keeps failing, calls paused"),
+      TierError::Timeout => write!(f, "no answer in time"),
+      TierError::Unauthorized(status) => write!(f, "the API key was rejected (HTTP {status})"),
+      TierError::CacheNotFound(name) => write!(f, "cache {name:?} not found: create it first"),
+      TierError::Throttled => write!(f, "throttled (HTTP 429): over the account's request rate"),
+      TierError::TooLarge => write!(f, "item larger than the tier accepts; not stored"),
+      TierError::Failed(e) => write!(f, "{e}"),
+    }
+  }
+}
+
+/// A network tier, whichever service it talks to.
+#[derive(Clone)]
+pub enum Remote {
+  Redis(Arc<redis::RedisTier>),
+  Momento(Arc<momento::MomentoTier>),
+}
+
+impl Remote {
+  pub async fn mget(&self, keys: Vec<String>) -> Result<Vec<Option<String>>, TierError> {
+    match self {
+      Remote::Redis(t) => t.mget(keys).await,
+      Remote::Momento(t) => t.mget(keys).await,
+    }
+  }
+
+  pub async fn set(&self, key: String, value: String, ttl_ms: u64) -> Result<(), TierError> {
+    match self {
+      Remote::Redis(t) => t.set(key, value, ttl_ms).await,
+      Remote::Momento(t) => t.set(key, value, ttl_ms).await,
+    }
+  }
+
+  pub async fn del(&self, key: String) -> Result<(), TierError> {
+    match self {
+      Remote::Redis(t) => t.del(key).await,
+      Remote::Momento(t) => t.del(key).await,
+    }
+  }
+
+  pub fn breaker(&self) -> &Breaker {
+    match self {
+      Remote::Redis(t) => &t.breaker,
+      Remote::Momento(t) => &t.breaker,
+    }
+  }
+
+  pub fn close(&self) {
+    match self {
+      Remote::Redis(t) => t.close(),
+      Remote::Momento(t) => t.close(),
+    }
+  }
+}

@@ -20,6 +20,7 @@ use tokio::sync::OnceCell;
 
 use crate::breaker::Breaker;
 use crate::codec;
+use crate::tier::TierError;
 
 /// Where and how to connect. Validated by the shim.
 #[derive(Debug, Clone)]
@@ -37,27 +38,6 @@ pub struct RedisConfig {
 enum Conn {
   Single(ConnectionManager),
   Cluster(ClusterConnection),
-}
-
-/// Why a command did not complete. Every variant is a miss (or a skipped write) to the caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TierError {
-  /// The breaker is open: no command was sent.
-  Open,
-  /// No answer within the command (or connect) timeout.
-  Timeout,
-  /// Redis or the connection reported an error.
-  Redis(String),
-}
-
-impl std::fmt::Display for TierError {
-  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-    match self {
-      TierError::Open => write!(f, "circuit open: Redis is failing, commands paused"),
-      TierError::Timeout => write!(f, "Redis did not answer in time"),
-      TierError::Redis(e) => write!(f, "{e}"),
-    }
-  }
 }
 
 pub struct RedisTier {
@@ -86,15 +66,15 @@ impl RedisTier {
           .response_timeout(c.command_timeout)
           .retries(1)
           .build()
-          .map_err(|e| TierError::Redis(e.to_string()))?;
+          .map_err(|e| TierError::Failed(e.to_string()))?;
         Ok(Conn::Cluster(
           client
             .get_async_connection()
             .await
-            .map_err(|e| TierError::Redis(e.to_string()))?,
+            .map_err(|e| TierError::Failed(e.to_string()))?,
         ))
       } else {
-        let client = redis::Client::open(c.urls[0].as_str()).map_err(|e| TierError::Redis(e.to_string()))?;
+        let client = redis::Client::open(c.urls[0].as_str()).map_err(|e| TierError::Failed(e.to_string()))?;
         let cfg = ConnectionManagerConfig::new()
           .set_connection_timeout(Some(c.connect_timeout))
           .set_response_timeout(Some(c.command_timeout))
@@ -102,7 +82,7 @@ impl RedisTier {
         Ok(Conn::Single(
           ConnectionManager::new_with_config(client, cfg)
             .await
-            .map_err(|e| TierError::Redis(e.to_string()))?,
+            .map_err(|e| TierError::Failed(e.to_string()))?,
         ))
       }
     };
@@ -115,7 +95,7 @@ impl RedisTier {
   /// Runs one command through the breaker and the timeout.
   async fn run<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T, TierError> {
     if self.closed.load(SeqCst) {
-      return Err(TierError::Redis("the client is closed".into()));
+      return Err(TierError::Failed("the client is closed".into()));
     }
     if !self.breaker.allow() {
       return Err(TierError::Open);
@@ -130,7 +110,7 @@ impl RedisTier {
       };
       match tokio::time::timeout(self.config.command_timeout, query).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(TierError::Redis(e.to_string())),
+        Ok(Err(e)) => Err(TierError::Failed(e.to_string())),
         Err(_) => Err(TierError::Timeout),
       }
     }
@@ -142,30 +122,6 @@ impl RedisTier {
     result
   }
 
-  pub async fn get(&self, key: String) -> Result<Option<String>, TierError> {
-    let mut cmd = redis::cmd("GET");
-    cmd.arg(key);
-    let raw: Option<Vec<u8>> = self.run(cmd).await?;
-    Ok(raw.and_then(|b| Self::inflate(&b)))
-  }
-
-  /// A stored value as the string that was stored; None for bytes this tier cannot read (a miss).
-  fn inflate(stored: &[u8]) -> Option<String> {
-    if stored.starts_with(&codec::MAGIC) {
-      codec::decode_any(stored).ok()
-    } else {
-      String::from_utf8(stored.to_vec()).ok()
-    }
-  }
-
-  fn deflate(&self, value: String) -> Vec<u8> {
-    if value.len() >= self.config.compress_above {
-      codec::encode_compressed(&value)
-    } else {
-      value.into_bytes()
-    }
-  }
-
   /// Values of several keys in one round trip (in a cluster, split per shard by the client).
   pub async fn mget(&self, keys: Vec<String>) -> Result<Vec<Option<String>>, TierError> {
     if keys.is_empty() {
@@ -174,13 +130,22 @@ impl RedisTier {
     let mut cmd = redis::cmd("MGET");
     cmd.arg(&keys);
     let values: Vec<Option<Vec<u8>>> = self.run(cmd).await?;
-    Ok(values.into_iter().map(|v| v.and_then(|b| Self::inflate(&b))).collect())
+    Ok(
+      values
+        .into_iter()
+        .map(|v| v.and_then(|b| codec::from_stored(&b)))
+        .collect(),
+    )
   }
 
   /// Stores a value with a TTL in milliseconds.
   pub async fn set(&self, key: String, value: String, ttl_ms: u64) -> Result<(), TierError> {
     let mut cmd = redis::cmd("SET");
-    cmd.arg(key).arg(self.deflate(value)).arg("PX").arg(ttl_ms.max(1));
+    cmd
+      .arg(key)
+      .arg(codec::to_stored(value, self.config.compress_above))
+      .arg("PX")
+      .arg(ttl_ms.max(1));
     self.run(cmd).await
   }
 

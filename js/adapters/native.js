@@ -1,19 +1,24 @@
 'use strict';
-// The adapter behind RedisCache: the same generation-token tier as any adapter (tier.js), with
-// every command made by the Rust core (src/tier/redis.rs: redis-rs, timeouts, circuit breaker).
-// Keys are `<namespace>:<parts...>`; generation tokens share the hash tag `{<namespace>}`.
+// The adapter behind RedisCache and MomentoCache: the same generation-token tier as any adapter
+// (tier.js), with every network call made by the Rust core (src/tier/: redis-rs or reqwest,
+// timeouts, circuit breaker). Keys are `<namespace>:<parts...>`; generation tokens share the
+// Redis hash tag `{<namespace>}` (harmless braces on Momento).
 //
 // Reads are batched: every get or mget issued in one tick of the event loop — concurrent queries
-// included — is queued and sent as one native call, which Redis receives as one MGET (split per
-// shard by the cluster client). A lone read pays one extra tick; 64 concurrent reads pay one
-// crossing and one round trip instead of 64 (or 128, with their tokens).
+// included — is queued and sent as one native call: one MGET on Redis (split per shard by the
+// cluster client), concurrent GETs on Momento. A lone read pays one extra tick; 64 concurrent
+// reads pay one crossing instead of 64.
 
-class NativeRedisAdapter {
-  constructor(redis, namespace) {
-    this.redis = redis;
+class NativeAdapter {
+  /**
+   * @param {object} tier       from native.createRedis or native.createMomento
+   * @param {string} namespace  key prefix
+   */
+  constructor(tier, namespace) {
+    this.tier = tier;
     this.namespace = namespace;
     this.closed = false;
-    /** Where writes announce the tables they touched, for every process's L1. */
+    /** Where writes announce the tables they touched, for every process's L1 (Redis only). */
     this.channel = `{${namespace}}:#invalidate`;
     /** Keys read in the current tick, with their waiters. */
     this.queue = new Map();
@@ -35,7 +40,7 @@ class NativeRedisAdapter {
     const batch = this.queue;
     this.queue = new Map();
     const keys = [...batch.keys()];
-    this.redis.mget(keys).then(
+    this.tier.mget(keys).then(
       (values) => keys.forEach((k, i) => batch.get(k).forEach((w) => w.resolve(values[i] ?? null))),
       (err) => batch.forEach((waiters) => waiters.forEach((w) => w.reject(err))),
     );
@@ -47,7 +52,7 @@ class NativeRedisAdapter {
   }
 
   #open() {
-    if (this.closed) throw new Error('the Redis client is closed');
+    if (this.closed) throw new Error('the cache client is closed');
   }
 
   async get(parts) {
@@ -63,19 +68,21 @@ class NativeRedisAdapter {
   async set(parts, value, options = {}) {
     this.#open();
     const seconds = options.lifetime ?? options.ttl;
-    await this.redis.set(this.key(parts), typeof value === 'string' ? value : JSON.stringify(value), Math.round(seconds * 1000));
+    await this.tier.set(this.key(parts), typeof value === 'string' ? value : JSON.stringify(value), Math.round(seconds * 1000));
   }
 
   async del(parts) {
     this.#open();
-    await this.redis.del(this.key(parts));
-  }
-
-  /** Tells every subscribed process (its L1) that these tables changed. */
-  async publishInvalidation(tables) {
-    this.#open();
-    await this.redis.publish(this.channel, tables.join('\n'));
+    await this.tier.del(this.key(parts));
   }
 }
 
-module.exports = { NativeRedisAdapter };
+/** A NativeAdapter over Redis: writes also tell every subscribed process's L1. */
+class NativeRedisAdapter extends NativeAdapter {
+  async publishInvalidation(tables) {
+    if (this.closed) throw new Error('the cache client is closed');
+    await this.tier.publish(this.channel, tables.join('\n'));
+  }
+}
+
+module.exports = { NativeAdapter, NativeRedisAdapter };

@@ -1,0 +1,352 @@
+'use strict';
+// Momento: `MomentoClientGenerator.getInstance(props)` as in @gomomento-poc/momento-sequelize-cache,
+// returning a MomentoCache — a client whose entries live in a Momento cache, reached through
+// Momento's HTTP API by the Rust core (src/tier/momento.rs). This module resolves credentials and
+// props; the tier logic is the shared one (adapters/tier.js over adapters/native.js).
+//
+// Momento's HTTP API has no subscription, so the in-process L1 in front of it cannot be told of
+// other processes' writes: it is kept short (1 s by default) and that TTL bounds how long another
+// process's write can go unseen. Writes made in this process reach its own L1 at once.
+
+const { CacheClient, kEngine, DEFAULT_TTL_SECONDS, DEFAULT_L1_MAX_BYTES, DEFAULT_COMPRESS_ABOVE_BYTES } = require('./clients');
+const { Engine } = require('./engine');
+const { AdapterTier } = require('./adapters/tier');
+const { NativeAdapter } = require('./adapters/native');
+const { CompressionType } = require('./model-cache');
+const { OnceLogger, defaultLogger } = require('./logger');
+const native = require('./native');
+const { checkKeys, positiveNumber, positiveInteger, nonNegativeInteger, nonEmptyString, optionalBoolean, optionalLogger, describe } = require('./options');
+
+const WHERE = 'MomentoClientGenerator';
+const DEFAULT_CACHE_NAME = 'model-cache';
+const DEFAULT_L1_TTL_SECONDS = 1;
+const DEFAULT_REQUEST_TIMEOUT_MS = 1000;
+const DEFAULT_MAX_CONCURRENT_REQUESTS = 64;
+/** Momento's limits: an item (key and value) of 5 MiB, a TTL of 24 h. */
+const MAX_ITEM_BYTES = 5 * 1024 * 1024;
+const MAX_TTL_SECONDS = 24 * 3600;
+const DEFAULT_MAX_VALUE_BYTES = 4 * 1024 * 1024;
+
+const PROPS = [
+  'configuration',
+  'credentialProvider',
+  'defaultTtlSeconds',
+  'modelCacheName',
+  'forceCreateCache',
+  'endpoint',
+  'namespace',
+  'l1',
+  'requestTimeoutMs',
+  'maxConcurrentRequests',
+  'compressionType',
+  'compressAboveBytes',
+  'maxValueBytes',
+  'logger',
+];
+
+/** Decodes base64 or base64url text, or returns undefined. */
+function fromBase64(text) {
+  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(text)) return undefined;
+  return Buffer.from(text.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8');
+}
+
+/**
+ * The API key to send and the endpoint it carries, if any. A v1 key is base64 of
+ * `{"api_key": "<jwt>", "endpoint": "<cell-host>"}`; a v2 key (or a legacy token) is a JWT, and a
+ * legacy token names its cache host in the `cp` claim. Anything else is a TypeError that never
+ * repeats the key.
+ */
+function parseApiKey(where, source, key) {
+  if (typeof key !== 'string' || key.trim() === '') throw new TypeError(`${where}: the API key from ${source} is empty or not a string`);
+  key = key.trim();
+  const parts = key.split('.');
+  if (parts.length === 3 && parts.every((p) => /^[A-Za-z0-9_-]+$/.test(p))) {
+    let claims;
+    try {
+      claims = JSON.parse(fromBase64(parts[1]) ?? 'null');
+    } catch {
+      claims = null;
+    }
+    return { token: key, endpoint: claims !== null && typeof claims === 'object' && typeof claims.cp === 'string' ? claims.cp : undefined };
+  }
+  let v1;
+  try {
+    v1 = JSON.parse(fromBase64(key) ?? 'null');
+  } catch {
+    v1 = null;
+  }
+  if (v1 !== null && typeof v1 === 'object' && typeof v1.api_key === 'string' && v1.api_key !== '') {
+    return { token: v1.api_key, endpoint: typeof v1.endpoint === 'string' && v1.endpoint !== '' ? v1.endpoint : undefined };
+  }
+  throw new TypeError(`${where}: the API key from ${source} could not be parsed (expected a Momento v1 key or a JWT)`);
+}
+
+/**
+ * The HTTP API's base URL for an endpoint given as a cell host (`cell-1.prod.a.momentohq.com`), a
+ * cache host (`cache.cell-...`, what the SDK's getCacheEndpoint() returns), an API host
+ * (`api.cache.cell-...`), or a full URL (used as is; plain http only for loopback hosts).
+ */
+function baseUrlOf(where, source, endpoint) {
+  if (typeof endpoint !== 'string' || endpoint.trim() === '') throw new TypeError(`${where}: endpoint (from ${source}) must be a host name, got ${describe(endpoint)}`);
+  const e = endpoint.trim();
+  if (e.includes('://')) {
+    let u;
+    try {
+      u = new URL(e);
+    } catch {
+      throw new TypeError(`${where}: endpoint (from ${source}) is not a valid URL: ${JSON.stringify(e)}`);
+    }
+    const loopback = u.hostname === 'localhost' || u.hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(u.hostname);
+    if (u.protocol === 'http:' && !loopback) throw new TypeError(`${where}: endpoint (from ${source}): plain http:// is accepted only for loopback hosts; use https://`);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new TypeError(`${where}: endpoint (from ${source}) must be an http(s) URL or a host name, got ${JSON.stringify(e)}`);
+    return `${u.origin}${u.pathname.replace(/\/+$/, '')}`;
+  }
+  if (!/^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*(:\d{1,5})?$/.test(e)) {
+    throw new TypeError(`${where}: endpoint (from ${source}) must be a host name, got ${JSON.stringify(e)}`);
+  }
+  const host = e.startsWith('api.cache.') ? e : e.startsWith('cache.') ? `api.${e}` : `api.cache.${e}`;
+  return `https://${host}`;
+}
+
+/**
+ * The token and base URL from `credentialProvider` (the SDK's, duck-typed through getAuthToken()
+ * and getCacheEndpoint(); or `{ apiKey, endpoint }`) or the environment (MOMENTO_API_KEY). The
+ * endpoint is the first of: the `endpoint` prop, MOMENTO_ENDPOINT, the provider's, the key's own.
+ */
+function resolveCredentials(where, props, env = process.env) {
+  const cp = props.credentialProvider;
+  let key;
+  let source;
+  let providerEndpoint;
+  if (cp === undefined) {
+    key = env.MOMENTO_API_KEY;
+    source = 'the MOMENTO_API_KEY environment variable';
+    if (key === undefined || key === '') {
+      throw new TypeError(`${where}: no credentials: pass credentialProvider (from @gomomento/sdk, or { apiKey, endpoint }) or set MOMENTO_API_KEY`);
+    }
+  } else if (cp !== null && typeof cp === 'object' && typeof cp.getAuthToken === 'function') {
+    source = 'credentialProvider.getAuthToken()';
+    try {
+      key = cp.getAuthToken();
+      providerEndpoint = typeof cp.getCacheEndpoint === 'function' ? cp.getCacheEndpoint() : undefined;
+    } catch (err) {
+      throw new TypeError(`${where}: credentialProvider failed: ${err && err.message}`);
+    }
+    // Newer SDKs may describe the endpoint as an object; only a host string is usable here.
+    if (providerEndpoint !== null && typeof providerEndpoint === 'object' && typeof providerEndpoint.endpoint === 'string') providerEndpoint = providerEndpoint.endpoint;
+    if (typeof providerEndpoint !== 'string' || providerEndpoint === '') providerEndpoint = undefined;
+  } else if (cp !== null && typeof cp === 'object' && !Array.isArray(cp)) {
+    const o = checkKeys(`${where}: credentialProvider`, cp, ['apiKey', 'endpoint']);
+    key = o.apiKey;
+    source = 'credentialProvider.apiKey';
+    if (key === undefined) throw new TypeError(`${where}: credentialProvider.apiKey is required in { apiKey, endpoint }`);
+    providerEndpoint = o.endpoint;
+    if (providerEndpoint !== undefined) baseUrlOf(where, 'credentialProvider.endpoint', providerEndpoint);
+  } else {
+    throw new TypeError(`${where}: credentialProvider must be a Momento credential provider or { apiKey, endpoint }, got ${describe(cp)}`);
+  }
+  const parsed = parseApiKey(where, source, key);
+  const candidates = [
+    ['endpoint', props.endpoint],
+    ['the MOMENTO_ENDPOINT environment variable', env.MOMENTO_ENDPOINT || undefined],
+    ['the credential provider', providerEndpoint],
+    ['the API key', parsed.endpoint],
+  ];
+  const chosen = candidates.find(([, v]) => v !== undefined);
+  if (chosen === undefined) {
+    throw new TypeError(`${where}: no endpoint: this API key carries none; pass endpoint or set MOMENTO_ENDPOINT (e.g. cell-4-us-west-2-1.prod.a.momentohq.com)`);
+  }
+  return { token: parsed.token, baseUrl: baseUrlOf(where, chosen[0], chosen[1]) };
+}
+
+/** A request timeout from a configuration preset: ours, or the SDK's (duck-typed). */
+function timeoutOf(configuration) {
+  if (configuration === undefined || configuration === null) return undefined;
+  if (typeof configuration.requestTimeoutMs === 'number') return configuration.requestTimeoutMs;
+  try {
+    const ms = configuration.getTransportStrategy().getGrpcConfig().getDeadlineMillis();
+    return typeof ms === 'number' && ms > 0 ? ms : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A client whose entries live in a Momento cache, with an in-process L1 in front (short TTL).
+ * Construct it through MomentoClientGenerator.
+ */
+class MomentoCache extends CacheClient {
+  constructor(props, where = WHERE) {
+    super();
+    const o = checkKeys(where, props, PROPS);
+    if (o.configuration !== undefined && (o.configuration === null || typeof o.configuration !== 'object')) {
+      throw new TypeError(`${where}: configuration must be a configuration object (e.g. Configurations.Laptop.latest()), got ${describe(o.configuration)}`);
+    }
+    const { token, baseUrl } = resolveCredentials(where, o);
+    const ttl = positiveNumber(where, 'defaultTtlSeconds', o.defaultTtlSeconds, DEFAULT_TTL_SECONDS);
+    const cacheName = nonEmptyString(where, 'modelCacheName', o.modelCacheName, DEFAULT_CACHE_NAME);
+    const namespace = nonEmptyString(where, 'namespace', o.namespace, 'snc');
+    const forceCreateCache = optionalBoolean(where, 'forceCreateCache', o.forceCreateCache, false);
+    const logger = optionalLogger(where, o.logger, undefined) ?? defaultLogger();
+    let l1;
+    if (o.l1 !== false) {
+      const l = checkKeys(`${where}: l1`, o.l1, ['maxBytes', 'ttlSeconds']);
+      l1 = {
+        maxBytes: positiveInteger(`${where}: l1`, 'maxBytes', l.maxBytes, DEFAULT_L1_MAX_BYTES),
+        ttlSeconds: positiveNumber(`${where}: l1`, 'ttlSeconds', l.ttlSeconds, DEFAULT_L1_TTL_SECONDS),
+      };
+    }
+    const requestTimeoutMs = positiveNumber(where, 'requestTimeoutMs', o.requestTimeoutMs, timeoutOf(o.configuration) ?? DEFAULT_REQUEST_TIMEOUT_MS);
+    const maxConcurrentRequests = positiveInteger(where, 'maxConcurrentRequests', o.maxConcurrentRequests, DEFAULT_MAX_CONCURRENT_REQUESTS);
+    const compressionType = o.compressionType ?? CompressionType.ZSTD;
+    if (!Object.values(CompressionType).includes(compressionType)) {
+      throw new TypeError(`${where}: compressionType must be one of ${Object.values(CompressionType).join(', ')}, got ${describe(compressionType)}`);
+    }
+    let compressAboveBytes = nonNegativeInteger(where, 'compressAboveBytes', o.compressAboveBytes, DEFAULT_COMPRESS_ABOVE_BYTES, ' (0: never compress)');
+    if (compressionType === CompressionType.NONE) compressAboveBytes = 0;
+    const maxValueBytes = positiveInteger(where, 'maxValueBytes', o.maxValueBytes, DEFAULT_MAX_VALUE_BYTES);
+    if (maxValueBytes > MAX_ITEM_BYTES) throw new TypeError(`${where}: maxValueBytes must be at most ${MAX_ITEM_BYTES} (Momento's item limit), got ${maxValueBytes}`);
+
+    const log = new OnceLogger(logger);
+    if (ttl > MAX_TTL_SECONDS) log.warn('cache-ttl-clamped', { defaultTtlSeconds: ttl, maxTtlSeconds: MAX_TTL_SECONDS }, "defaultTtlSeconds is above Momento's 24 h limit; entries are stored for 24 h");
+
+    const tier = native.createMomento({ baseUrl, cacheName, apiKey: token, requestTimeoutMs, maxConcurrency: maxConcurrentRequests, compressAboveBytes });
+    const adapter = new NativeAdapter(tier, namespace);
+    const engine = new Engine({
+      maxBytes: l1 ? l1.maxBytes : 1024 * 1024,
+      defaultTtlMs: Math.round(Math.min(ttl, MAX_TTL_SECONDS) * 1000),
+      prefix: cacheName,
+      remote: new AdapterTier(adapter),
+      // No subscription: the L1 is always answered from, and its short TTL bounds staleness.
+      l1TtlMs: l1 ? Math.round(l1.ttlSeconds * 1000) : undefined,
+      maxValueBytes,
+      maxRemoteTtlMs: MAX_TTL_SECONDS * 1000,
+    });
+    engine.log = log;
+    Object.defineProperty(this, kEngine, { value: engine });
+    Object.defineProperty(this, kMomento, { value: { tier, adapter } });
+    this.modelCacheName = cacheName;
+    this.defaultTtlSeconds = ttl;
+    /** Settles when the cache exists or creating it was given up on (forceCreateCache). */
+    this.ready = Promise.resolve();
+    Object.defineProperty(this, kStart, {
+      value: () => {
+        if (forceCreateCache) this.ready = createCache(cacheName, o, ttl, log);
+        return this;
+      },
+    });
+    /** What getInstance compares to notice a second call with other props (no secrets). */
+    Object.defineProperty(this, kFingerprint, {
+      value: JSON.stringify([baseUrl, cacheName, namespace, ttl, l1, requestTimeoutMs, maxConcurrentRequests, compressAboveBytes, maxValueBytes, hashOf(token)]),
+    });
+  }
+
+  /** The circuit breaker: `{ phase: 'closed' | 'open' | 'probing', changes }`. */
+  breaker() {
+    return this[kMomento].tier.breaker();
+  }
+
+  /** Stops using Momento: later reads and writes go to the database only. */
+  async close() {
+    this[kMomento].adapter.closed = true;
+    this[kMomento].tier.close();
+    this[kEngine].clear();
+  }
+}
+
+const kMomento = Symbol('sequelize-native-cache.momento');
+const kFingerprint = Symbol('sequelize-native-cache.momento-fingerprint');
+/** Starts what a client does once it is handed out (forceCreateCache), not for a discarded candidate. */
+const kStart = Symbol('sequelize-native-cache.momento-start');
+
+function hashOf(text) {
+  return require('node:crypto').createHash('sha256').update(text).digest('hex').slice(0, 16);
+}
+
+/**
+ * forceCreateCache: Momento's HTTP API cannot create caches, so this goes through @gomomento/sdk
+ * when it is installed; otherwise it logs one warning saying the cache must exist.
+ */
+async function createCache(cacheName, props, ttl, log) {
+  let sdk;
+  try {
+    sdk = require('@gomomento/sdk');
+  } catch {
+    log.warn(
+      'cache-force-create',
+      { modelCacheName: cacheName },
+      `forceCreateCache: Momento's HTTP API cannot create caches and @gomomento/sdk is not installed; create the cache "${cacheName}" in the Momento console (until then every read goes to the database)`,
+    );
+    return;
+  }
+  try {
+    if (props.credentialProvider === undefined || typeof props.credentialProvider.getAuthToken !== 'function') {
+      throw new Error('forceCreateCache through @gomomento/sdk needs an SDK credentialProvider');
+    }
+    const client = await sdk.CacheClient.create({
+      configuration: props.configuration ?? sdk.Configurations.Laptop.latest(),
+      credentialProvider: props.credentialProvider,
+      defaultTtlSeconds: Math.min(ttl, MAX_TTL_SECONDS),
+    });
+    const r = await client.createCache(cacheName);
+    if (r instanceof sdk.CreateCache.Error) throw new Error(r.message());
+    client.close();
+  } catch (err) {
+    log.warn('cache-force-create', { modelCacheName: cacheName, error: err && err.message }, `forceCreateCache: could not create the cache "${cacheName}"; it must exist`);
+  }
+}
+
+let instance;
+
+const MomentoClientGenerator = {
+  /**
+   * The process's Momento client, created on first call. A later call with different props
+   * returns the same client and logs a warning (use newInstance for a second client).
+   */
+  getInstance(props) {
+    const candidate = new MomentoCache(props, `${WHERE}.getInstance`);
+    if (instance === undefined) {
+      instance = candidate[kStart]();
+      return instance;
+    }
+    candidate.close();
+    if (candidate[kFingerprint] !== instance[kFingerprint]) {
+      instance[kEngine].log.warn('cache-instance', {}, 'MomentoClientGenerator.getInstance was called again with different props; the first client is returned (use newInstance for another)');
+    }
+    return instance;
+  },
+
+  /** A separate Momento client with its own connections and L1. */
+  newInstance(props) {
+    return new MomentoCache(props, `${WHERE}.newInstance`)[kStart]();
+  },
+};
+
+/**
+ * Stand-ins for @gomomento/sdk's `Configurations` and `CredentialProvider`, for apps that do not
+ * install the SDK: the seed's code runs with `@gomomento/sdk` replaced by this package too.
+ */
+const preset = (name, requestTimeoutMs) => Object.freeze({ latest: () => Object.freeze({ name, requestTimeoutMs }), v1: () => Object.freeze({ name, requestTimeoutMs }) });
+const Configurations = Object.freeze({
+  Laptop: preset('Laptop', 5000),
+  InRegion: Object.freeze({ Default: preset('InRegion.Default', 1100), LowLatency: preset('InRegion.LowLatency', 500) }),
+  Lambda: preset('Lambda', 1100),
+});
+
+const CredentialProvider = Object.freeze({
+  /** Reads the key from `environmentVariableName` now, like the SDK. */
+  fromEnvironmentVariable({ environmentVariableName }) {
+    const key = process.env[environmentVariableName];
+    if (key === undefined || key === '') throw new TypeError(`CredentialProvider.fromEnvironmentVariable: ${environmentVariableName} is not set`);
+    return CredentialProvider.fromString({ apiKey: key });
+  },
+  /** A provider over a key given as a string (`{ apiKey }`, or the SDK's older `{ authToken }`). */
+  fromString({ apiKey, authToken }) {
+    const key = apiKey ?? authToken;
+    const parsed = parseApiKey('CredentialProvider.fromString', 'apiKey', key);
+    const endpoint = parsed.endpoint === undefined || parsed.endpoint.includes('://') ? parsed.endpoint : `cache.${parsed.endpoint.replace(/^(api\.)?cache\./, '')}`;
+    return Object.freeze({ getAuthToken: () => key, getCacheEndpoint: () => endpoint });
+  },
+});
+
+module.exports = { MomentoCache, MomentoClientGenerator, Configurations, CredentialProvider, resolveCredentials, MAX_TTL_SECONDS, MAX_ITEM_BYTES };

@@ -1,0 +1,243 @@
+//! The Momento tier: Momento's HTTP API (`GET`/`PUT`/`DELETE <base>/cache/<cache>?key=...`,
+//! header `Authorization: <token>`) with reqwest over rustls, on napi's tokio runtime.
+//!
+//! Like the Redis tier it stores and fetches strings, compresses long values into codec frames,
+//! and puts every request behind a timeout, a bound on requests in flight and a [`Breaker`], so a
+//! failing Momento costs callers one fast miss, never a hung query or a retry storm.
+//!
+//! Momento's limits are kept here, before any request: an item (key and value) over
+//! [`MAX_ITEM_BYTES`] is not sent, and a TTL is clamped to [`MAX_TTL_SECONDS`].
+
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::{StatusCode, Url};
+use tokio::sync::Semaphore;
+
+use crate::breaker::Breaker;
+use crate::codec;
+use crate::tier::TierError;
+
+/// Momento's largest item, key and value together.
+pub const MAX_ITEM_BYTES: usize = 5 * 1024 * 1024;
+/// Momento's longest TTL: 24 hours.
+pub const MAX_TTL_SECONDS: u64 = 24 * 3600;
+
+/// Where and how to call Momento. Validated by the shim.
+#[derive(Debug, Clone)]
+pub struct MomentoConfig {
+  /// `https://api.cache.<cell-host>`, or a loopback `http://` URL for a local test server.
+  pub base_url: String,
+  pub cache_name: String,
+  /// The API key sent as `Authorization` (never logged or put in an error).
+  pub token: String,
+  pub request_timeout: Duration,
+  /// Requests in flight at most; more wait for a slot (within their timeout).
+  pub max_concurrency: usize,
+  /// Values of at least this many bytes are stored LZ4-compressed in a codec frame.
+  pub compress_above: usize,
+}
+
+pub struct MomentoTier {
+  config: MomentoConfig,
+  /// `<base>/cache/<cache>`; each request adds its query.
+  cache_url: Url,
+  http: reqwest::Client,
+  permits: Semaphore,
+  pub breaker: Breaker,
+  closed: AtomicBool,
+}
+
+impl MomentoTier {
+  pub fn new(config: MomentoConfig) -> Result<Arc<Self>, String> {
+    let mut cache_url = Url::parse(&config.base_url).map_err(|e| format!("endpoint: {e}"))?;
+    cache_url
+      .path_segments_mut()
+      .map_err(|_| "endpoint: not a base URL".to_string())?
+      .pop_if_empty()
+      .extend(["cache", config.cache_name.as_str()]);
+    let http = reqwest::Client::builder()
+      .timeout(config.request_timeout)
+      .connect_timeout(config.request_timeout)
+      .pool_idle_timeout(Duration::from_secs(60))
+      .pool_max_idle_per_host(config.max_concurrency)
+      .build()
+      .map_err(|e| format!("HTTP client: {e}"))?;
+    Ok(Arc::new(MomentoTier {
+      permits: Semaphore::new(config.max_concurrency.max(1)),
+      breaker: Breaker::new(3, Duration::from_millis(500), Duration::from_secs(10)),
+      closed: AtomicBool::new(false),
+      cache_url,
+      http,
+      config,
+    }))
+  }
+
+  fn url(&self, key: &str, ttl_seconds: Option<u64>) -> Url {
+    let mut url = self.cache_url.clone();
+    {
+      let mut q = url.query_pairs_mut();
+      q.append_pair("key", key);
+      if let Some(ttl) = ttl_seconds {
+        q.append_pair("ttl_seconds", &ttl.to_string());
+      }
+    }
+    url
+  }
+
+  /// Sends one request through the breaker, the concurrency bound and the timeout. Returns the
+  /// status and body of an answer that is not an error; 404 "Key Not Found" counts as an answer.
+  async fn send(&self, request: reqwest::RequestBuilder) -> Result<(StatusCode, Vec<u8>), TierError> {
+    if self.closed.load(SeqCst) {
+      return Err(TierError::Failed("the client is closed".into()));
+    }
+    if !self.breaker.allow() {
+      return Err(TierError::Open);
+    }
+    let result = async {
+      let _permit = tokio::time::timeout(self.config.request_timeout, self.permits.acquire())
+        .await
+        .map_err(|_| TierError::Timeout)?
+        .map_err(|_| TierError::Failed("the client is closed".into()))?;
+      let response = request
+        .header("Authorization", &self.config.token)
+        .send()
+        .await
+        .map_err(|e| {
+          if e.is_timeout() {
+            TierError::Timeout
+          } else {
+            // Without the URL: it names the cache and key but adds nothing to the cause.
+            TierError::Failed(e.without_url().to_string())
+          }
+        })?;
+      let status = response.status();
+      let body = response.bytes().await.map_err(|e| {
+        if e.is_timeout() {
+          TierError::Timeout
+        } else {
+          TierError::Failed(e.without_url().to_string())
+        }
+      })?;
+      classify(status, &body, &self.config.cache_name).map(|()| (status, body.to_vec()))
+    }
+    .await;
+    match &result {
+      Ok(_) => self.breaker.success(),
+      Err(_) => self.breaker.failure(),
+    }
+    result
+  }
+
+  /// The value stored under `key`, or None (absent, or bytes this tier did not write).
+  pub async fn get(&self, key: String) -> Result<Option<String>, TierError> {
+    let (status, body) = self.send(self.http.get(self.url(&key, None))).await?;
+    if status == StatusCode::NOT_FOUND {
+      return Ok(None);
+    }
+    Ok(codec::from_stored(&body))
+  }
+
+  /// Several GETs, concurrently (the HTTP API has no multi-get); one failure fails them all, as
+  /// the caller treats any failure as a miss. Every GET runs to the end, even after another has
+  /// failed: a breaker probe among them must report its outcome, or the breaker would wait for
+  /// it forever.
+  pub async fn mget(&self, keys: Vec<String>) -> Result<Vec<Option<String>>, TierError> {
+    futures_util::future::join_all(keys.into_iter().map(|k| self.get(k)))
+      .await
+      .into_iter()
+      .collect()
+  }
+
+  /// Stores a value for `ttl_ms` (rounded up to whole seconds, at most [`MAX_TTL_SECONDS`]).
+  pub async fn set(&self, key: String, value: String, ttl_ms: u64) -> Result<(), TierError> {
+    let body = codec::to_stored(value, self.config.compress_above);
+    if key.len() + body.len() > MAX_ITEM_BYTES {
+      return Err(TierError::TooLarge);
+    }
+    let ttl = ttl_ms.div_ceil(1000).clamp(1, MAX_TTL_SECONDS);
+    self.send(self.http.put(self.url(&key, Some(ttl))).body(body)).await?;
+    Ok(())
+  }
+
+  pub async fn del(&self, key: String) -> Result<(), TierError> {
+    self.send(self.http.delete(self.url(&key, None))).await?;
+    Ok(())
+  }
+
+  /// Refuses further requests.
+  pub fn close(&self) {
+    self.closed.store(true, SeqCst);
+    self.permits.close();
+  }
+}
+
+/// Maps Momento's status codes to outcomes. A 404 is a miss unless its body says the cache is
+/// missing, which is a configuration problem worth naming.
+fn classify(status: StatusCode, body: &[u8], cache: &str) -> Result<(), TierError> {
+  if status.is_success() {
+    return Ok(());
+  }
+  let text = String::from_utf8_lossy(&body[..body.len().min(200)]).to_string();
+  match status {
+    StatusCode::NOT_FOUND if text.to_ascii_lowercase().contains("cache not found") => {
+      Err(TierError::CacheNotFound(cache.to_owned()))
+    }
+    StatusCode::NOT_FOUND => Ok(()),
+    StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(TierError::Unauthorized(status.as_u16())),
+    StatusCode::TOO_MANY_REQUESTS => Err(TierError::Throttled),
+    _ => Err(TierError::Failed(format!("HTTP {}: {}", status.as_u16(), text.trim()))),
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn a_missing_key_is_a_miss_but_a_missing_cache_is_named() {
+    assert_eq!(classify(StatusCode::NOT_FOUND, b"Key Not Found", "c"), Ok(()));
+    assert_eq!(
+      classify(StatusCode::NOT_FOUND, b"Cache Not Found", "model-cache"),
+      Err(TierError::CacheNotFound("model-cache".into()))
+    );
+  }
+
+  #[test]
+  fn rejected_keys_and_throttling_are_their_own_errors() {
+    assert_eq!(
+      classify(StatusCode::UNAUTHORIZED, b"", "c"),
+      Err(TierError::Unauthorized(401))
+    );
+    assert_eq!(
+      classify(StatusCode::FORBIDDEN, b"", "c"),
+      Err(TierError::Unauthorized(403))
+    );
+    assert_eq!(
+      classify(StatusCode::TOO_MANY_REQUESTS, b"", "c"),
+      Err(TierError::Throttled)
+    );
+    assert!(
+      matches!(classify(StatusCode::INTERNAL_SERVER_ERROR, b"boom", "c"), Err(TierError::Failed(m)) if m.contains("500"))
+    );
+  }
+
+  #[test]
+  fn keys_are_percent_encoded_in_the_query() {
+    let tier = MomentoTier::new(MomentoConfig {
+      base_url: "https://api.cache.cell-1.example.com".into(),
+      cache_name: "model cache".into(),
+      token: "t".into(),
+      request_timeout: Duration::from_secs(1),
+      max_concurrency: 4,
+      compress_above: usize::MAX,
+    })
+    .unwrap();
+    let url = tier.url("model-cache:findByPk:Users:{\"where\":{\"id\":1}}&x", Some(60));
+    assert_eq!(url.path(), "/cache/model%20cache");
+    let pairs: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.into(), v.into())).collect();
+    assert_eq!(pairs[0].1, "model-cache:findByPk:Users:{\"where\":{\"id\":1}}&x");
+    assert_eq!(pairs[1], ("ttl_seconds".into(), "60".into()));
+  }
+}
