@@ -107,7 +107,7 @@ export declare class MemoryCache extends CacheClient {
 }
 
 export interface RedisCacheOptions {
-  /** `redis://[user:password@]host:port[/db]`. Give `url` or `nodes`. */
+  /** `redis://` or `rediss://` (TLS) `[user:password@]host:port[/db]`. Give `url` or `nodes`. */
   url?: string;
   /** A Redis Cluster's nodes (`host:port` or `redis://` URLs). */
   nodes?: string[];
@@ -128,6 +128,8 @@ export interface RedisCacheOptions {
   compressAboveBytes?: number;
   /** Results larger than this are not cached (default 4 MiB). */
   maxValueBytes?: number;
+  /** With `rediss://`: the CA certificate (PEM) to trust instead of the system's roots. */
+  tls?: { ca: string | Buffer };
 }
 
 /** Redis (or a Redis Cluster) through the Rust core, with timeouts and a circuit breaker. */
@@ -140,6 +142,79 @@ export declare class RedisCache extends CacheClient {
   /** Same as close(). */
   quit(): Promise<void>;
 }
+
+/** The seed's compression setting: NONE never compresses; ZLIB and ZSTD compress long values (LZ4 frames). */
+export type CompressionTypeName = 'NONE' | 'ZLIB' | 'ZSTD';
+
+/** A credential provider as @gomomento/sdk makes them (duck-typed: the SDK is not required). */
+export interface MomentoCredentialProvider {
+  getAuthToken(): string;
+  getCacheEndpoint?(): string | undefined;
+}
+
+export interface MomentoClientProps {
+  /** A configuration preset (`Configurations.Laptop.latest()`, ours or the SDK's); it sets the request timeout. */
+  configuration?: object;
+  /** The SDK's provider, or `{ apiKey, endpoint }`. Default: the MOMENTO_API_KEY environment variable. */
+  credentialProvider?: MomentoCredentialProvider | { apiKey: string; endpoint?: string };
+  /** TTL of entries, in seconds (default 60; above 24 h it is clamped, with one warning). */
+  defaultTtlSeconds?: number;
+  /** The Momento cache to use, and the key prefix (default `model-cache`). */
+  modelCacheName?: string;
+  /** Create the cache if missing (through @gomomento/sdk when installed; otherwise one warning). */
+  forceCreateCache?: boolean;
+  /** A cell host, cache host or https URL (a loopback http URL for tests). Overrides MOMENTO_ENDPOINT and the key's own. */
+  endpoint?: string;
+  /** Prefix of this package's keys inside the cache (default `snc`). */
+  namespace?: string;
+  /**
+   * The in-process tier in front of Momento (default `{ maxBytes: 32 MiB, ttlSeconds: 1 }`). Its TTL
+   * bounds how long another process's write can go unseen; `false` turns it off.
+   */
+  l1?: { maxBytes?: number; ttlSeconds?: number } | false;
+  /** Default: the configuration's deadline, else 1000. */
+  requestTimeoutMs?: number;
+  /** Requests in flight at most (default 64). */
+  maxConcurrentRequests?: number;
+  /** Default ZSTD (values of compressAboveBytes or more are compressed); NONE turns compression off. */
+  compressionType?: CompressionTypeName;
+  /** Default 16384. */
+  compressAboveBytes?: number;
+  /** Results larger than this are not cached (default 4 MiB, at most 5 MiB: Momento's item limit). */
+  maxValueBytes?: number;
+  /** Where warnings at construction go (default: the console, warn and above). */
+  logger?: Logger;
+}
+
+/** Momento through its HTTP API, called by the Rust core, with an in-process L1 in front. */
+export declare class MomentoCache extends CacheClient {
+  readonly modelCacheName: string;
+  readonly defaultTtlSeconds: number;
+  /** Settles when forceCreateCache has created the cache or given up (logged). */
+  readonly ready: Promise<void>;
+  /** The circuit breaker's phase and how often it changed. */
+  breaker(): { phase: 'closed' | 'open' | 'probing'; changes: number };
+}
+
+export declare const MomentoClientGenerator: {
+  /** The process's client, made on the first call; a later call with other props logs a warning. */
+  getInstance(props?: MomentoClientProps): MomentoCache;
+  /** A separate client. */
+  newInstance(props?: MomentoClientProps): MomentoCache;
+};
+
+/** Stand-ins for @gomomento/sdk's presets, for apps without the SDK. */
+export declare const Configurations: {
+  Laptop: { latest(): object; v1(): object };
+  InRegion: { Default: { latest(): object; v1(): object }; LowLatency: { latest(): object; v1(): object } };
+  Lambda: { latest(): object; v1(): object };
+};
+
+/** Stand-ins for @gomomento/sdk's credential providers, for apps without the SDK. */
+export declare const CredentialProvider: {
+  fromEnvironmentVariable(options: { environmentVariableName: string }): MomentoCredentialProvider;
+  fromString(options: { apiKey?: string; authToken?: string }): MomentoCredentialProvider;
+};
 
 /** A cached result: attributes (nested includes too) and `get()` can be read; nothing else. */
 export type ReadOnly<M extends Model> = Readonly<Attributes<M>> & {

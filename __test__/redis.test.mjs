@@ -5,7 +5,8 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
@@ -18,7 +19,7 @@ process.on('unhandledRejection', (e) => unhandled.push(e));
 
 function recordingLogger() {
   const lines = [];
-  const log = (level) => (obj, msg) => lines.push({ level, code: obj && obj.code, msg });
+  const log = (level) => (obj, msg) => lines.push({ level, code: obj && obj.code, msg, error: obj && obj.error });
   return { lines, debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
 }
 
@@ -280,10 +281,61 @@ describe('RedisCache', () => {
     await sequelize.close();
   });
 
+  test('TLS (rediss://): with the CA trusted, hits and pub/sub work; an untrusted certificate is one clear warning and the database answers', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'snc-tls-'));
+    const ssl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+    ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=snc-test-ca');
+    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
+    writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n');
+    ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'ext.cnf');
+    const tlsPort = await freePort();
+    const proc = await startRedis(tlsPort, [
+      '--port', '0',
+      '--tls-port', String(tlsPort),
+      '--tls-cert-file', join(dir, 'server.crt'),
+      '--tls-key-file', join(dir, 'server.key'),
+      '--tls-ca-cert-file', join(dir, 'ca.crt'),
+      '--tls-auth-clients', 'no',
+    ]);
+    const { sequelize, User, counted } = await schema();
+    try {
+      const u = await User.create({ name: 'secure' });
+      const trusted = new RedisCache({ url: `rediss://127.0.0.1:${tlsPort}`, namespace: 'tls', tls: { ca: readFileSync(join(dir, 'ca.crt')) } });
+      const cache = await modelCacheFactory(trusted, recordingLogger());
+      assert.ok(
+        await eventually(
+          () => counted(() => cache.wrap(User).findByPk(u.id)),
+          ([row, statements]) => row.name === 'secure' && statements === 0,
+        ),
+        'hits over TLS',
+      );
+      assert.ok(trusted.stats().hits > 0);
+      await trusted.close();
+
+      const logger = recordingLogger();
+      const untrusted = new RedisCache({ url: `rediss://127.0.0.1:${tlsPort}`, namespace: 'tls', l1: false });
+      const plain = await modelCacheFactory(untrusted, logger);
+      for (let i = 0; i < 10; i++) {
+        const [row, statements] = await counted(() => plain.wrap(User).findByPk(u.id));
+        assert.deepEqual([row.name, statements], ['secure', 1], 'the database answers');
+      }
+      const warnings = logger.lines.filter((l) => l.level === 'warn');
+      assert.ok(warnings.length >= 1 && warnings.length <= 3, `one warning per state, not per call: ${JSON.stringify(logger.lines)}`);
+      assert.match(JSON.stringify(logger.lines), /certificate|UnknownIssuer|tls/i, 'the warning says it is about TLS');
+      await untrusted.close();
+    } finally {
+      proc.kill('SIGKILL');
+      await sequelize.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('bad options are TypeErrors naming the option; credentials never appear', () => {
     const cases = [
       [{}, /exactly one of url/],
-      [{ url: 'http://x' }, /url must be a redis:\/\/ URL/],
+      [{ url: 'http://x' }, /url must be a redis:\/\/ or rediss:\/\/ URL/],
+      [{ url: 'redis://h', tls: { ca: 'not pem' } }, /tls.ca must be a PEM certificate/],
+      [{ url: 'redis://h', tls: { ca: '-----BEGIN CERTIFICATE-----' } }, /tls.ca needs rediss:\/\//],
       [{ url: 'redis://user:hunter2@' }, /url is not a valid URL/],
       [{ url: 'redis://h/abc' }, /database must be a number/],
       [{ url: 'redis://h', commandTimeoutMs: -1 }, /commandTimeoutMs/],

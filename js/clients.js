@@ -124,6 +124,7 @@ class RedisCache extends CacheClient {
       'commandTimeoutMs',
       'compressAboveBytes',
       'maxValueBytes',
+      'tls',
     ]);
     if ((o.url === undefined) === (o.nodes === undefined)) {
       throw new TypeError(`${where}: give exactly one of url (a single Redis) or nodes (a Redis Cluster)`);
@@ -144,7 +145,9 @@ class RedisCache extends CacheClient {
     const commandTimeoutMs = positiveNumber(where, 'commandTimeoutMs', o.commandTimeoutMs, 250);
     const compressAboveBytes = nonNegativeInteger(where, 'compressAboveBytes', o.compressAboveBytes, DEFAULT_COMPRESS_ABOVE_BYTES, ' (0: never compress)');
     const maxValueBytes = positiveInteger(where, 'maxValueBytes', o.maxValueBytes, DEFAULT_MAX_VALUE_BYTES);
-    const redis = native.createRedis({ urls, cluster: o.nodes !== undefined, connectTimeoutMs, commandTimeoutMs, compressAboveBytes });
+    const tlsCa = tlsOption(where, o.tls, urls);
+    const redis = native.createRedis({
+      tlsCa, urls, cluster: o.nodes !== undefined, connectTimeoutMs, commandTimeoutMs, compressAboveBytes });
     const adapter = new NativeRedisAdapter(redis, namespace);
     const engine = new Engine({
       maxBytes: l1 ? l1.maxBytes : 1024 * 1024,
@@ -190,11 +193,24 @@ function redisUrl(where, name, v) {
   } catch {
     throw new TypeError(`${where}: ${name} is not a valid URL: ${JSON.stringify(redactUrl(v))}`);
   }
-  if (u.protocol === 'rediss:') throw new TypeError(`${where}: ${name}: TLS (rediss://) is not supported by this build yet`);
-  if (u.protocol !== 'redis:' || !u.hostname) throw new TypeError(`${where}: ${name} must be a redis:// URL, got ${JSON.stringify(redactUrl(v))}`);
+  if ((u.protocol !== 'redis:' && u.protocol !== 'rediss:') || !u.hostname) {
+    throw new TypeError(`${where}: ${name} must be a redis:// or rediss:// URL, got ${JSON.stringify(redactUrl(v))}`);
+  }
   const db = u.pathname.replace(/^\//, '');
   if (db !== '' && !/^\d+$/.test(db)) throw new TypeError(`${where}: ${name}: the database must be a number, got ${JSON.stringify(db)}`);
   return v;
+}
+
+/** `tls: { ca }` as PEM text for the core; only meaningful with rediss:// URLs. */
+function tlsOption(where, tls, urls) {
+  if (tls === undefined) return undefined;
+  const o = checkKeys(`${where}: tls`, tls, ['ca']);
+  const ca = Buffer.isBuffer(o.ca) ? o.ca.toString('utf8') : o.ca;
+  if (typeof ca !== 'string' || !ca.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new TypeError(`${where}: tls.ca must be a PEM certificate (string or Buffer), got ${describe(o.ca)}`);
+  }
+  if (!urls.every((u) => u.startsWith('rediss://'))) throw new TypeError(`${where}: tls.ca needs rediss:// URLs (TLS)`);
+  return ca;
 }
 
 function redisNodes(where, nodes) {

@@ -427,6 +427,8 @@ pub struct RedisOptions {
   pub command_timeout_ms: f64,
   /// Values of at least this many bytes are stored compressed (0: never).
   pub compress_above_bytes: f64,
+  /// For `rediss://`: a CA certificate (PEM) trusted instead of the system's roots.
+  pub tls_ca: Option<String>,
 }
 
 /// A Redis tier. Nothing connects until the first command.
@@ -445,6 +447,7 @@ pub fn redis_create(options: RedisOptions) -> Result<RemoteHandle> {
       connect_timeout: duration_ms(options.connect_timeout_ms),
       command_timeout: duration_ms(options.command_timeout_ms),
       compress_above: compress_threshold(options.compress_above_bytes),
+      tls_ca: options.tls_ca.map(String::into_bytes),
     },
   ))))
 }

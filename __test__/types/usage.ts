@@ -5,6 +5,10 @@ import {
   LoggerFactory,
   MemoryCache,
   RedisCache,
+  MomentoClientGenerator,
+  MomentoCache,
+  Configurations,
+  CredentialProvider,
   modelCacheFactory,
   withCache,
   IORedisAdapter,
@@ -96,6 +100,20 @@ export async function usage(sequelize: Sequelize): Promise<void> {
   withCache(new IORedisAdapter({ client: redisLike, namespace: 'app-cache', lifetime: 3600 }));
   const redis = new RedisCache({ url: 'redis://127.0.0.1:6379', namespace: 'app', commandTimeoutMs: 250, l1: { ttlSeconds: 2 } });
   new RedisCache({ nodes: ['127.0.0.1:7000'], l1: false });
+  new RedisCache({ url: 'rediss://cache.internal:6380', tls: { ca: '-----BEGIN CERTIFICATE-----' } });
+  const momento: MomentoCache = MomentoClientGenerator.getInstance({
+    configuration: Configurations.Laptop.latest(),
+    credentialProvider: CredentialProvider.fromEnvironmentVariable({ environmentVariableName: 'MOMENTO_API_KEY' }),
+    defaultTtlSeconds: 60,
+    modelCacheName: 'my-model-cache',
+    forceCreateCache: true,
+  });
+  await momento.ready;
+  const other = MomentoClientGenerator.newInstance({ credentialProvider: { apiKey: 'k', endpoint: 'cell-1.example.com' }, l1: false, compressionType: 'NONE' });
+  other.breaker().phase;
+  // @ts-expect-error: l1 is an object or false
+  MomentoClientGenerator.newInstance({ l1: true });
+  await (await modelCacheFactory(momento)).wrap(User).findByPk(1);
   const phase: 'closed' | 'open' | 'probing' = redis.breaker().phase;
   await modelCacheFactory(redis);
   await redis.quit();

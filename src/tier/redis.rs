@@ -32,6 +32,8 @@ pub struct RedisConfig {
   pub command_timeout: Duration,
   /// Values of at least this many bytes are stored LZ4-compressed in a codec frame.
   pub compress_above: usize,
+  /// For `rediss://`: a CA certificate (PEM) trusted instead of the system's roots.
+  pub tls_ca: Option<Vec<u8>>,
 }
 
 #[derive(Clone)]
@@ -64,9 +66,12 @@ impl RedisTier {
         let client = ClusterClientBuilder::new(c.urls.clone())
           .connection_timeout(c.connect_timeout)
           .response_timeout(c.command_timeout)
-          .retries(1)
-          .build()
-          .map_err(|e| TierError::Failed(e.to_string()))?;
+          .retries(1);
+        let client = match &c.tls_ca {
+          Some(ca) => client.certs(Self::certificates(ca)),
+          None => client,
+        };
+        let client = client.build().map_err(|e| TierError::Failed(e.to_string()))?;
         Ok(Conn::Cluster(
           client
             .get_async_connection()
@@ -74,7 +79,7 @@ impl RedisTier {
             .map_err(|e| TierError::Failed(e.to_string()))?,
         ))
       } else {
-        let client = redis::Client::open(c.urls[0].as_str()).map_err(|e| TierError::Failed(e.to_string()))?;
+        let client = self.client().map_err(|e| TierError::Failed(e.to_string()))?;
         let cfg = ConnectionManagerConfig::new()
           .set_connection_timeout(Some(c.connect_timeout))
           .set_response_timeout(Some(c.command_timeout))
@@ -89,6 +94,23 @@ impl RedisTier {
     match tokio::time::timeout(c.connect_timeout, fut).await {
       Ok(r) => r,
       Err(_) => Err(TierError::Timeout),
+    }
+  }
+
+  fn certificates(ca: &[u8]) -> redis::TlsCertificates {
+    redis::TlsCertificates {
+      client_tls: None,
+      root_cert: Some(ca.to_vec()),
+    }
+  }
+
+  /// A client for the first URL (the single node, or the cluster node that carries pub/sub),
+  /// trusting `tls_ca` when one is given.
+  fn client(&self) -> redis::RedisResult<redis::Client> {
+    let url = self.config.urls[0].as_str();
+    match &self.config.tls_ca {
+      Some(ca) => redis::Client::build_with_tls(url, Self::certificates(ca)),
+      None => redis::Client::open(url),
     }
   }
 
@@ -185,7 +207,7 @@ impl RedisTier {
       let mut backoff = Duration::from_millis(100);
       while !tier.closed.load(SeqCst) {
         let attempt = async {
-          let client = redis::Client::open(tier.config.urls[0].as_str())?;
+          let client = tier.client()?;
           let mut pubsub = client.get_async_pubsub().await?;
           pubsub.subscribe(&channel).await?;
           redis::RedisResult::Ok(pubsub)
