@@ -223,6 +223,14 @@ describe('RedisCache', () => {
     assert.equal((await cache.wrap(User).findByPk(users[0].id)).name, users[0].name);
     const one = await inspect.info('commandstats');
     assert.deepEqual([...one.matchAll(/cmdstat_(\w+):calls=(\d+)/g)].map((m) => `${m[1]}=${m[2]}`).filter((c) => !c.startsWith('info') && !c.startsWith('config')), ['mget=1'], 'a lone hit is one command');
+    // More keys than one batch holds: sent as several MGETs that overlap, every answer still right.
+    for (let i = 0; i < 40; i++) users.push(await User.create({ name: `c${i}` }));
+    for (const u of users) await cache.wrap(User).findByPk(u.id);
+    await inspect.config('RESETSTAT');
+    const many = await counted(() => Promise.all(users.map((u) => cache.wrap(User).findByPk(u.id))));
+    assert.deepEqual([many[0].map((r) => r.name), many[1]], [users.map((u) => u.name), 0]);
+    const split = Number(/cmdstat_mget:calls=(\d+)/.exec(await inspect.info('commandstats'))[1]);
+    assert.ok(split >= 2 && split <= 4, `60 hits in ${split} MGETs`);
     await client.close();
     await sequelize.close();
   });

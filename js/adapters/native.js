@@ -9,6 +9,9 @@
 // cluster client), concurrent GETs on Momento. A lone read pays one extra tick; 64 concurrent
 // reads pay one crossing instead of 64.
 
+/** Keys per native call at most; more in one tick are sent as several batches, overlapping. */
+const MAX_BATCH_KEYS = 24;
+
 class NativeAdapter {
   /**
    * @param {object} tier       from native.createRedis or native.createMomento
@@ -29,15 +32,21 @@ class NativeAdapter {
     return new Promise((resolve, reject) => {
       let waiters = this.queue.get(key);
       if (waiters === undefined) {
-        if (this.queue.size === 0) process.nextTick(() => this.#flush());
+        if (this.queue.size === 0) {
+          const batch = this.queue;
+          process.nextTick(() => this.#flush(batch));
+        }
         this.queue.set(key, (waiters = []));
+        // A full batch goes now, so that the network works on it while this tick goes on
+        // producing the next one (one batch at a time would leave both sides idle in turn).
+        if (this.queue.size >= MAX_BATCH_KEYS) this.#flush(this.queue);
       }
       waiters.push({ resolve, reject });
     });
   }
 
-  #flush() {
-    const batch = this.queue;
+  #flush(batch) {
+    if (batch !== this.queue || batch.size === 0) return; // already sent
     this.queue = new Map();
     const keys = [...batch.keys()];
     this.tier.mget(keys).then(
