@@ -46,18 +46,22 @@ export type CompressionType = (typeof CompressionType)[keyof typeof CompressionT
 
 /** Counters of one (model, method) pair. */
 export interface MethodStats {
+  /** Calls answered by a cache tier (in-process or network). */
   hits: number;
+  /** Calls the database answered after the cache was consulted. */
   misses: number;
   /** Calls that went to the database without touching the cache. */
   bypasses: number;
-  /** Database results stored. */
+  /** Database results stored (in the network tier, for network clients). */
   fills: number;
   /** Database results not stored because an invalidation overtook the read. */
   fillsRejected: number;
   /** Entries that failed to decode (dropped, counted as misses). */
   corrupt: number;
-  /** Bypasses by reason: transaction, lock, skipLocked, useMaster, hooks, unkeyable:*, unstorable. */
+  /** Bypasses by reason: transaction, lock, skipLocked, useMaster, hooks, unkeyable:*, unstorable, value-too-large. */
   bypassReasons: Record<string, number>;
+  /** Per tier: `memory` (the in-process tier or L1) and, for network clients, `remote`. */
+  tiers: { memory: TierStats; remote?: TierStats };
 }
 
 export interface CacheStats extends MethodStats {
@@ -71,6 +75,13 @@ export interface CacheStats extends MethodStats {
   bytes: number;
   /** Per model name, per method. */
   models: Record<string, Record<string, MethodStats>>;
+}
+
+/** Lookups of one tier: each tier a call reached counts once. */
+export interface TierStats {
+  hits: number;
+  misses: number;
+  fills: number;
 }
 
 export type ReadMethod = 'findByPk' | 'findOne' | 'findAll' | 'count' | 'findAndCountAll';

@@ -113,6 +113,12 @@ describe('MomentoCache over the local Momento HTTP API', () => {
     const getsBefore = server.requests.GET;
     const [row, statements] = await counted(() => cache.wrap(User).findByPk(u.id));
     assert.deepEqual([row.name, statements, server.requests.GET], ['v1', 0, getsBefore], 'an L1 hit asks nobody');
+    const st = c.stats();
+    assert.deepEqual(
+      [st.hits, st.misses, st.fills, st.tiers.memory, st.tiers.remote],
+      [1, 1, 1, { hits: 1, misses: 1, fills: 1 }, { hits: 0, misses: 1, fills: 1 }],
+      'per call: one miss then one hit; per tier: each lookup',
+    );
     await User.update({ name: 'v2' }, { where: { id: u.id } });
     assert.equal((await cache.wrap(User).findByPk(u.id)).name, 'v2', 'own write: fresh at once');
     // Another process's write: simulated by moving the table's token in Momento directly, as a

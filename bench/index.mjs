@@ -11,6 +11,7 @@
 //
 // The Redis section (bench/redis.mjs) compares RedisCache with sequelize-transparent-cache's ioredis
 // adaptor, a raw ioredis GET and the uncached read (SQLite, PostgreSQL); BENCH_REDIS=0 skips it.
+// The Momento section (bench/momento.mjs) runs against the local stand-in; BENCH_MOMENTO=0 skips it.
 //
 // Only meaningful against a release build of the binding (`npm run build`).
 import assert from 'node:assert/strict';
@@ -22,6 +23,7 @@ import { Op } from 'sequelize';
 import { MemoryCache, modelCacheFactory, withCache } from '../js/index.mjs';
 import { openDatabase, defineSchema, seed } from '../examples/schema.mjs';
 import { redisBench } from './redis.mjs';
+import { momentoBench } from './momento.mjs';
 
 const BATCHES = Number(process.env.BENCH_BATCHES) || 30;
 const BATCH_MS = Number(process.env.BENCH_BATCH_MS) || 20;
@@ -540,6 +542,10 @@ async function main() {
   // 9. The Redis tier (bench/redis.mjs): the peer (sequelize-transparent-cache + ioredis), a raw
   // GET, RedisCache hits with the L1 off and on, and the uncached read on SQLite and PostgreSQL.
   await redisBench({ measure, printTable, fmtUs, bold, dim, green, red, check, ids });
+
+  // 10. The Momento tier (bench/momento.mjs) against the local stand-in: hits with the L1 off and
+  // on, a raw HTTP GET and the uncached read.
+  await momentoBench({ measure, printTable, fmtUs, bold, dim, red, check, ids });
 
   console.log(dim(`sample key: ${sampleKey}`));
   const st = client.stats();

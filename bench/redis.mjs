@@ -64,7 +64,7 @@ async function throughputRun(op, total, inflight) {
 }
 
 /** A warm-up run, then RUNS runs: { median, min, max, total } in ops/s. */
-async function throughput(op, total) {
+export async function throughput(op, total) {
   await throughputRun(op, Math.max(INFLIGHT * 4, Math.round(total / 10)), INFLIGHT);
   const rates = [];
   for (let r = 0; r < RUNS; r++) rates.push(await throughputRun(op, total, INFLIGHT));

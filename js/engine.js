@@ -20,12 +20,13 @@ const READ_METHODS = ['findByPk', 'findOne', 'findAll', 'count', 'findAndCountAl
 // Miss codes of the native lookup (src/lib.rs).
 const MISS_CORRUPT = 2;
 const UNKEYABLE = 16;
-// Event codes of native.recordEvent (src/lib.rs).
-const EVENT_HIT = 0;
-const EVENT_MISS = 1;
-const EVENT_FILL = 2;
+// Event codes of native.recordEvent (src/lib.rs); the in-process tier's hits, misses and fills
+// are counted by the core itself.
 const EVENT_FILL_REJECTED = 3;
 const EVENT_CORRUPT = 4;
+const EVENT_REMOTE_HIT = 5;
+const EVENT_REMOTE_MISS = 6;
+const EVENT_REMOTE_FILL = 7;
 // Outcome of native.fill (src/engine.rs FillOutcome).
 const FILL_REJECTED = 0;
 
@@ -384,7 +385,7 @@ class Engine {
         remoteTtlMs = this.maxRemoteTtlMs;
       }
       await this.remote.set(this.#pathOf(call, key), payload, remoteTtlMs, fill.tokens);
-      this.native.recordEvent(slot, EVENT_FILL);
+      this.native.recordEvent(slot, EVENT_REMOTE_FILL);
     } catch (err) {
       call.log.tierFailed(err, { key }, 'adapter set failed; the result is not cached');
     }
@@ -635,7 +636,7 @@ class Engine {
       try {
         const value = this.#fromPayload(got.payload, key, Model, options);
         if (value !== undefined) {
-          this.native.recordEvent(slot, EVENT_HIT);
+          this.native.recordEvent(slot, EVENT_REMOTE_HIT);
           if (l1Ticket !== undefined) {
             this.native.fill(l1Ticket, got.payload, this.l1TtlMs, slot);
             l1Ticket = undefined;
@@ -649,7 +650,7 @@ class Engine {
     }
     if (l1Ticket !== undefined) this.native.abandon(l1Ticket);
     if (got.miss === 'foreign') this.native.recordEvent(slot, EVENT_CORRUPT);
-    this.native.recordEvent(slot, EVENT_MISS);
+    this.native.recordEvent(slot, EVENT_REMOTE_MISS);
     // Tokens read with the entry predate the database read, so the fill may use them.
     return this.#missed(call, key, slot, options, got.tokens);
   }
@@ -717,6 +718,9 @@ class Engine {
   /** Counters, totals and per model / method. */
   stats() {
     const s = this.native.stats();
+    const remote = this.remote !== undefined;
+    const counters = ['hits', 'misses', 'bypasses', 'fills', 'fillsRejected', 'corrupt'];
+    const zeroTiers = () => ({ memory: { hits: 0, misses: 0, fills: 0 }, ...(remote ? { remote: { hits: 0, misses: 0, fills: 0 } } : {}) });
     const out = {
       hits: 0,
       misses: 0,
@@ -729,20 +733,28 @@ class Engine {
       entries: s.entries,
       bytes: s.bytes,
       bypassReasons: {},
+      tiers: zeroTiers(),
       models: {},
     };
     for (const x of s.slots) {
+      // Per call: with a network tier every in-process miss goes on to it, so a call missed when
+      // the network tier missed, and hit when either tier hit. Per tier: each lookup.
+      const tiers = zeroTiers();
+      tiers.memory = { hits: x.hits, misses: x.misses, fills: x.fills };
+      if (remote) tiers.remote = { hits: x.remoteHits, misses: x.remoteMisses, fills: x.remoteFills };
       const row = {
-        hits: x.hits,
-        misses: x.misses,
+        hits: x.hits + (remote ? x.remoteHits : 0),
+        misses: remote ? x.remoteMisses : x.misses,
         bypasses: x.bypasses,
-        fills: x.fills,
+        fills: remote ? x.remoteFills : x.fills,
         fillsRejected: x.fillsRejected,
         corrupt: x.corrupt,
         bypassReasons: { ...x.bypassReasons },
+        tiers,
       };
       (out.models[x.model] ||= {})[x.method] = row;
-      for (const f of ['hits', 'misses', 'bypasses', 'fills', 'fillsRejected', 'corrupt']) out[f] += row[f];
+      for (const f of counters) out[f] += row[f];
+      for (const [t, c] of Object.entries(tiers)) for (const f of Object.keys(c)) out.tiers[t][f] += c[f];
       for (const [r, n] of Object.entries(row.bypassReasons)) out.bypassReasons[r] = (out.bypassReasons[r] || 0) + n;
     }
     return out;

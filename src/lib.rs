@@ -87,6 +87,9 @@ pub struct SlotStats {
   pub fills: f64,
   pub fills_rejected: f64,
   pub corrupt: f64,
+  pub remote_hits: f64,
+  pub remote_misses: f64,
+  pub remote_fills: f64,
   pub bypasses: f64,
   pub bypass_reasons: HashMap<String, f64>,
 }
@@ -263,8 +266,8 @@ pub fn cache_settle(cache: &Handle, ticket: u32) -> bool {
   cache.engine.guard().land(ticket, |_| {})
 }
 
-/// Counts an event that happened outside the native tiers (a JS adapter's hit or miss):
-/// 0 hit, 1 miss, 2 fill, 3 fill rejected, 4 corrupt.
+/// Counts an event that happened outside the in-process tier: 0 hit, 1 miss, 2 fill, 3 fill
+/// rejected, 4 corrupt, 5 network-tier hit, 6 network-tier miss, 7 network-tier fill.
 #[napi]
 pub fn cache_record_event(cache: &Handle, slot: u32, event: u32) {
   let e = match event {
@@ -272,6 +275,9 @@ pub fn cache_record_event(cache: &Handle, slot: u32, event: u32) {
     1 => Event::Miss,
     2 => Event::Fill,
     3 => Event::FillRejected,
+    5 => Event::RemoteHit,
+    6 => Event::RemoteMiss,
+    7 => Event::RemoteFill,
     _ => Event::Corrupt,
   };
   cache.engine.stats().record(slot, e);
@@ -328,6 +334,9 @@ pub fn cache_stats(cache: &Handle) -> NativeStats {
         fills: x.fills as f64,
         fills_rejected: x.fills_rejected as f64,
         corrupt: x.corrupt as f64,
+        remote_hits: x.remote_hits as f64,
+        remote_misses: x.remote_misses as f64,
+        remote_fills: x.remote_fills as f64,
         bypasses: x.bypasses as f64,
         bypass_reasons: x.bypass_reasons.into_iter().map(|(k, v)| (k, v as f64)).collect(),
       })

@@ -20,6 +20,12 @@ pub enum Event {
   FillRejected,
   /// An entry failed to decode and was dropped.
   Corrupt,
+  /// Served by the network tier behind the in-process one (recorded by the shim).
+  RemoteHit,
+  /// Not found (or stale, or unreachable) in the network tier.
+  RemoteMiss,
+  /// A database result was stored in the network tier.
+  RemoteFill,
 }
 
 #[derive(Default)]
@@ -29,6 +35,9 @@ struct Counters {
   fills: AtomicU64,
   fills_rejected: AtomicU64,
   corrupt: AtomicU64,
+  remote_hits: AtomicU64,
+  remote_misses: AtomicU64,
+  remote_fills: AtomicU64,
 }
 
 struct Slot {
@@ -47,6 +56,9 @@ pub struct SlotSnapshot {
   pub fills: u64,
   pub fills_rejected: u64,
   pub corrupt: u64,
+  pub remote_hits: u64,
+  pub remote_misses: u64,
+  pub remote_fills: u64,
   pub bypasses: u64,
   /// Bypass counts by reason, sorted by reason.
   pub bypass_reasons: BTreeMap<String, u64>,
@@ -101,6 +113,9 @@ impl Stats {
       Event::Fill => &c.fills,
       Event::FillRejected => &c.fills_rejected,
       Event::Corrupt => &c.corrupt,
+      Event::RemoteHit => &c.remote_hits,
+      Event::RemoteMiss => &c.remote_misses,
+      Event::RemoteFill => &c.remote_fills,
     };
     counter.fetch_add(1, Relaxed);
   }
@@ -125,6 +140,9 @@ impl Stats {
         fills: s.counters.fills.load(Relaxed),
         fills_rejected: s.counters.fills_rejected.load(Relaxed),
         corrupt: s.counters.corrupt.load(Relaxed),
+        remote_hits: s.counters.remote_hits.load(Relaxed),
+        remote_misses: s.counters.remote_misses.load(Relaxed),
+        remote_fills: s.counters.remote_fills.load(Relaxed),
         ..SlotSnapshot::default()
       })
       .collect();

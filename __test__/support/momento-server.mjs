@@ -9,7 +9,10 @@
 //
 // Tests can inject failures: `server.fail(status, count)` answers the next `count` requests with
 // `status` (e.g. 429, 500); `server.delayMs` delays every answer. `server.requests` counts
-// requests by method.
+// requests by method (also served as JSON at /_stand-in/requests).
+//
+// Run as a script (`node momento-server.mjs <token>`), it serves in its own process and prints
+// its port on the first line of stdout.
 import http from 'node:http';
 
 const MAX_ITEM_BYTES = 5 * 1024 * 1024;
@@ -39,6 +42,8 @@ export async function startMomentoServer({ token = 'test-token', caches = ['mode
         else send();
       };
       const url = new URL(req.url, 'http://localhost');
+      // Not Momento's: lets a server in another process report its counters (bench).
+      if (url.pathname === '/_stand-in/requests') return answer(200, JSON.stringify(state.requests));
       const m = /^\/cache\/([^/]+)$/.exec(url.pathname);
       if (!m) return answer(404, 'Not Found');
       if (state.requests[req.method] !== undefined) state.requests[req.method]++;
@@ -97,4 +102,9 @@ export async function startMomentoServer({ token = 'test-token', caches = ['mode
       return new Promise((resolve) => server.close(resolve));
     },
   });
+}
+
+if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+  const server = await startMomentoServer({ token: process.argv[2] || 'test-token' });
+  console.log(server.port);
 }

@@ -1,0 +1,167 @@
+// The Momento section of `npm run bench` (issue 5 §4), called by bench/index.mjs.
+//
+// Against the local stand-in for Momento's HTTP API (__test__/support/momento-server.mjs, on
+// 127.0.0.1, no TLS), on one freshly seeded SQLite database, one row fetched by primary key over
+// the same hot ids as the rest of the bench:
+//   - a raw keep-alive HTTP GET of the same stored value with node:http (what a JS client of the
+//     HTTP API pays for the request alone);
+//   - MomentoCache with the L1 off: `wrap(User).findByPk(id)` hits through Momento (one native
+//     call per batch; concurrent GETs for the entry and its tables' tokens);
+//   - MomentoCache with the default L1 (1 s): L1 hits;
+//   - the uncached `User.findByPk(id)` on SQLite.
+// Serial latency (median per op over batches) and throughput at 64 in flight (median of runs).
+// Hits are checked with client.stats() and the server's own GET counts.
+//
+// The stand-in runs in a child process, as a service would (in this process it would share the
+// event loop with the client). Its cost is in every Momento row alike, so the rows compare the
+// client side; real Momento adds the network.
+import http from 'node:http';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { MomentoClientGenerator, modelCacheFactory } from '../js/index.mjs';
+import { openDatabase, defineSchema, seed } from '../examples/schema.mjs';
+import { throughput } from './redis.mjs';
+
+const INFLIGHT = 64;
+const TOTAL = Number(process.env.BENCH_REDIS_CALLS) || 20000;
+const DB_TOTAL = Math.max(500, Math.round(TOTAL / 5));
+const TOKEN = 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJiZW5jaCJ9.YmVuY2g';
+
+export async function momentoBench(h) {
+  const { measure, printTable, fmtUs, bold, dim, red, check, ids } = h;
+  const HOT = ids.length;
+  console.log(bold('Momento tier') + dim(`  (local stand-in for Momento's HTTP API; findByPk of one User row, ${HOT} hot ids)`));
+  if (process.env.BENCH_MOMENTO === '0') {
+    console.log(red(bold('Momento section SKIPPED: BENCH_MOMENTO=0')));
+    return;
+  }
+  const child = spawn(process.execPath, [fileURLToPath(new URL('../__test__/support/momento-server.mjs', import.meta.url)), TOKEN], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [first] = await once(child.stdout, 'data');
+  const port = Number(String(first).trim());
+  const server = {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    gets: async () => JSON.parse(await (await fetch(`http://127.0.0.1:${port}/_stand-in/requests`)).text()).GET,
+  };
+  const sq = openDatabase();
+  const clients = [];
+  const agent = new http.Agent({ keepAlive: true, maxSockets: INFLIGHT });
+  try {
+    const models = defineSchema(sq);
+    const { User } = models;
+    await seed(sq, models);
+    const rows = [];
+    const verify = [];
+    const newClient = async (l1) => {
+      const client = MomentoClientGenerator.newInstance({
+        credentialProvider: { apiKey: TOKEN, endpoint: server.url },
+        defaultTtlSeconds: 600,
+        namespace: 'bench',
+        ...(l1 ? {} : { l1: false }),
+      });
+      clients.push(client);
+      const warnings = [];
+      const logger = { debug() {}, info() {}, warn: (...a) => warnings.push(a), error: (...a) => warnings.push(a) };
+      return { client, warnings, wUser: (await modelCacheFactory(client, logger)).wrap(User) };
+    };
+
+    // 1. MomentoCache, L1 off: fill, then time hits.
+    const off = await newClient(false);
+    for (const id of ids) await off.wUser.findByPk(id);
+    {
+      const h0 = off.client.stats().hits;
+      const g0 = await server.gets();
+      let calls = 0;
+      const op = (i) => {
+        calls++;
+        return off.wUser.findByPk(ids[i % HOT]);
+      };
+      const serial = await measure(op, { isAsync: true });
+      const tp = await throughput(op, TOTAL);
+      const hits = off.client.stats().hits - h0;
+      const ok = hits === calls && off.warnings.length === 0;
+      check(ok, `Momento-tier hits: ${hits} of ${calls} calls (${off.warnings.length} warnings)`);
+      verify.push([ok, `MomentoCache L1 off: stats() hits +${hits} / ${calls} calls; server GETs ${(((await server.gets()) - g0) / calls).toFixed(2)} per call (entry + tokens, deduplicated per batch)`]);
+      rows.push(['MomentoCache (l1: false) wrap(User).findByPk(id), Momento-tier hit', serial, tp, 'momento']);
+    }
+
+    // 2. A raw keep-alive HTTP GET of one stored entry.
+    {
+      const path = `/cache/model-cache?key=${encodeURIComponent(`bench:User:query:${off.client.keyFor(User, 'findByPk', ids[0])}`)}`;
+      const get = () =>
+        new Promise((resolve, reject) => {
+          const req = http.request({ host: '127.0.0.1', port: server.port, path, agent, headers: { authorization: TOKEN } }, (res) => {
+            const chunks = [];
+            res.on('data', (c) => chunks.push(c));
+            res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks)) : reject(new Error(`HTTP ${res.statusCode}`))));
+          });
+          req.on('error', reject);
+          req.end();
+        });
+      rows.push(['raw keep-alive HTTP GET (node:http) of one stored entry', await measure(get, { isAsync: true }), await throughput(get, TOTAL), 'raw']);
+    }
+
+    // 3. MomentoCache, default L1.
+    const on = await newClient(true);
+    for (let pass = 0; pass < 2; pass++) for (const id of ids) await on.wUser.findByPk(id);
+    {
+      const h0 = on.client.stats().hits;
+      let calls = 0;
+      const op = (i) => {
+        calls++;
+        return on.wUser.findByPk(ids[i % HOT]);
+      };
+      const serial = await measure(op, { isAsync: true });
+      const tp = await throughput(op, TOTAL);
+      const hits = on.client.stats().hits - h0;
+      const ok = hits === calls && on.warnings.length === 0;
+      check(ok, `L1 hits: ${hits} of ${calls} calls`);
+      verify.push([ok, `MomentoCache default L1 (1 s): stats() hits +${hits} / ${calls} calls (L1 entries expire each second and refill from Momento)`]);
+      rows.push(['MomentoCache (default L1) wrap(User).findByPk(id), L1 hit', serial, tp, 'l1']);
+    }
+
+    // 4. Uncached SQLite.
+    {
+      const op = (i) => User.findByPk(ids[i % HOT]);
+      rows.push(['User.findByPk(id), uncached, SQLite (in memory)', await measure(op, { isAsync: true }), await throughput(op, DB_TOTAL), 'sqlite']);
+    }
+
+    const ops = (r) => `${Math.round(r.median).toLocaleString('en-US')}`;
+    printTable(
+      [
+        { title: 'Momento section: operation', align: 'l' },
+        { title: 'serial, median/op', align: 'r', style: bold },
+        { title: 'min', align: 'r', style: dim },
+        { title: 'max', align: 'r', style: dim },
+        { title: `${INFLIGHT} in flight, ops/s`, align: 'r', style: bold },
+        { title: 'runs min–max', align: 'r', style: dim },
+      ],
+      rows.map(([name, s, t]) => [name, fmtUs(s.median), fmtUs(s.min), fmtUs(s.max), ops(t), `${ops({ median: t.min })}–${ops({ median: t.max })}`]),
+    );
+    console.log();
+    const by = Object.fromEntries(rows.map(([, s, t, tag]) => [tag, { s, t }]));
+    printTable(
+      [
+        { title: 'Momento section: ratio', align: 'l' },
+        { title: 'value', align: 'r', style: bold },
+      ],
+      [
+        ['Momento-tier hit / raw HTTP GET, serial latency', `${(by.momento.s.median / by.raw.s.median).toFixed(2)}×`],
+        [`Momento-tier hit / raw HTTP GET, ops/s at ${INFLIGHT} in flight`, `${(by.momento.t.median / by.raw.t.median).toFixed(2)}×`],
+        ['Momento-tier hit / L1 hit, serial latency (L1 speed-up)', `${(by.momento.s.median / by.l1.s.median).toFixed(1)}×`],
+        ['SQLite uncached / Momento-tier hit, serial', `${(by.sqlite.s.median / by.momento.s.median).toFixed(1)}×`],
+        ['SQLite uncached / L1 hit, serial', `${(by.sqlite.s.median / by.l1.s.median).toFixed(1)}×`],
+      ],
+    );
+    for (const [ok, text] of verify) console.log(ok ? dim(text) : red(text));
+    console.log();
+  } catch (err) {
+    check(false, `Momento section failed: ${err && err.stack}`);
+  } finally {
+    for (const c of clients) await c.close();
+    agent.destroy();
+    await sq.close();
+    child.kill();
+  }
+}
