@@ -5,8 +5,11 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { Sequelize, DataTypes } from 'sequelize';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startMomentoServer } from './support/momento-server.mjs';
+import { recordingLogger, schema, eventually } from './support/network-suite.mjs';
 import { MomentoClientGenerator, MomentoCache, Configurations, CredentialProvider, modelCacheFactory, withCache } from '../js/index.mjs';
 
 const run = promisify(execFile);
@@ -16,33 +19,7 @@ process.on('unhandledRejection', (e) => unhandled.push(e));
 const TOKEN = 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJ0ZXN0In0.c2lnbmF0dXJl';
 const v1Key = (apiKey, endpoint) => Buffer.from(JSON.stringify({ api_key: apiKey, endpoint })).toString('base64');
 
-function recordingLogger() {
-  const lines = [];
-  const log = (level) => (obj, msg) => lines.push({ level, code: obj && obj.code, msg, text: `${msg} ${JSON.stringify(obj)}` });
-  return { lines, debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
-}
 
-async function schema() {
-  const sql = [];
-  const sequelize = new Sequelize({ dialect: 'sqlite', storage: ':memory:', logging: (s) => sql.push(s) });
-  const User = sequelize.define('User', { name: DataTypes.STRING });
-  await sequelize.sync();
-  const counted = async (fn) => {
-    const n = sql.length;
-    const r = await fn();
-    return [r, sql.length - n];
-  };
-  return { sequelize, User, counted };
-}
-
-/** Polls `read` until `done(result)`, up to ~`seconds`; returns whether it got there. */
-async function eventually(read, done, seconds = 5) {
-  for (let i = 0; i < seconds * 20; i++) {
-    if (done(await read())) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return false;
-}
 
 describe('MomentoCache over the local Momento HTTP API', () => {
   let server;
@@ -82,13 +59,8 @@ describe('MomentoCache over the local Momento HTTP API', () => {
   });
 
   test("a write in one app server is seen by another at once with the L1 off (generation tokens in Momento)", async () => {
-    const dir = await import('node:fs').then((fs) => fs.mkdtempSync(`${(process.env.TMPDIR || '/tmp')}/snc-momento-`));
-    const open = async () => {
-      const sequelize = new Sequelize({ dialect: 'sqlite', storage: `${dir}/db.sqlite`, logging: false });
-      const User = sequelize.define('User', { name: DataTypes.STRING });
-      await sequelize.sync();
-      return { sequelize, User };
-    };
+    const dir = mkdtempSync(join(tmpdir(), 'snc-momento-'));
+    const open = () => schema(join(dir, 'db.sqlite'));
     const a = await open();
     const b = await open();
     const ca = await modelCacheFactory(client({ l1: false, namespace: 'shared' }), recordingLogger());
@@ -102,6 +74,7 @@ describe('MomentoCache over the local Momento HTTP API', () => {
     assert.equal((await readA())[0].name, 'v2', "B's write made A's entry stale");
     await a.sequelize.close();
     await b.sequelize.close();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   test("with the L1 on, this process's writes are seen at once and another's within the L1 TTL", async () => {

@@ -12,29 +12,12 @@ import { join } from 'node:path';
 import Redis from 'ioredis';
 import { Sequelize, DataTypes } from 'sequelize';
 import { freePort, startRedis } from './support/redis-server.mjs';
+import { recordingLogger, schema, eventually } from './support/network-suite.mjs';
 import { RedisCache, modelCacheFactory, withCache } from '../js/index.mjs';
 
 const unhandled = [];
 process.on('unhandledRejection', (e) => unhandled.push(e));
 
-function recordingLogger() {
-  const lines = [];
-  const log = (level) => (obj, msg) => lines.push({ level, code: obj && obj.code, msg, error: obj && obj.error });
-  return { lines, debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
-}
-
-async function schema(storage = ':memory:') {
-  const sql = [];
-  const sequelize = new Sequelize({ dialect: 'sqlite', storage, logging: (s) => sql.push(s) });
-  const User = sequelize.define('User', { name: DataTypes.STRING });
-  await sequelize.sync();
-  const counted = async (fn) => {
-    const n = sql.length;
-    const r = await fn();
-    return [r, sql.length - n];
-  };
-  return { sequelize, User, counted };
-}
 
 describe('RedisCache', () => {
   let port;
@@ -96,14 +79,6 @@ describe('RedisCache', () => {
     }
   });
 
-  /** Polls `read` until `done(result)`, up to ~5 s; returns whether it got there. */
-  async function eventually(read, done) {
-    for (let i = 0; i < 100; i++) {
-      if (done(await read())) return true;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    return false;
-  }
 
   test("the L1 in front of Redis answers from memory, and another server's write reaches it by pub/sub", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'snc-l1-'));

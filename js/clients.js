@@ -91,12 +91,61 @@ class AdapterClient extends CacheClient {
   }
 }
 
+/** `l1` as given to a network client: undefined for `false`, else its validated bounds. */
+function l1Option(where, value, defaultTtlSeconds) {
+  if (value === false) return undefined;
+  const l = checkKeys(`${where}: l1`, value, ['maxBytes', 'ttlSeconds']);
+  return {
+    maxBytes: positiveInteger(`${where}: l1`, 'maxBytes', l.maxBytes, DEFAULT_L1_MAX_BYTES),
+    ttlSeconds: positiveNumber(`${where}: l1`, 'ttlSeconds', l.ttlSeconds, defaultTtlSeconds),
+  };
+}
+
+const kNetwork = Symbol('sequelize-native-cache.network');
+
+/**
+ * A client whose entries live in a network tier reached through the Rust core (Redis, Momento):
+ * the shared tier logic (adapters/tier.js) over a NativeAdapter, an optional L1 in front.
+ */
+class NetworkClient extends CacheClient {
+  /**
+   * Puts the engine in place. `tier` comes from native.createRedis or createMomento, `adapter` is
+   * the NativeAdapter over it; `l1` is from l1Option (undefined: none).
+   */
+  attachTier({ tier, adapter, l1, ttlSeconds, prefix, maxValueBytes, maxRemoteTtlMs }) {
+    const engine = new Engine({
+      maxBytes: l1 ? l1.maxBytes : 1024 * 1024,
+      defaultTtlMs: Math.round(ttlSeconds * 1000),
+      prefix,
+      remote: new AdapterTier(adapter),
+      l1TtlMs: l1 ? Math.round(l1.ttlSeconds * 1000) : undefined,
+      maxValueBytes,
+      maxRemoteTtlMs,
+    });
+    Object.defineProperty(this, kEngine, { value: engine });
+    Object.defineProperty(this, kNetwork, { value: { tier, adapter } });
+    return engine;
+  }
+
+  /** The circuit breaker: `{ phase: 'closed' | 'open' | 'probing', changes }`. */
+  breaker() {
+    return this[kNetwork].tier.breaker();
+  }
+
+  /** Stops using the network tier (and its background tasks); later calls go to the database only. */
+  async close() {
+    this[kNetwork].adapter.closed = true;
+    this[kNetwork].tier.close();
+    this[kEngine].clear();
+  }
+}
+
 /**
  * The Redis client: entries and generation tokens in Redis (or a Redis Cluster), every command
  * made by the Rust core with a timeout and a circuit breaker. A Redis problem never fails a
  * query: the database answers.
  */
-class RedisCache extends CacheClient {
+class RedisCache extends NetworkClient {
   /**
    * @param {object} options
    * @param {string} [options.url]               redis://[user:password@]host:port[/db]
@@ -133,57 +182,26 @@ class RedisCache extends CacheClient {
     const namespace = nonEmptyString(where, 'namespace', o.namespace, 'snc');
     if (/[{}]/.test(namespace)) throw new TypeError(`${where}: namespace must not contain { or } (they mark Redis hash tags)`);
     const ttl = positiveNumber(where, 'defaultTtlSeconds', o.defaultTtlSeconds, DEFAULT_TTL_SECONDS);
-    let l1;
-    if (o.l1 !== false) {
-      const l = checkKeys(`${where}: l1`, o.l1, ['maxBytes', 'ttlSeconds']);
-      l1 = {
-        maxBytes: positiveInteger(`${where}: l1`, 'maxBytes', l.maxBytes, DEFAULT_L1_MAX_BYTES),
-        ttlSeconds: positiveNumber(`${where}: l1`, 'ttlSeconds', l.ttlSeconds, DEFAULT_L1_TTL_SECONDS),
-      };
-    }
+    const l1 = l1Option(where, o.l1, DEFAULT_L1_TTL_SECONDS);
     const connectTimeoutMs = positiveNumber(where, 'connectTimeoutMs', o.connectTimeoutMs, 2000);
     const commandTimeoutMs = positiveNumber(where, 'commandTimeoutMs', o.commandTimeoutMs, 250);
     const compressAboveBytes = nonNegativeInteger(where, 'compressAboveBytes', o.compressAboveBytes, DEFAULT_COMPRESS_ABOVE_BYTES, ' (0: never compress)');
     const maxValueBytes = positiveInteger(where, 'maxValueBytes', o.maxValueBytes, DEFAULT_MAX_VALUE_BYTES);
     const tlsCa = tlsOption(where, o.tls, urls);
-    const redis = native.createRedis({
-      tlsCa, urls, cluster: o.nodes !== undefined, connectTimeoutMs, commandTimeoutMs, compressAboveBytes });
+    const redis = native.createRedis({ urls, cluster: o.nodes !== undefined, connectTimeoutMs, commandTimeoutMs, compressAboveBytes, tlsCa });
     const adapter = new NativeRedisAdapter(redis, namespace);
-    const engine = new Engine({
-      maxBytes: l1 ? l1.maxBytes : 1024 * 1024,
-      defaultTtlMs: Math.round(ttl * 1000),
-      prefix: namespace,
-      remote: new AdapterTier(adapter),
-      l1TtlMs: l1 ? Math.round(l1.ttlSeconds * 1000) : undefined,
-      maxValueBytes,
-    });
+    const engine = this.attachTier({ tier: redis, adapter, l1, ttlSeconds: ttl, prefix: namespace, maxValueBytes });
     // The L1 stays untrusted (it answers nothing) until Rust's subscription is live.
     if (l1) redis.attachL1(engine.native, adapter.channel);
-    Object.defineProperty(this, kEngine, { value: engine });
-    Object.defineProperty(this, kRedis, { value: { redis, adapter } });
     this.namespace = namespace;
     this.defaultTtlSeconds = ttl;
   }
 
-  /** The circuit breaker: `{ phase: 'closed' | 'open' | 'probing', changes }`. */
-  breaker() {
-    return this[kRedis].redis.breaker();
-  }
-
-  /** Stops using Redis (ends the subscription; later reads and writes go to the database only). */
-  async close() {
-    this[kRedis].adapter.closed = true;
-    this[kRedis].redis.close();
-    this[kEngine].clear();
-  }
-
-  /** The same as close(), for ioredis users. */
+  /** The same as close() (which also ends the subscription), for ioredis users. */
   async quit() {
     return this.close();
   }
 }
-
-const kRedis = Symbol('sequelize-native-cache.redis');
 
 function redisUrl(where, name, v) {
   if (typeof v !== 'string') throw new TypeError(`${where}: ${name} must be a redis:// URL, got ${describe(v)}`);
@@ -239,4 +257,4 @@ function engineOf(client, where, { acceptAdapters = false } = {}) {
   throw new TypeError(`${where}: client must be ${expected}, got ${describe(client)}`);
 }
 
-module.exports = { CacheClient, MemoryCache, RedisCache, AdapterClient, engineOf, kEngine, DEFAULT_TTL_SECONDS, DEFAULT_L1_MAX_BYTES, DEFAULT_COMPRESS_ABOVE_BYTES };
+module.exports = { CacheClient, NetworkClient, MemoryCache, RedisCache, AdapterClient, engineOf, l1Option, DEFAULT_TTL_SECONDS, DEFAULT_COMPRESS_ABOVE_BYTES };

@@ -1,20 +1,4 @@
-// Public entry point (ESM): the same objects as the CommonJS entry, not a second copy.
-import { createRequire } from 'node:module';
-
-const cjs = createRequire(import.meta.url)('./index.js');
-
-export const {
-  MemoryCache,
-  RedisCache,
-  MomentoCache,
-  MomentoClientGenerator,
-  Configurations,
-  CredentialProvider,
-  CacheClient,
-  modelCacheFactory,
-  withCache,
-  IORedisAdapter,
-  CompressionType,
-  LoggerFactory,
-} = cjs;
-export default cjs;
+// Public entry point (ESM): the CommonJS entry's objects, not a second copy. Node finds the named
+// exports in index.js's `module.exports = { ... }` literal, so the names are listed there only.
+export * from './index.js';
+export { default } from './index.js';

@@ -8,9 +8,7 @@
 // other processes' writes: it is kept short (1 s by default) and that TTL bounds how long another
 // process's write can go unseen. Writes made in this process reach its own L1 at once.
 
-const { CacheClient, kEngine, DEFAULT_TTL_SECONDS, DEFAULT_L1_MAX_BYTES, DEFAULT_COMPRESS_ABOVE_BYTES } = require('./clients');
-const { Engine } = require('./engine');
-const { AdapterTier } = require('./adapters/tier');
+const { NetworkClient, l1Option, DEFAULT_TTL_SECONDS, DEFAULT_COMPRESS_ABOVE_BYTES } = require('./clients');
 const { NativeAdapter } = require('./adapters/native');
 const { CompressionType } = require('./model-cache');
 const { OnceLogger, defaultLogger } = require('./logger');
@@ -175,7 +173,7 @@ function timeoutOf(configuration) {
  * A client whose entries live in a Momento cache, with an in-process L1 in front (short TTL).
  * Construct it through MomentoClientGenerator.
  */
-class MomentoCache extends CacheClient {
+class MomentoCache extends NetworkClient {
   constructor(props, where = WHERE) {
     super();
     const o = checkKeys(where, props, PROPS);
@@ -188,14 +186,7 @@ class MomentoCache extends CacheClient {
     const namespace = nonEmptyString(where, 'namespace', o.namespace, 'snc');
     const forceCreateCache = optionalBoolean(where, 'forceCreateCache', o.forceCreateCache, false);
     const logger = optionalLogger(where, o.logger, undefined) ?? defaultLogger();
-    let l1;
-    if (o.l1 !== false) {
-      const l = checkKeys(`${where}: l1`, o.l1, ['maxBytes', 'ttlSeconds']);
-      l1 = {
-        maxBytes: positiveInteger(`${where}: l1`, 'maxBytes', l.maxBytes, DEFAULT_L1_MAX_BYTES),
-        ttlSeconds: positiveNumber(`${where}: l1`, 'ttlSeconds', l.ttlSeconds, DEFAULT_L1_TTL_SECONDS),
-      };
-    }
+    const l1 = l1Option(where, o.l1, DEFAULT_L1_TTL_SECONDS);
     const requestTimeoutMs = positiveNumber(where, 'requestTimeoutMs', o.requestTimeoutMs, timeoutOf(o.configuration) ?? DEFAULT_REQUEST_TIMEOUT_MS);
     const maxConcurrentRequests = positiveInteger(where, 'maxConcurrentRequests', o.maxConcurrentRequests, DEFAULT_MAX_CONCURRENT_REQUESTS);
     const compressionType = o.compressionType ?? CompressionType.ZSTD;
@@ -212,19 +203,18 @@ class MomentoCache extends CacheClient {
 
     const tier = native.createMomento({ baseUrl, cacheName, apiKey: token, requestTimeoutMs, maxConcurrency: maxConcurrentRequests, compressAboveBytes });
     const adapter = new NativeAdapter(tier, namespace);
-    const engine = new Engine({
-      maxBytes: l1 ? l1.maxBytes : 1024 * 1024,
-      defaultTtlMs: Math.round(Math.min(ttl, MAX_TTL_SECONDS) * 1000),
+    // No subscription: the L1 is trusted from the start, and its short TTL bounds staleness.
+    const engine = this.attachTier({
+      tier,
+      adapter,
+      l1,
+      ttlSeconds: Math.min(ttl, MAX_TTL_SECONDS),
       prefix: cacheName,
-      remote: new AdapterTier(adapter),
-      // No subscription: the L1 is always answered from, and its short TTL bounds staleness.
-      l1TtlMs: l1 ? Math.round(l1.ttlSeconds * 1000) : undefined,
       maxValueBytes,
       maxRemoteTtlMs: MAX_TTL_SECONDS * 1000,
     });
     engine.log = log;
-    Object.defineProperty(this, kEngine, { value: engine });
-    Object.defineProperty(this, kMomento, { value: { tier, adapter } });
+    Object.defineProperty(this, kLog, { value: log });
     this.modelCacheName = cacheName;
     this.defaultTtlSeconds = ttl;
     /** Settles when the cache exists or creating it was given up on (forceCreateCache). */
@@ -240,22 +230,11 @@ class MomentoCache extends CacheClient {
       value: JSON.stringify([baseUrl, cacheName, namespace, ttl, l1, requestTimeoutMs, maxConcurrentRequests, compressAboveBytes, maxValueBytes, hashOf(token)]),
     });
   }
-
-  /** The circuit breaker: `{ phase: 'closed' | 'open' | 'probing', changes }`. */
-  breaker() {
-    return this[kMomento].tier.breaker();
-  }
-
-  /** Stops using Momento: later reads and writes go to the database only. */
-  async close() {
-    this[kMomento].adapter.closed = true;
-    this[kMomento].tier.close();
-    this[kEngine].clear();
-  }
 }
 
-const kMomento = Symbol('sequelize-native-cache.momento');
 const kFingerprint = Symbol('sequelize-native-cache.momento-fingerprint');
+/** Where warnings outside a read go (getInstance's). */
+const kLog = Symbol('sequelize-native-cache.momento-log');
 /** Starts what a client does once it is handed out (forceCreateCache), not for a discarded candidate. */
 const kStart = Symbol('sequelize-native-cache.momento-start');
 
@@ -311,7 +290,7 @@ const MomentoClientGenerator = {
     }
     candidate.close();
     if (candidate[kFingerprint] !== instance[kFingerprint]) {
-      instance[kEngine].log.warn('cache-instance', {}, 'MomentoClientGenerator.getInstance was called again with different props; the first client is returned (use newInstance for another)');
+      instance[kLog].warn('cache-instance', {}, 'MomentoClientGenerator.getInstance was called again with different props; the first client is returned (use newInstance for another)');
     }
     return instance;
   },
