@@ -9,7 +9,10 @@
 // cluster client), concurrent GETs on Momento. A lone read pays one extra tick; 64 concurrent
 // reads pay one crossing instead of 64.
 
-/** Keys per native call at most; more in one tick are sent as several batches, overlapping. */
+/**
+ * Keys per native call, about: a batch is sent once it holds this many (a caller's keys stay in one
+ * batch); more in one tick go as several batches, overlapping.
+ */
 const MAX_BATCH_KEYS = 24;
 
 class NativeAdapter {
@@ -23,35 +26,46 @@ class NativeAdapter {
     this.closed = false;
     /** Where writes announce the tables they touched, for every process's L1 (Redis only). */
     this.channel = `{${namespace}}:#invalidate`;
-    /** Keys read in the current tick, with their waiters. */
-    this.queue = new Map();
+    /** The batch being gathered in this tick: its keys (each once) and who waits for what. */
+    this.batch = undefined;
   }
 
-  /** Resolves with the value of `key`, read together with every other key asked for in this tick. */
-  #read(key) {
+  /**
+   * Resolves with the values of `keys`, read together with every other read asked for in this
+   * tick: one native call, one promise per caller.
+   */
+  #read(keys) {
     return new Promise((resolve, reject) => {
-      let waiters = this.queue.get(key);
-      if (waiters === undefined) {
-        if (this.queue.size === 0) {
-          const batch = this.queue;
-          process.nextTick(() => this.#flush(batch));
-        }
-        this.queue.set(key, (waiters = []));
-        // A full batch goes now, so that the network works on it while this tick goes on
-        // producing the next one (one batch at a time would leave both sides idle in turn).
-        if (this.queue.size >= MAX_BATCH_KEYS) this.#flush(this.queue);
+      let b = this.batch;
+      if (b === undefined) {
+        b = this.batch = { index: new Map(), keys: [], waiters: [] };
+        process.nextTick(() => this.#flush(b));
       }
-      waiters.push({ resolve, reject });
+      const at = keys.map((k) => {
+        let i = b.index.get(k);
+        if (i === undefined) {
+          i = b.keys.push(k) - 1;
+          b.index.set(k, i);
+        }
+        return i;
+      });
+      b.waiters.push({ at, resolve, reject });
+      // A full batch goes now, so that the network works on it while this tick goes on
+      // producing the next one (one batch at a time would leave both sides idle in turn).
+      if (b.keys.length >= MAX_BATCH_KEYS) this.#flush(b);
     });
   }
 
-  #flush(batch) {
-    if (batch !== this.queue || batch.size === 0) return; // already sent
-    this.queue = new Map();
-    const keys = [...batch.keys()];
-    this.tier.mget(keys).then(
-      (values) => keys.forEach((k, i) => batch.get(k).forEach((w) => w.resolve(values[i] ?? null))),
-      (err) => batch.forEach((waiters) => waiters.forEach((w) => w.reject(err))),
+  #flush(b) {
+    if (b !== this.batch) return; // already sent
+    this.batch = undefined;
+    this.tier.mget(b.keys).then(
+      (values) => {
+        for (const w of b.waiters) w.resolve(w.at.map((i) => values[i] ?? null));
+      },
+      (err) => {
+        for (const w of b.waiters) w.reject(err);
+      },
     );
   }
 
@@ -66,12 +80,12 @@ class NativeAdapter {
 
   async get(parts) {
     this.#open();
-    return this.#read(this.key(parts));
+    return (await this.#read([this.key(parts)]))[0];
   }
 
   async mget(paths) {
     this.#open();
-    return Promise.all(paths.map((p) => this.#read(this.key(p))));
+    return this.#read(paths.map((p) => this.key(p)));
   }
 
   async set(parts, value, options = {}) {
