@@ -191,7 +191,7 @@ export interface MomentoClientProps {
   compressionType?: CompressionTypeName;
   /** Default 16384. */
   compressAboveBytes?: number;
-  /** Results larger than this are not cached (default 4 MiB, at most 5 MiB: Momento's item limit). */
+  /** Results larger than this are not cached (default 4 MiB, at most 5 MB: Momento's item limit). */
   maxValueBytes?: number;
   /** Where warnings at construction go (default: the console, warn and above). */
   logger?: Logger;

@@ -173,7 +173,12 @@ describe('MomentoCache over the local Momento HTTP API', () => {
         `after ${status} stops, hits resume`,
       );
     }
-    assert.ok(logger.lines.length <= 6, `one line per state, not per call: ${logger.lines.length}`);
+    // Another 4xx refuses a request, not the service: the breaker stays closed.
+    server.fail(400, 30);
+    for (let i = 0; i < 10; i++) assert.equal((await cache.wrap(User).findByPk(u.id)).name, 'carol');
+    assert.equal(c.breaker().phase, 'closed', 'a 400 does not open the breaker');
+    server.injected.length = 0;
+    assert.ok(logger.lines.length <= 7, `one line per state, not per call: ${logger.lines.length}`);
     await c.close();
     await sequelize.close();
   });
@@ -226,6 +231,7 @@ describe('MomentoCache over the local Momento HTTP API', () => {
       [{ credentialProvider: { apiKey: TOKEN, endpoint: server.url }, requestTimeoutMs: -1 }, /requestTimeoutMs/],
       [{ credentialProvider: { apiKey: TOKEN, endpoint: server.url }, colour: 1 }, /unknown option "colour"/],
       [{ credentialProvider: 42 }, /credentialProvider must be/],
+      [{ credentialProvider: TOKEN }, /credentialProvider must be .*a string \(for a key, pass \{ apiKey \}/],
     ];
     const saved = process.env.MOMENTO_API_KEY;
     delete process.env.MOMENTO_API_KEY;
@@ -267,6 +273,15 @@ describe('MomentoCache over the local Momento HTTP API', () => {
     } finally {
       process.env = saved;
     }
+    // A legacy token carries its cache host in the `c` claim (`cp` is the control plane).
+    const claims = Buffer.from(JSON.stringify({ sub: 'x', c: server.url, cp: 'control.cell-9.example.com' })).toString('base64url');
+    const legacy = `eyJhbGciOiJub25lIn0.${claims}.c2ln`;
+    server.token = legacy;
+    try {
+      assert.deepEqual(await reads(MomentoClientGenerator.newInstance({ credentialProvider: { apiKey: legacy }, l1: false })), ['fay', 0, true], 'legacy token');
+    } finally {
+      server.token = TOKEN;
+    }
     await sequelize.close();
   });
 
@@ -282,6 +297,14 @@ describe('MomentoCache over the local Momento HTTP API', () => {
     assert.equal(other, first);
     assert.equal(logger.lines.filter((l) => l.code === 'cache-instance').length, 1);
     assert.notEqual(MomentoClientGenerator.newInstance({ credentialProvider: { apiKey: TOKEN, endpoint: server.url } }), first);
+    // Invalid props on a later call: the client stands and nothing throws (the warning is the
+    // same kind as above, so within its burst it is counted, not repeated).
+    assert.equal(MomentoClientGenerator.getInstance({ defaultTtlSeconds: -1 }), first);
+    assert.equal(logger.lines.filter((l) => l.code === 'cache-instance').length, 1);
+    await first.close();
+    const next = MomentoClientGenerator.getInstance({ credentialProvider: { apiKey: TOKEN, endpoint: server.url } });
+    assert.notEqual(next, first, 'after close, a new client');
+    await next.close();
   });
 
   test("the seeds' code runs against it: the tutorial (seed 000) and the README's doWork() (seed 001)", async () => {

@@ -20,8 +20,8 @@ const DEFAULT_CACHE_NAME = 'model-cache';
 const DEFAULT_L1_TTL_SECONDS = 1;
 const DEFAULT_REQUEST_TIMEOUT_MS = 1000;
 const DEFAULT_MAX_CONCURRENT_REQUESTS = 64;
-/** Momento's limits: an item (key and value) of 5 MiB, a TTL of 24 h. */
-const MAX_ITEM_BYTES = 5 * 1024 * 1024;
+/** Momento's limits: an item (key and value) of 5 MB, a TTL of 24 h. */
+const MAX_ITEM_BYTES = 5_000_000;
 const MAX_TTL_SECONDS = 24 * 3600;
 const DEFAULT_MAX_VALUE_BYTES = 4 * 1024 * 1024;
 
@@ -51,7 +51,7 @@ function fromBase64(text) {
 /**
  * The API key to send and the endpoint it carries, if any. A v1 key is base64 of
  * `{"api_key": "<jwt>", "endpoint": "<cell-host>"}`; a v2 key (or a legacy token) is a JWT, and a
- * legacy token names its cache host in the `cp` claim. Anything else is a TypeError that never
+ * legacy token names its cache host in the `c` claim. Anything else is a TypeError that never
  * repeats the key.
  */
 function parseApiKey(where, source, key) {
@@ -65,7 +65,13 @@ function parseApiKey(where, source, key) {
     } catch {
       claims = null;
     }
-    return { token: key, endpoint: claims !== null && typeof claims === 'object' && typeof claims.cp === 'string' ? claims.cp : undefined };
+    // A legacy token names its cache host in `c` (and its control host, `control.<cell>`, in `cp`).
+    let endpoint;
+    if (claims !== null && typeof claims === 'object') {
+      if (typeof claims.c === 'string' && claims.c !== '') endpoint = claims.c;
+      else if (typeof claims.cp === 'string' && claims.cp !== '') endpoint = claims.cp.replace(/^control\./, '');
+    }
+    return { token: key, endpoint };
   }
   let v1;
   try {
@@ -141,7 +147,9 @@ function resolveCredentials(where, props, env = process.env) {
     providerEndpoint = o.endpoint;
     if (providerEndpoint !== undefined) baseUrlOf(where, 'credentialProvider.endpoint', providerEndpoint);
   } else {
-    throw new TypeError(`${where}: credentialProvider must be a Momento credential provider or { apiKey, endpoint }, got ${describe(cp)}`);
+    // Never echo a string here: it is most likely the key itself.
+    const got = typeof cp === 'string' ? 'a string (for a key, pass { apiKey } or CredentialProvider.fromString({ apiKey }))' : describe(cp);
+    throw new TypeError(`${where}: credentialProvider must be a Momento credential provider or { apiKey, endpoint }, got ${got}`);
   }
   const parsed = parseApiKey(where, source, key);
   const candidates = [
@@ -173,70 +181,83 @@ function timeoutOf(configuration) {
  * A client whose entries live in a Momento cache, with an in-process L1 in front (short TTL).
  * Construct it through MomentoClientGenerator.
  */
+/**
+ * The validated settings of `props`, and their fingerprint (what getInstance compares to notice a
+ * second call with other props; it holds no secret). Throws a TypeError naming a bad prop.
+ */
+function settingsOf(props, where) {
+  const o = checkKeys(where, props, PROPS);
+  if (o.configuration !== undefined && (o.configuration === null || typeof o.configuration !== 'object')) {
+    throw new TypeError(`${where}: configuration must be a configuration object (e.g. Configurations.Laptop.latest()), got ${describe(o.configuration)}`);
+  }
+  const { token, baseUrl } = resolveCredentials(where, o);
+  const ttl = positiveNumber(where, 'defaultTtlSeconds', o.defaultTtlSeconds, DEFAULT_TTL_SECONDS);
+  const cacheName = nonEmptyString(where, 'modelCacheName', o.modelCacheName, DEFAULT_CACHE_NAME);
+  const namespace = nonEmptyString(where, 'namespace', o.namespace, 'snc');
+  const forceCreateCache = optionalBoolean(where, 'forceCreateCache', o.forceCreateCache, false);
+  const logger = optionalLogger(where, o.logger, undefined) ?? defaultLogger();
+  const l1 = l1Option(where, o.l1, DEFAULT_L1_TTL_SECONDS);
+  const requestTimeoutMs = positiveNumber(where, 'requestTimeoutMs', o.requestTimeoutMs, timeoutOf(o.configuration) ?? DEFAULT_REQUEST_TIMEOUT_MS);
+  const maxConcurrentRequests = positiveInteger(where, 'maxConcurrentRequests', o.maxConcurrentRequests, DEFAULT_MAX_CONCURRENT_REQUESTS);
+  const compressionType = o.compressionType ?? CompressionType.ZSTD;
+  if (!Object.values(CompressionType).includes(compressionType)) {
+    throw new TypeError(`${where}: compressionType must be one of ${Object.values(CompressionType).join(', ')}, got ${describe(compressionType)}`);
+  }
+  let compressAboveBytes = nonNegativeInteger(where, 'compressAboveBytes', o.compressAboveBytes, DEFAULT_COMPRESS_ABOVE_BYTES, ' (0: never compress)');
+  if (compressionType === CompressionType.NONE) compressAboveBytes = 0;
+  const maxValueBytes = positiveInteger(where, 'maxValueBytes', o.maxValueBytes, DEFAULT_MAX_VALUE_BYTES);
+  if (maxValueBytes > MAX_ITEM_BYTES) throw new TypeError(`${where}: maxValueBytes must be at most ${MAX_ITEM_BYTES} (Momento's item limit), got ${maxValueBytes}`);
+  const fingerprint = JSON.stringify([baseUrl, cacheName, namespace, ttl, l1, requestTimeoutMs, maxConcurrentRequests, compressAboveBytes, maxValueBytes, hashOf(token)]);
+  return { props: o, token, baseUrl, ttl, cacheName, namespace, forceCreateCache, logger, l1, requestTimeoutMs, maxConcurrentRequests, compressAboveBytes, maxValueBytes, fingerprint };
+}
+
+/**
+ * A client whose entries live in a Momento cache, with an in-process L1 in front (short TTL).
+ * Construct it through MomentoClientGenerator.
+ */
 class MomentoCache extends NetworkClient {
   constructor(props, where = WHERE) {
     super();
-    const o = checkKeys(where, props, PROPS);
-    if (o.configuration !== undefined && (o.configuration === null || typeof o.configuration !== 'object')) {
-      throw new TypeError(`${where}: configuration must be a configuration object (e.g. Configurations.Laptop.latest()), got ${describe(o.configuration)}`);
-    }
-    const { token, baseUrl } = resolveCredentials(where, o);
-    const ttl = positiveNumber(where, 'defaultTtlSeconds', o.defaultTtlSeconds, DEFAULT_TTL_SECONDS);
-    const cacheName = nonEmptyString(where, 'modelCacheName', o.modelCacheName, DEFAULT_CACHE_NAME);
-    const namespace = nonEmptyString(where, 'namespace', o.namespace, 'snc');
-    const forceCreateCache = optionalBoolean(where, 'forceCreateCache', o.forceCreateCache, false);
-    const logger = optionalLogger(where, o.logger, undefined) ?? defaultLogger();
-    const l1 = l1Option(where, o.l1, DEFAULT_L1_TTL_SECONDS);
-    const requestTimeoutMs = positiveNumber(where, 'requestTimeoutMs', o.requestTimeoutMs, timeoutOf(o.configuration) ?? DEFAULT_REQUEST_TIMEOUT_MS);
-    const maxConcurrentRequests = positiveInteger(where, 'maxConcurrentRequests', o.maxConcurrentRequests, DEFAULT_MAX_CONCURRENT_REQUESTS);
-    const compressionType = o.compressionType ?? CompressionType.ZSTD;
-    if (!Object.values(CompressionType).includes(compressionType)) {
-      throw new TypeError(`${where}: compressionType must be one of ${Object.values(CompressionType).join(', ')}, got ${describe(compressionType)}`);
-    }
-    let compressAboveBytes = nonNegativeInteger(where, 'compressAboveBytes', o.compressAboveBytes, DEFAULT_COMPRESS_ABOVE_BYTES, ' (0: never compress)');
-    if (compressionType === CompressionType.NONE) compressAboveBytes = 0;
-    const maxValueBytes = positiveInteger(where, 'maxValueBytes', o.maxValueBytes, DEFAULT_MAX_VALUE_BYTES);
-    if (maxValueBytes > MAX_ITEM_BYTES) throw new TypeError(`${where}: maxValueBytes must be at most ${MAX_ITEM_BYTES} (Momento's item limit), got ${maxValueBytes}`);
-
-    const log = new OnceLogger(logger);
-    if (ttl > MAX_TTL_SECONDS) log.warn('cache-ttl-clamped', { defaultTtlSeconds: ttl, maxTtlSeconds: MAX_TTL_SECONDS }, "defaultTtlSeconds is above Momento's 24 h limit; entries are stored for 24 h");
-
-    const tier = native.createMomento({ baseUrl, cacheName, apiKey: token, requestTimeoutMs, maxConcurrency: maxConcurrentRequests, compressAboveBytes });
-    const adapter = new NativeAdapter(tier, namespace);
+    const c = settingsOf(props, where);
+    const log = new OnceLogger(c.logger);
+    if (c.ttl > MAX_TTL_SECONDS) log.warn('cache-ttl-clamped', { defaultTtlSeconds: c.ttl, maxTtlSeconds: MAX_TTL_SECONDS }, "defaultTtlSeconds is above Momento's 24 h limit; entries are stored for 24 h");
+    const tier = native.createMomento({
+      baseUrl: c.baseUrl,
+      cacheName: c.cacheName,
+      apiKey: c.token,
+      requestTimeoutMs: c.requestTimeoutMs,
+      maxConcurrency: c.maxConcurrentRequests,
+      compressAboveBytes: c.compressAboveBytes,
+    });
     // No subscription: the L1 is trusted from the start, and its short TTL bounds staleness.
     const engine = this.attachTier({
       tier,
-      adapter,
-      l1,
-      ttlSeconds: Math.min(ttl, MAX_TTL_SECONDS),
-      prefix: cacheName,
-      maxValueBytes,
+      adapter: new NativeAdapter(tier, c.namespace),
+      l1: c.l1,
+      ttlSeconds: Math.min(c.ttl, MAX_TTL_SECONDS),
+      prefix: c.cacheName,
+      maxValueBytes: c.maxValueBytes,
       maxRemoteTtlMs: MAX_TTL_SECONDS * 1000,
     });
     engine.log = log;
     Object.defineProperty(this, kLog, { value: log });
-    this.modelCacheName = cacheName;
-    this.defaultTtlSeconds = ttl;
+    Object.defineProperty(this, kFingerprint, { value: c.fingerprint });
+    this.modelCacheName = c.cacheName;
+    this.defaultTtlSeconds = c.ttl;
     /** Settles when the cache exists or creating it was given up on (forceCreateCache). */
-    this.ready = Promise.resolve();
-    Object.defineProperty(this, kStart, {
-      value: () => {
-        if (forceCreateCache) this.ready = createCache(cacheName, o, ttl, log);
-        return this;
-      },
-    });
-    /** What getInstance compares to notice a second call with other props (no secrets). */
-    Object.defineProperty(this, kFingerprint, {
-      value: JSON.stringify([baseUrl, cacheName, namespace, ttl, l1, requestTimeoutMs, maxConcurrentRequests, compressAboveBytes, maxValueBytes, hashOf(token)]),
-    });
+    this.ready = c.forceCreateCache ? createCache(c.cacheName, c.props, c.ttl, log) : Promise.resolve();
+  }
+
+  /** Stops using Momento; getInstance makes a new client after the process's one is closed. */
+  async close() {
+    if (instance === this) instance = undefined;
+    return super.close();
   }
 }
 
 const kFingerprint = Symbol('sequelize-native-cache.momento-fingerprint');
 /** Where warnings outside a read go (getInstance's). */
 const kLog = Symbol('sequelize-native-cache.momento-log');
-/** Starts what a client does once it is handed out (forceCreateCache), not for a discarded candidate. */
-const kStart = Symbol('sequelize-native-cache.momento-start');
 
 function hashOf(text) {
   return require('node:crypto').createHash('sha256').update(text).digest('hex').slice(0, 16);
@@ -283,21 +304,30 @@ const MomentoClientGenerator = {
    * returns the same client and logs a warning (use newInstance for a second client).
    */
   getInstance(props) {
-    const candidate = new MomentoCache(props, `${WHERE}.getInstance`);
     if (instance === undefined) {
-      instance = candidate[kStart]();
+      instance = new MomentoCache(props, `${WHERE}.getInstance`);
       return instance;
     }
-    candidate.close();
-    if (candidate[kFingerprint] !== instance[kFingerprint]) {
-      instance[kLog].warn('cache-instance', {}, 'MomentoClientGenerator.getInstance was called again with different props; the first client is returned (use newInstance for another)');
+    // Later calls only compare: the first client stands, whatever they pass.
+    let differs;
+    try {
+      differs = settingsOf(props, `${WHERE}.getInstance`).fingerprint !== instance[kFingerprint];
+    } catch (err) {
+      differs = err.message;
+    }
+    if (differs) {
+      instance[kLog].warn(
+        'cache-instance',
+        typeof differs === 'string' ? { error: differs } : {},
+        'MomentoClientGenerator.getInstance was called again with different props; the first client is returned (use newInstance for another)',
+      );
     }
     return instance;
   },
 
   /** A separate Momento client with its own connections and L1. */
   newInstance(props) {
-    return new MomentoCache(props, `${WHERE}.newInstance`)[kStart]();
+    return new MomentoCache(props, `${WHERE}.newInstance`);
   },
 };
 

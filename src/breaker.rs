@@ -89,7 +89,10 @@ impl Breaker {
         until: Instant::now() + self.first_backoff,
         backoff: self.first_backoff,
       },
-      State::Probing { backoff } | State::Open { backoff, .. } => {
+      // Failures of calls let through before the breaker opened change nothing: only a failed
+      // probe lengthens the back-off (else one failing batch would jump it to the cap).
+      State::Open { .. } => *s,
+      State::Probing { backoff } => {
         let b = (backoff * 2).min(self.max_backoff);
         State::Open {
           until: Instant::now() + b,
@@ -149,5 +152,16 @@ mod tests {
     assert!(!b.allow(), "the back-off is now 20 ms");
     std::thread::sleep(Duration::from_millis(15));
     assert!(b.allow());
+  }
+
+  #[test]
+  fn late_failures_while_open_do_not_lengthen_the_back_off() {
+    let b = Breaker::new(1, Duration::from_millis(20), Duration::from_millis(10_000));
+    b.failure();
+    for _ in 0..23 {
+      b.failure(); // the rest of a batch that was already on its way
+    }
+    std::thread::sleep(Duration::from_millis(30));
+    assert!(b.allow(), "the first back-off still applies");
   }
 }

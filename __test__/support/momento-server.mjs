@@ -5,7 +5,7 @@
 //   DELETE /cache/<cache>?key=K              204, also when the key is absent
 // `key_base64` (base64url) may replace `key`. Every request needs `Authorization: <token>` (or a
 // `token` query parameter): 401 without one, 403 with a wrong one. An unknown cache is 404
-// "Cache Not Found"; an item (key + value) over 5 MiB or a TTL over 24 h is 400.
+// "Cache Not Found"; an item (key + value) over 5 MB or a TTL over 24 h is 400.
 //
 // Tests can inject failures: `server.fail(status, count)` answers the next `count` requests with
 // `status` (e.g. 429, 500); `server.delayMs` delays every answer. `server.requests` counts
@@ -15,7 +15,7 @@
 // its port on the first line of stdout.
 import http from 'node:http';
 
-const MAX_ITEM_BYTES = 5 * 1024 * 1024;
+const MAX_ITEM_BYTES = 5_000_000;
 const MAX_TTL_SECONDS = 24 * 3600;
 
 export async function startMomentoServer({ token = 'test-token', caches = ['model-cache'] } = {}) {

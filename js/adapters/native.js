@@ -59,7 +59,13 @@ class NativeAdapter {
   #flush(b) {
     if (b !== this.batch) return; // already sent
     this.batch = undefined;
-    this.tier.mget(b.keys).then(
+    let pending;
+    try {
+      pending = this.tier.mget(b.keys);
+    } catch (err) {
+      pending = Promise.reject(err); // every waiter hears of it, none is left pending
+    }
+    pending.then(
       (values) => {
         for (const w of b.waiters) w.resolve(w.at.map((i) => values[i] ?? null));
       },

@@ -84,6 +84,8 @@ class AdapterTier {
     if (nl < 0 || !Array.isArray(deps) || !deps.every((d) => Array.isArray(d) && typeof d[0] === 'string' && typeof d[1] === 'string')) {
       return { miss: 'foreign', tokens };
     }
+    // An entry that does not depend on a table the caller expects was not written for this read.
+    if (expected.some((t) => !deps.some((d) => d[0] === t))) return { miss: 'stale', tokens };
     // Tables the caller did not foresee (none, normally) cost a second round trip.
     const unknown = deps.filter((d) => !known.has(d[0])).map((d) => d[0]);
     if (unknown.length > 0) (await this.tokens(unknown)).forEach((token, i) => known.set(unknown[i], token));

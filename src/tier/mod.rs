@@ -24,6 +24,9 @@ pub enum TierError {
   CacheNotFound(String),
   /// The service asked us to slow down (HTTP 429).
   Throttled,
+  /// The service refused this request (another 4xx): the service is up, the request is not
+  /// acceptable (a key or item it will not take).
+  Rejected(u16, String),
   /// The item is larger than the service accepts; nothing was sent.
   TooLarge,
   /// Any other failure reported by the service or the connection.
@@ -39,6 +42,7 @@ impl TierError {
       TierError::Unauthorized(_) => "unauthorized",
       TierError::CacheNotFound(_) => "cache-not-found",
       TierError::Throttled => "throttled",
+      TierError::Rejected(..) => "rejected",
       TierError::TooLarge => "too-large",
       TierError::Failed(_) => "failed",
     }
@@ -54,6 +58,7 @@ impl std::fmt::Display for TierError {
       TierError::Unauthorized(status) => write!(f, "the API key was rejected (HTTP {status})"),
       TierError::CacheNotFound(name) => write!(f, "cache {name:?} not found: create it first"),
       TierError::Throttled => write!(f, "throttled (HTTP 429): over the account's request rate"),
+      TierError::Rejected(status, text) => write!(f, "request refused (HTTP {status}): {text}"),
       TierError::TooLarge => write!(f, "item larger than the tier accepts; not stored"),
       TierError::Failed(e) => write!(f, "{e}"),
     }

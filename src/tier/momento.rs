@@ -19,8 +19,8 @@ use crate::breaker::Breaker;
 use crate::codec;
 use crate::tier::TierError;
 
-/// Momento's largest item, key and value together.
-pub const MAX_ITEM_BYTES: usize = 5 * 1024 * 1024;
+/// Momento's largest item, key and value together: 5 MB (decimal, the safer reading).
+pub const MAX_ITEM_BYTES: usize = 5_000_000;
 /// Momento's longest TTL: 24 hours.
 pub const MAX_TTL_SECONDS: u64 = 24 * 3600;
 
@@ -95,36 +95,29 @@ impl MomentoTier {
     if !self.breaker.allow() {
       return Err(TierError::Open);
     }
-    let result = async {
-      let _permit = tokio::time::timeout(self.config.request_timeout, self.permits.acquire())
+    let attempt = async {
+      let _permit = self
+        .permits
+        .acquire()
         .await
-        .map_err(|_| TierError::Timeout)?
         .map_err(|_| TierError::Failed("the client is closed".into()))?;
       let response = request
         .header("Authorization", &self.config.token)
         .send()
         .await
-        .map_err(|e| {
-          if e.is_timeout() {
-            TierError::Timeout
-          } else {
-            // Without the URL: it names the cache and key but adds nothing to the cause.
-            TierError::Failed(e.without_url().to_string())
-          }
-        })?;
+        .map_err(http_error)?;
       let status = response.status();
-      let body = response.bytes().await.map_err(|e| {
-        if e.is_timeout() {
-          TierError::Timeout
-        } else {
-          TierError::Failed(e.without_url().to_string())
-        }
-      })?;
+      let body = response.bytes().await.map_err(http_error)?;
       classify(status, &body, &self.config.cache_name).map(|()| (status, body.to_vec()))
-    }
-    .await;
+    };
+    // One deadline for the wait for a slot and the request together.
+    let result = match tokio::time::timeout(self.config.request_timeout, attempt).await {
+      Ok(r) => r,
+      Err(_) => Err(TierError::Timeout),
+    };
     match &result {
-      Ok(_) => self.breaker.success(),
+      // The service answered: it is up, whatever it thought of this request.
+      Ok(_) | Err(TierError::Rejected(..)) => self.breaker.success(),
       Err(_) => self.breaker.failure(),
     }
     result
@@ -173,6 +166,23 @@ impl MomentoTier {
   }
 }
 
+/// A reqwest failure as a tier error: its cause chain, without the URL (which names the cache and
+/// key and adds nothing to the cause).
+fn http_error(e: reqwest::Error) -> TierError {
+  if e.is_timeout() {
+    return TierError::Timeout;
+  }
+  let e = e.without_url();
+  let mut text = e.to_string();
+  let mut source = std::error::Error::source(&e);
+  while let Some(cause) = source {
+    text.push_str(": ");
+    text.push_str(&cause.to_string());
+    source = cause.source();
+  }
+  TierError::Failed(text)
+}
+
 /// Maps Momento's status codes to outcomes. A 404 is a miss unless its body says the cache is
 /// missing, which is a configuration problem worth naming.
 fn classify(status: StatusCode, body: &[u8], cache: &str) -> Result<(), TierError> {
@@ -187,6 +197,8 @@ fn classify(status: StatusCode, body: &[u8], cache: &str) -> Result<(), TierErro
     StatusCode::NOT_FOUND => Ok(()),
     StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(TierError::Unauthorized(status.as_u16())),
     StatusCode::TOO_MANY_REQUESTS => Err(TierError::Throttled),
+    // Any other 4xx is about this request (a key or item the service refuses), not the service.
+    s if s.is_client_error() => Err(TierError::Rejected(s.as_u16(), text.trim().to_owned())),
     _ => Err(TierError::Failed(format!("HTTP {}: {}", status.as_u16(), text.trim()))),
   }
 }
