@@ -10,14 +10,9 @@ import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
 import { Sequelize, DataTypes } from 'sequelize';
 import { withCache, IORedisAdapter } from '../js/index.mjs';
+import { recordingLogger, sqlCounter } from './support/suite.mjs';
 
 const REDIS_URL = process.env.SNC_REDIS_URL || 'redis://127.0.0.1:6379';
-
-function recordingLogger() {
-  const lines = [];
-  const log = (level) => (obj, msg) => lines.push({ level, code: obj && obj.code, msg });
-  return { lines, debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
-}
 
 /** The seed's CacheAdapter, in memory: a Map of JSON values with lifetimes. */
 class MapAdapter {
@@ -61,17 +56,12 @@ class TransparentAdaptor {
 }
 
 async function schema(storage = ':memory:') {
-  const sql = [];
-  const sequelize = new Sequelize({ dialect: 'sqlite', storage, logging: (s) => sql.push(s) });
+  const { sql, logging, counted } = sqlCounter();
+  const sequelize = new Sequelize({ dialect: 'sqlite', storage, logging });
   const User = sequelize.define('User', { name: DataTypes.STRING, status: DataTypes.STRING });
   const Post = sequelize.define('Post', { title: DataTypes.STRING, userId: DataTypes.INTEGER });
   User.hasMany(Post, { foreignKey: 'userId', as: 'Posts' });
   await sequelize.sync();
-  const counted = async (fn) => {
-    const n = sql.length;
-    const r = await fn();
-    return [r, sql.length - n];
-  };
   return { sequelize, User, Post, sql, counted };
 }
 

@@ -8,15 +8,9 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { createRequire } from 'node:module';
 import { Sequelize, DataTypes, Op, EmptyResultError } from 'sequelize';
 import { MemoryCache, modelCacheFactory, LoggerFactory, CompressionType } from '../js/index.mjs';
+import { recordingLogger } from './support/suite.mjs';
 
 const require = createRequire(import.meta.url);
-
-/** A logger that records instead of printing. */
-function recordingLogger() {
-  const lines = [];
-  const log = (level) => (obj, msg) => lines.push({ level, obj, msg });
-  return { lines, debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
-}
 
 /** A fresh SQLite database with User → Post, counting the SQL statements it runs. */
 async function setup() {

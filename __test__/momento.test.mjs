@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startMomentoServer } from './support/momento-server.mjs';
-import { recordingLogger, schema, eventually } from './support/network-suite.mjs';
+import { recordingLogger, schema, eventually } from './support/suite.mjs';
 import { MomentoClientGenerator, MomentoCache, Configurations, CredentialProvider, modelCacheFactory, withCache } from '../js/index.mjs';
 
 const run = promisify(execFile);

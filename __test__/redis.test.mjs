@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import Redis from 'ioredis';
 import { Sequelize, DataTypes } from 'sequelize';
 import { freePort, startRedis } from './support/redis-server.mjs';
-import { recordingLogger, schema, eventually } from './support/network-suite.mjs';
+import { recordingLogger, schema, eventually } from './support/suite.mjs';
 import { RedisCache, modelCacheFactory, withCache } from '../js/index.mjs';
 
 const unhandled = [];

@@ -8,13 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Sequelize, DataTypes } from 'sequelize';
 import { MemoryCache, withCache } from '../js/index.mjs';
+import { sqlCounter } from './support/suite.mjs';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
 /** The seed's models (with the `status` column its User lacks), counting SQL statements. */
 async function seedSchema(storage = ':memory:') {
-  const sql = [];
-  const sequelize = new Sequelize({ dialect: 'sqlite', storage, logging: (s) => sql.push(s) });
+  const { sql, logging, counted } = sqlCounter();
+  const sequelize = new Sequelize({ dialect: 'sqlite', storage, logging });
   const User = sequelize.define('User', {
     id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
     name: DataTypes.STRING,
@@ -24,12 +25,6 @@ async function seedSchema(storage = ':memory:') {
   User.hasMany(Post, { foreignKey: 'userId', as: 'Posts' });
   await sequelize.sync();
   sql.length = 0;
-  /** Runs `fn` and returns [its result, the number of SQL statements it ran]. */
-  const counted = async (fn) => {
-    const n = sql.length;
-    const r = await fn();
-    return [r, sql.length - n];
-  };
   return { sequelize, User, Post, sql, counted };
 }
 
