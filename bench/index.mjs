@@ -137,6 +137,19 @@ function printTable(cols, rows) {
   for (const r of rows) console.log(fmt(r, false));
 }
 
+/** A table of ratios: [what, value, target ('—' for none), PASS/MISS mark]. */
+function printRatios(title, rows) {
+  printTable(
+    [
+      { title, align: 'l' },
+      { title: 'value', align: 'r', style: bold },
+      { title: 'target', align: 'r', style: dim },
+      { title: '', align: 'l' },
+    ],
+    rows,
+  );
+}
+
 function bindingInfo() {
   try {
     const p = fileURLToPath(new URL('../js/binding/sequelize-native-cache.linux-x64-gnu.node', import.meta.url));
@@ -483,15 +496,7 @@ async function main() {
       ['named findAll hit / wrap() hit', `${(wcHitNamed.median / hitNested.median).toFixed(2)}×`, '—', ''],
     );
   }
-  printTable(
-    [
-      { title: 'ratio', align: 'l' },
-      { title: 'value', align: 'r', style: bold },
-      { title: 'target', align: 'r', style: dim },
-      { title: '', align: 'l' },
-    ],
-    ratios,
-  );
+  printRatios('ratio', ratios);
   for (const h of hitChecks) console.log(h.ok ? dim(h.text) : red(h.text));
   console.log();
 
@@ -541,11 +546,11 @@ async function main() {
 
   // 9. The Redis tier (bench/redis.mjs): the peer (sequelize-transparent-cache + ioredis), a raw
   // GET, RedisCache hits with the L1 off and on, and the uncached read on SQLite and PostgreSQL.
-  await redisBench({ measure, printTable, fmtUs, bold, dim, green, red, check, ids });
+  await redisBench({ measure, printTable, printRatios, fmtUs, bold, dim, green, red, check, ids });
 
   // 10. The Momento tier (bench/momento.mjs) against the local stand-in: hits with the L1 off and
   // on, a raw HTTP GET and the uncached read.
-  await momentoBench({ measure, printTable, fmtUs, bold, dim, red, check, ids });
+  await momentoBench({ measure, printTable, printRatios, fmtUs, bold, dim, red, check, ids });
 
   console.log(dim(`sample key: ${sampleKey}`));
   const st = client.stats();

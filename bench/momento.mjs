@@ -29,7 +29,7 @@ const DB_TOTAL = Math.max(500, Math.round(TOTAL / 5));
 const TOKEN = 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJiZW5jaCJ9.YmVuY2g';
 
 export async function momentoBench(h) {
-  const { measure, printTable, fmtUs, bold, dim, red, check, ids } = h;
+  const { measure, printTable, printRatios, fmtUs, bold, dim, red, check, ids } = h;
   const HOT = ids.length;
   console.log(bold('Momento tier') + dim(`  (local stand-in for Momento's HTTP API; findByPk of one User row, ${HOT} hot ids)`));
   if (process.env.BENCH_MOMENTO === '0') {
@@ -141,19 +141,13 @@ export async function momentoBench(h) {
     );
     console.log();
     const by = Object.fromEntries(rows.map(([, s, t, tag]) => [tag, { s, t }]));
-    printTable(
-      [
-        { title: 'Momento section: ratio', align: 'l' },
-        { title: 'value', align: 'r', style: bold },
-      ],
-      [
-        ['Momento-tier hit / raw HTTP GET, serial latency', `${(by.momento.s.median / by.raw.s.median).toFixed(2)}×`],
-        [`Momento-tier hit / raw HTTP GET, ops/s at ${INFLIGHT} in flight`, `${(by.momento.t.median / by.raw.t.median).toFixed(2)}×`],
-        ['Momento-tier hit / L1 hit, serial latency (L1 speed-up)', `${(by.momento.s.median / by.l1.s.median).toFixed(1)}×`],
-        ['SQLite uncached / Momento-tier hit, serial', `${(by.sqlite.s.median / by.momento.s.median).toFixed(1)}×`],
-        ['SQLite uncached / L1 hit, serial', `${(by.sqlite.s.median / by.l1.s.median).toFixed(1)}×`],
-      ],
-    );
+    printRatios('Momento section: ratio', [
+      ['Momento-tier hit / raw HTTP GET, serial latency', `${(by.momento.s.median / by.raw.s.median).toFixed(2)}×`, '—', ''],
+      [`Momento-tier hit / raw HTTP GET, ops/s at ${INFLIGHT} in flight`, `${(by.momento.t.median / by.raw.t.median).toFixed(2)}×`, '—', ''],
+      ['Momento-tier hit / L1 hit, serial latency (L1 speed-up)', `${(by.momento.s.median / by.l1.s.median).toFixed(1)}×`, '—', ''],
+      ['SQLite uncached / Momento-tier hit, serial', `${(by.sqlite.s.median / by.momento.s.median).toFixed(1)}×`, '—', ''],
+      ['SQLite uncached / L1 hit, serial', `${(by.sqlite.s.median / by.l1.s.median).toFixed(1)}×`, '—', ''],
+    ]);
     for (const [ok, text] of verify) console.log(ok ? dim(text) : red(text));
     console.log();
   } catch (err) {

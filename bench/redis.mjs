@@ -88,31 +88,27 @@ function perCall(c0, c1, calls) {
   return `GET ${f(c1.get - c0.get)} + MGET ${f(c1.mget - c0.mget)} per call`;
 }
 
-/** Deletes every key matching one of `patterns`; returns how many. */
-async function deleteKeys(admin, patterns) {
+/** SCANs the keys matching each of `patterns`, handing each batch to `onKeys`; sums what it returns. */
+async function scanKeys(admin, patterns, onKeys) {
   let n = 0;
   for (const match of patterns) {
     let cursor = '0';
     do {
       const [next, keys] = await admin.scan(cursor, 'MATCH', match, 'COUNT', 1000);
       cursor = next;
-      if (keys.length > 0) n += await admin.unlink(...keys);
+      if (keys.length > 0) n += await onKeys(keys);
     } while (cursor !== '0');
   }
   return n;
 }
 
-async function countKeys(admin, patterns) {
-  let n = 0;
-  for (const match of patterns) {
-    let cursor = '0';
-    do {
-      const [next, keys] = await admin.scan(cursor, 'MATCH', match, 'COUNT', 1000);
-      cursor = next;
-      n += keys.length;
-    } while (cursor !== '0');
-  }
-  return n;
+/** Deletes every key matching one of `patterns`; returns how many. */
+function deleteKeys(admin, patterns) {
+  return scanKeys(admin, patterns, (keys) => admin.unlink(...keys));
+}
+
+function countKeys(admin, patterns) {
+  return scanKeys(admin, patterns, (keys) => keys.length);
 }
 
 /**
@@ -120,7 +116,7 @@ async function countKeys(admin, patterns) {
  *   red, check (soft check: pushes a problem), ids (the hot ids), BATCHES, BATCH_MS
  */
 export async function redisBench(h) {
-  const { measure, printTable, fmtUs, bold, dim, green, red, check, ids } = h;
+  const { measure, printTable, printRatios, fmtUs, bold, dim, green, red, check, ids } = h;
   const HOT = ids.length;
   const mark = (ok) => (ok ? green('PASS') : red('MISS'));
   const notes = []; // printed under the tables
@@ -444,15 +440,7 @@ export async function redisBench(h) {
         ['PostgreSQL uncached / L1 hit, serial', `${(by.pg.s.median / by.l1.s.median).toFixed(1)}×`, '—', ''],
       );
     }
-    printTable(
-      [
-        { title: 'Redis section: ratio', align: 'l' },
-        { title: 'value', align: 'r', style: bold },
-        { title: 'target', align: 'r', style: dim },
-        { title: '', align: 'l' },
-      ],
-      ratios,
-    );
+    printRatios('Redis section: ratio', ratios);
     for (const [ok, text] of verify) console.log(ok ? dim(text) : red(text));
     console.log(dim(`payloads: ${sizes.join(', ')}`));
     console.log(
