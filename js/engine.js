@@ -616,18 +616,19 @@ class Engine {
   /** An adapter lookup, then the database on a miss. An adapter failure is a miss, logged once. */
   async #remoteRead(call, { key, slot, options }) {
     const { Model, log } = call;
-    // An L1 fill from a remote hit is guarded like any fill: the ticket predates the remote read.
     let l1Ticket;
-    if (this.l1TtlMs !== undefined) {
-      try {
-        l1Ticket = this.native.beginFill(key, this.#tablesOf(call, options).map((t) => this.#idOf(t)));
-      } catch {
-        l1Ticket = undefined;
-      }
-    }
     let got;
     try {
-      got = await this.remote.get(this.#pathOf(call, key), this.#tablesOf(call, options));
+      const tables = this.#tablesOf(call, options);
+      // An L1 fill from a remote hit is guarded like any fill: the ticket predates the remote read.
+      if (this.l1TtlMs !== undefined) {
+        try {
+          l1Ticket = this.native.beginFill(key, tables.map((t) => this.#idOf(t)));
+        } catch {
+          l1Ticket = undefined;
+        }
+      }
+      got = await this.remote.get(this.#pathOf(call, key), tables);
     } catch (err) {
       log.tierFailed(err, { key }, 'adapter get failed; the database answers');
       got = { miss: 'error' };

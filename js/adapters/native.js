@@ -80,28 +80,28 @@ class NativeAdapter {
     return `${this.namespace}:${parts.join(':')}`;
   }
 
-  #open() {
+  checkOpen() {
     if (this.closed) throw new Error('the cache client is closed');
   }
 
   async get(parts) {
-    this.#open();
+    this.checkOpen();
     return (await this.#read([this.key(parts)]))[0];
   }
 
   async mget(paths) {
-    this.#open();
+    this.checkOpen();
     return this.#read(paths.map((p) => this.key(p)));
   }
 
   async set(parts, value, options = {}) {
-    this.#open();
+    this.checkOpen();
     const seconds = options.lifetime ?? options.ttl;
     await this.tier.set(this.key(parts), typeof value === 'string' ? value : JSON.stringify(value), Math.round(seconds * 1000));
   }
 
   async del(parts) {
-    this.#open();
+    this.checkOpen();
     await this.tier.del(this.key(parts));
   }
 }
@@ -109,7 +109,7 @@ class NativeAdapter {
 /** A NativeAdapter over Redis: writes also tell every subscribed process's L1. */
 class NativeRedisAdapter extends NativeAdapter {
   async publishInvalidation(tables) {
-    if (this.closed) throw new Error('the cache client is closed');
+    this.checkOpen();
     await this.tier.publish(this.channel, tables.join('\n'));
   }
 }

@@ -6,6 +6,8 @@ pub mod memory;
 pub mod momento;
 pub mod redis;
 
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
 
 use crate::breaker::Breaker;
@@ -63,6 +65,28 @@ impl std::fmt::Display for TierError {
       TierError::Failed(e) => write!(f, "{e}"),
     }
   }
+}
+
+/// The one way a network tier makes a call: refused once the tier is closed, and while `breaker`
+/// is open; otherwise `call` runs and its outcome is recorded. An answer that only refuses this
+/// request (`Rejected`) still shows the service is up.
+pub async fn guarded<T>(
+  closed: &AtomicBool,
+  breaker: &Breaker,
+  call: impl Future<Output = Result<T, TierError>>,
+) -> Result<T, TierError> {
+  if closed.load(SeqCst) {
+    return Err(TierError::Failed("the client is closed".into()));
+  }
+  if !breaker.allow() {
+    return Err(TierError::Open);
+  }
+  let result = call.await;
+  match &result {
+    Ok(_) | Err(TierError::Rejected(..)) => breaker.success(),
+    Err(_) => breaker.failure(),
+  }
+  result
 }
 
 /// A network tier, whichever service it talks to.

@@ -17,7 +17,7 @@ use tokio::sync::Semaphore;
 
 use crate::breaker::Breaker;
 use crate::codec;
-use crate::tier::TierError;
+use crate::tier::{guarded, TierError};
 
 /// Momento's largest item, key and value together: 5 MB (decimal, the safer reading).
 pub const MAX_ITEM_BYTES: usize = 5_000_000;
@@ -89,12 +89,6 @@ impl MomentoTier {
   /// Sends one request through the breaker, the concurrency bound and the timeout. Returns the
   /// status and body of an answer that is not an error; 404 "Key Not Found" counts as an answer.
   async fn send(&self, request: reqwest::RequestBuilder) -> Result<(StatusCode, Vec<u8>), TierError> {
-    if self.closed.load(SeqCst) {
-      return Err(TierError::Failed("the client is closed".into()));
-    }
-    if !self.breaker.allow() {
-      return Err(TierError::Open);
-    }
     let attempt = async {
       let _permit = self
         .permits
@@ -111,16 +105,13 @@ impl MomentoTier {
       classify(status, &body, &self.config.cache_name).map(|()| (status, body.to_vec()))
     };
     // One deadline for the wait for a slot and the request together.
-    let result = match tokio::time::timeout(self.config.request_timeout, attempt).await {
-      Ok(r) => r,
-      Err(_) => Err(TierError::Timeout),
-    };
-    match &result {
-      // The service answered: it is up, whatever it thought of this request.
-      Ok(_) | Err(TierError::Rejected(..)) => self.breaker.success(),
-      Err(_) => self.breaker.failure(),
-    }
-    result
+    guarded(&self.closed, &self.breaker, async {
+      match tokio::time::timeout(self.config.request_timeout, attempt).await {
+        Ok(r) => r,
+        Err(_) => Err(TierError::Timeout),
+      }
+    })
+    .await
   }
 
   /// The value stored under `key`, or None (absent, or bytes this tier did not write).

@@ -20,7 +20,7 @@ use tokio::sync::OnceCell;
 
 use crate::breaker::Breaker;
 use crate::codec;
-use crate::tier::TierError;
+use crate::tier::{guarded, TierError};
 
 /// Where and how to connect. Validated by the shim.
 #[derive(Debug, Clone)]
@@ -116,13 +116,7 @@ impl RedisTier {
 
   /// Runs one command through the breaker and the timeout.
   async fn run<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T, TierError> {
-    if self.closed.load(SeqCst) {
-      return Err(TierError::Failed("the client is closed".into()));
-    }
-    if !self.breaker.allow() {
-      return Err(TierError::Open);
-    }
-    let result = async {
+    guarded(&self.closed, &self.breaker, async {
       let conn = self.conn.get_or_try_init(|| self.connect()).await?.clone();
       let query = async move {
         match conn {
@@ -135,13 +129,8 @@ impl RedisTier {
         Ok(Err(e)) => Err(TierError::Failed(e.to_string())),
         Err(_) => Err(TierError::Timeout),
       }
-    }
-    .await;
-    match &result {
-      Ok(_) => self.breaker.success(),
-      Err(_) => self.breaker.failure(),
-    }
-    result
+    })
+    .await
   }
 
   /// Values of several keys in one round trip (in a cluster, split per shard by the client).
