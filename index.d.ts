@@ -285,9 +285,11 @@ export interface WithCacheOptions {
 /** `Model.cache()`: reads through the cache, writes through to it. Results are living instances. */
 export interface CacheMethods<M extends Model> {
   /** What was passed to withCache(): a client or an adapter. */
-  readonly client: CacheClient | CacheAdapter | TransparentCacheAdaptor;
+  client(): CacheClient | CacheAdapter | TransparentCacheAdaptor;
   /** One row by primary key; a composite key is an object of its key columns. */
   findByPk(identifier: Identifier | Record<string, unknown>, options?: Omit<FindOptions<Attributes<M>>, 'where'>): Promise<M | null>;
+  /** sequelize-transparent-cache's name for findByPk. */
+  findById(identifier: Identifier | Record<string, unknown>, options?: Omit<FindOptions<Attributes<M>>, 'where'>): Promise<M | null>;
   findOne(options?: FindOptions<Attributes<M>>): Promise<M | null>;
   findAll(options?: FindOptions<Attributes<M>>): Promise<M[]>;
   findAndCountAll(options?: FindAndCountOptions<Attributes<M>>): Promise<{ rows: M[]; count: number }>;
@@ -296,6 +298,8 @@ export interface CacheMethods<M extends Model> {
   bulkCreate(records: ReadonlyArray<CreationAttributes<M>>, options?: BulkCreateOptions<Attributes<M>>): Promise<M[]>;
   update(values: Partial<Attributes<M>>, options: UpdateOptions<Attributes<M>>): Promise<[affectedCount: number]>;
   upsert(values: CreationAttributes<M>, options?: UpsertOptions<Attributes<M>>): Promise<[M, boolean | null]>;
+  /** sequelize-transparent-cache's name for upsert. */
+  insertOrUpdate(values: CreationAttributes<M>, options?: UpsertOptions<Attributes<M>>): Promise<[M, boolean | null]>;
   destroy(options?: DestroyOptions<Attributes<M>>): Promise<number>;
   /** Drops every cached entity and query of the model (a promise with an adapter). */
   clear(): void | Promise<void>;
@@ -305,7 +309,8 @@ export interface CacheMethods<M extends Model> {
 
 /** `Model.cache('key')`: a query cached under a name you choose. */
 export interface NamedQueryCacheMethods<M extends Model> {
-  readonly client: CacheClient | CacheAdapter | TransparentCacheAdaptor;
+  /** What was passed to withCache(): a client or an adapter. */
+  client(): CacheClient | CacheAdapter | TransparentCacheAdaptor;
   findAll(options?: FindOptions<Attributes<M>>): Promise<M[]>;
   findOne(options?: FindOptions<Attributes<M>>): Promise<M | null>;
   findAndCountAll(options?: FindAndCountOptions<Attributes<M>>): Promise<{ rows: M[]; count: number }>;
@@ -316,7 +321,8 @@ export interface NamedQueryCacheMethods<M extends Model> {
 
 /** `instance.cache()`: writes that keep the entity entry fresh. */
 export interface InstanceCacheMethods<M extends Model> {
-  readonly client: CacheClient | CacheAdapter | TransparentCacheAdaptor;
+  /** What was passed to withCache(): a client or an adapter. */
+  client(): CacheClient | CacheAdapter | TransparentCacheAdaptor;
   save(options?: SaveOptions<Attributes<M>>): Promise<M>;
   update(values: Partial<Attributes<M>>, options?: InstanceUpdateOptions<Attributes<M>>): Promise<M>;
   /** Reads the row from the database (never the cache) and rewrites its entity entry. */

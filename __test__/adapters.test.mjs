@@ -87,7 +87,7 @@ describe('a CacheAdapter is used as is', () => {
     let rows;
     [rows, statements] = await counted(listing);
     assert.deepEqual([rows[0].Posts[0].title, statements], ['B', 1], 'a write to an included table made the named query stale');
-    assert.equal(User.cache().client, adapter);
+    assert.equal(User.cache().client(), adapter);
     assert.equal(logger.lines.length, 0);
     await sequelize.close();
   });

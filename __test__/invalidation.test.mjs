@@ -161,8 +161,8 @@ describe('invalidation never breaks a write', () => {
     await assert.rejects(t.User.create({ id: t.alice.id, name: 'dup' }), (e) => e.name === 'SequelizeUniqueConstraintError');
     await t.cache.wrap(t.User).findByPk(t.alice.id);
     const engine = engineOf(t.client, 'test');
-    const real = engine.invalidateWrite;
-    engine.invalidateWrite = () => {
+    const real = engine.applyWrite;
+    engine.applyWrite = () => {
       throw new Error('engine down');
     };
     try {
@@ -171,7 +171,7 @@ describe('invalidation never breaks a write', () => {
       assert.equal(t.alice.name, 'still written');
       assert.ok(lines.includes('cache-invalidate'));
     } finally {
-      engine.invalidateWrite = real;
+      engine.applyWrite = real;
     }
     await t.sequelize.close();
   });

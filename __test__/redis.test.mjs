@@ -247,7 +247,7 @@ describe('RedisCache', () => {
     let n = sql.length;
     assert.equal((await cache.wrap(Doc).findByPk(big.id)).body, body, 'a hit equal to what was stored');
     assert.equal(sql.length, n);
-    const [key] = await inspect.keys('zip:Doc:query:*');
+    const [key] = await inspect.keys('zip:*findByPk*');
     const stored = await inspect.getBuffer(key);
     assert.equal(stored.subarray(0, 3).toString(), 'SNC', 'a codec frame');
     assert.equal(stored[4], 1, 'its header marks it LZ4-compressed');

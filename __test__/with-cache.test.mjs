@@ -159,7 +159,7 @@ describe('living instances', () => {
     assert.equal(wrap(User), User);
     assert.equal(User.cache, cacheFn);
     assert.equal(sequelize.options.hooks.afterQuery.length, hooksBefore, 'one invalidation hook per Sequelize instance');
-    assert.equal(typeof User.cache().client.stats, 'function');
+    assert.equal(typeof User.cache().client().stats, 'function');
     await sequelize.close();
   });
 });

@@ -4,7 +4,7 @@
 // and the caller's own include tree, so instances, includes, through rows, getters and
 // `changed()` match a fresh read.
 
-const { isInstance } = require('./codec');
+const { isInstance } = require('./payload');
 
 /**
  * Describes a query result for storage: { shape, data }, or null if the result holds something

@@ -8,7 +8,10 @@ const { isLogger, OnceLogger, defaultLogger } = require('./logger');
 const { checkKeys, positiveNumber, optionalBoolean, optionalLogger, isModelClass, describe } = require('./options');
 const { viewOf } = require('./readonly');
 
-/** The seed's compression setting. The in-process tier never compresses; network tiers will. */
+/**
+ * The Momento wrapper's compression setting. The in-process tier stores values uncompressed;
+ * network tiers compress large values (LZ4) unless it is NONE.
+ */
 const CompressionType = Object.freeze({ NONE: 'NONE', ZLIB: 'ZLIB', ZSTD: 'ZSTD' });
 
 function parseSecondArgument(arg) {
@@ -33,7 +36,6 @@ async function modelCacheFactory(client, loggerOrOptions) {
   const engine = engineOf(client, 'modelCacheFactory');
   const { logger, compressionType, autoInvalidate } = parseSecondArgument(loggerOrOptions);
   const log = new OnceLogger(logger);
-  engine.log = log;
   const plain = new WeakMap();
 
   function makeWrapper(Model, ttlMs) {
@@ -74,7 +76,7 @@ async function modelCacheFactory(client, loggerOrOptions) {
     wrap(Model, options) {
       if (!isModelClass(Model)) throw new TypeError(`wrap: expected a Sequelize model class, got ${describe(Model)}`);
       const o = checkKeys('wrap', options, ['ttl']);
-      if (autoInvalidate) engine.watch(Model.sequelize);
+      if (autoInvalidate) engine.watch(Model.sequelize, log);
       const ttl = positiveNumber('wrap', 'ttl', o.ttl, undefined);
       if (ttl !== undefined) return makeWrapper(Model, Math.round(ttl * 1000));
       let w = plain.get(Model);

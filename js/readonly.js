@@ -4,7 +4,7 @@
 // an unknown attribute, save(), destroy(), update(), an assignment — throws a TypeError.
 
 const { inspect } = require('node:util');
-const { isInstance } = require('./codec');
+const { isInstance } = require('./payload');
 
 const kInstance = Symbol('sequelize-native-cache.instance');
 const kPlain = Symbol('sequelize-native-cache.plain');

@@ -3,18 +3,22 @@
 //
 //   const { withCache: cacheWrapper } = withCache(client, options);
 //   const CacheUser = cacheWrapper(User);          // the same class, with cache() added
-//   await CacheUser.cache().findByPk(1);           // entity entry, write-through
+//   await CacheUser.cache().findByPk(1);           // entity entry
 //   await CacheUser.cache('active').findAll(q);    // a query cached under a name you choose
 //   await user.cache().reload();                   // fresh from the database, entity rewritten
 //
-// Results are living instances. Reads go through the shared engine (engine.js). Writes go to
-// the database, then — after the root transaction commits — invalidate what they touched (so
-// `{ autoInvalidate: false }` still sees writes made through cache()) and re-read the written
-// row into its entity entry, so the entry is what the database holds, not what the instance
-// guessed (defaults, DECIMAL formatting, triggers).
+// Results are living instances. Reads go through the shared engine. Writes are write-through:
+// every instance write of a wrapped model (create, save, update, upsert, destroy, restore — plain
+// or through cache(), fired by Sequelize's instance hooks) is followed, once its root transaction
+// commits, by the invalidation of the model's queries and the row's entity entry, and then by one
+// re-read of the row into its entity entry, so the entry holds what the database stores (defaults,
+// DECIMAL formatting, triggers), not the instance's guess. With `autoInvalidate: false` that is
+// all that invalidates; with the default, the afterQuery hook (../invalidation) also sees static
+// bulk writes, raw SQL and cascades.
 
 const { engineOf } = require('./clients');
-const { rootTransaction } = require('./invalidate');
+const { changesOf, pkOf } = require('./invalidation');
+const { rootTransaction, afterRootCommit } = require('./invalidation/transactions');
 const { OnceLogger, defaultLogger } = require('./logger');
 const {
   checkKeys,
@@ -28,20 +32,16 @@ const {
 } = require('./options');
 
 const kBinding = Symbol('sequelize-native-cache.withCache');
+/** Marks a model whose write-through hooks are registered. */
+const kHooked = Symbol('sequelize-native-cache.write-through-hooks');
+/** The name under which the write-through hooks are registered on a model (once). */
+const HOOK_NAME = 'sequelize-native-cache.write-through';
 
 /** Default time an "absent" findByPk answer is remembered, in seconds. */
 const DEFAULT_NEGATIVE_TTL_SECONDS = 5;
 
 /** Options of a findByPk that still reads the plain entity row. */
 const ENTITY_NEUTRAL_OPTIONS = new Set(['transaction', 'logging', 'benchmark']);
-
-/** Runs `fn` now, or once the root transaction of `options` commits (never on rollback). */
-function afterCommit(Model, options, fn) {
-  const root = rootTransaction(Model, options);
-  if (root === undefined) return fn();
-  root.afterCommit(() => fn());
-  return undefined;
-}
 
 function isEntityNeutral(options) {
   if (options == null) return true;
@@ -59,6 +59,21 @@ function pkFromParam(Model, param) {
     return Object.fromEntries(attrs.map((a) => [a, param[a]]));
   }
   return attrs.length === 1 ? { [attrs[0]]: param } : null;
+}
+
+/** The primary key a static `where` names exactly (`{ id: 1 }`), or null. */
+function pkFromWhere(Model, where) {
+  if (where === null || typeof where !== 'object' || Object.getOwnPropertySymbols(where).length > 0) return null;
+  const attrs = Model.primaryKeyAttributes || [];
+  const keys = Object.keys(where);
+  if (attrs.length === 0 || keys.length !== attrs.length || !attrs.every((a) => keys.includes(a))) return null;
+  const pk = {};
+  for (const a of attrs) {
+    const v = where[a];
+    if (typeof v !== 'number' && typeof v !== 'string' && typeof v !== 'bigint') return null;
+    pk[a] = v;
+  }
+  return pk;
 }
 
 /** The instance's own row when it holds every stored attribute (no includes), else null. */
@@ -86,24 +101,16 @@ class Binding {
 
   /** The entity entry of one row of `Model`, or null when the model's reads are scoped. */
   entityTarget(Model, pk) {
-    if (pk === null || this.engine.scopeOf(Model) !== undefined) return null;
-    const spec = this.engine.entitySpec(Model, pk);
-    if (spec === null) return null;
-    let path;
-    if (this.engine.remote !== undefined) {
-      // In an adapter, the seed's layout: Model:pk (a composite key as JSON of its columns).
-      const values = Object.values(pk);
-      path = [Model.name, values.length === 1 ? String(values[0]) : JSON.stringify(pk)];
-    }
-    return { spec, tables: [this.engine.entityTable(Model)], path };
+    if (pk === null || this.engine.keys.scopeOf(Model) !== undefined) return null;
+    return this.engine.keys.entityTarget(Model, pk);
   }
 
-  /** Runs a cache operation that may be asynchronous (adapters) without letting it reject unhandled. */
+  /** Runs a cache operation that may be asynchronous (network tiers) without letting it reject unhandled. */
   background(what, op) {
     try {
       const p = op();
       if (p && typeof p.then === 'function') {
-        return p.catch((err) => this.log.tierFailed(err, { what }, `${what} failed in the adapter; entries expire by TTL`));
+        return p.catch((err) => this.log.tierFailed(err, { what }, `${what} failed in the network tier; entries expire by TTL`));
       }
       return p;
     } catch (err) {
@@ -116,37 +123,82 @@ class Binding {
     return this.engine.read({ Model, method, args, run, ttlMs: this.ttlMs, log: this.log, ...extra });
   }
 
+  /** Re-reads one row from the database into its entity entry (a version-checked fill). */
+  async refill(Model, pk) {
+    const target = this.entityTarget(Model, pk);
+    if (target === null) return;
+    // transaction: null — after a commit, a CLS context may still name the finished transaction.
+    const options = { transaction: null };
+    await this.read(Model, 'findByPk', [pk, options], () => Model.findOne({ where: pk, ...options }), {
+      target,
+      negativeTtlMs: this.negativeTtlMs,
+    });
+  }
+
   /**
-   * After a write through cache(): invalidate (once committed), then — unless the row is gone —
-   * re-read it into its entity entry.
+   * After an instance write of `kind` ('insert', 'update', 'delete'): once the root transaction
+   * commits, invalidate what it changed (unless the afterQuery hook does), then re-read the row into
+   * its entity entry (unless it was deleted). Never throws: a failure is logged and entries
+   * expire by TTL.
    */
-  async afterWrite(Model, instance, options, { refill = true } = {}) {
-    await afterCommit(Model, options, async () => {
+  instanceWritten(Model, instance, options, kind) {
+    return afterRootCommit(rootTransaction(Model, options), async () => {
       try {
-        await this.engine.invalidateWrite(Model, instance);
-        const pk = refill && instance ? this.engine.constructor.pkOf(Model, instance) : null;
-        const target = this.entityTarget(Model, pk);
-        if (target !== null) {
-          // transaction: null — after a commit, a CLS context may still name the finished transaction.
-          const options = { transaction: null };
-          await this.read(Model, 'findByPk', [pk, options], () => Model.findOne({ where: pk, ...options }), {
-            target,
-            negativeTtlMs: this.negativeTtlMs,
-          });
+        if (!this.autoInvalidate) {
+          const fields = options && Array.isArray(options.fields) ? options.fields : undefined;
+          await this.engine.applyWrite(changesOf(Model.sequelize, Model, { instance, kind, fields }));
         }
+        const pk = kind === 'delete' ? null : pkOf(Model, instance);
+        if (pk !== null) await this.refill(Model, pk);
       } catch (err) {
         this.log.warn('cache-write-through', { model: Model.name, error: err && err.message }, 'write-through failed; the entry is refreshed on the next read');
       }
     });
   }
 
-  /** After a write whose rows are unknown: every entity and query of the model, once committed. */
-  async afterBulkWrite(Model, options) {
-    await afterCommit(Model, options, () => this.background('invalidation', () => this.engine.invalidateWrite(Model, undefined)));
+  /**
+   * After a static write through cache() whose rows are not known one by one: every entity and
+   * query of the model, once committed; a `where` naming one primary key re-reads that row.
+   */
+  bulkWritten(Model, options) {
+    return afterRootCommit(rootTransaction(Model, options), async () => {
+      await this.background('invalidation', () => this.engine.applyWrite([{ Model, pk: null }]));
+      const pk = options ? pkFromWhere(Model, options.where) : null;
+      if (pk !== null) {
+        try {
+          await this.refill(Model, pk);
+        } catch (err) {
+          this.log.warn('cache-write-through', { model: Model.name, error: err && err.message }, 'write-through failed; the entry is refreshed on the next read');
+        }
+      }
+    });
   }
 }
 
-/** `Model.cache()`: entity reads, canonical query reads, and write-through writes. */
+/** The binding of the wrapped model `Model` (or its nearest wrapped ancestor, for scopes). */
+function bindingOf(Model) {
+  return Model[kBinding];
+}
+
+/** Registers, once per model, the instance hooks that write through (they read the current binding). */
+function addWriteThroughHooks(Model) {
+  if (Object.prototype.hasOwnProperty.call(Model, kHooked)) return;
+  Object.defineProperty(Model, kHooked, { value: true });
+  const on = (hook, kind, pick = (x) => x) =>
+    Model.addHook(hook, HOOK_NAME, (result, options) => {
+      const instance = pick(result);
+      const binding = bindingOf(instance && instance.constructor ? instance.constructor : Model);
+      if (binding === undefined || !instance || typeof instance.get !== 'function') return undefined;
+      return binding.instanceWritten(instance.constructor, instance, options, kind);
+    });
+  on('afterCreate', 'insert');
+  on('afterUpdate', 'update');
+  on('afterDestroy', 'delete');
+  on('afterRestore', 'update');
+  on('afterUpsert', 'update', (r) => (Array.isArray(r) ? r[0] : r));
+}
+
+/** `Model.cache()`: entity reads, canonical query reads, and writes. */
 class ModelCacheMethods {
   constructor(binding, Model, ttlMs) {
     this.binding = binding;
@@ -154,7 +206,8 @@ class ModelCacheMethods {
     this.ttlMs = ttlMs;
   }
 
-  get client() {
+  /** The cache client (or adapter) given to withCache. */
+  client() {
     return this.binding.client;
   }
 
@@ -176,6 +229,11 @@ class ModelCacheMethods {
     return this.#read('findByPk', [param, options], run);
   }
 
+  /** sequelize-transparent-cache's name for findByPk. */
+  findById(param, options) {
+    return this.findByPk(param, options);
+  }
+
   findOne(options) {
     return this.#read('findOne', [options], () => this.Model.findOne(options));
   }
@@ -192,44 +250,57 @@ class ModelCacheMethods {
     return this.#read('count', [options], () => this.Model.count(options));
   }
 
+  /** Instance writes write through by their hooks; with `hooks: false` none fire, so it is done here. */
+  async #withoutHooks(options, instance, kind) {
+    if (options && options.hooks === false && instance && typeof instance.get === 'function') {
+      await this.binding.instanceWritten(this.Model, instance, options, kind);
+    }
+  }
+
   async create(values, options) {
     const instance = await this.Model.create(values, options);
-    await this.binding.afterWrite(this.Model, instance, options);
+    await this.#withoutHooks(options, instance, 'insert');
     return instance;
   }
 
   async bulkCreate(records, options) {
     const instances = await this.Model.bulkCreate(records, options);
-    await this.binding.afterBulkWrite(this.Model, options);
+    await this.binding.bulkWritten(this.Model, options);
     return instances;
   }
 
   async update(values, options) {
     const result = await this.Model.update(values, options);
-    await this.binding.afterBulkWrite(this.Model, options);
+    await this.binding.bulkWritten(this.Model, options);
     return result;
   }
 
+  /** Returns what the installed Sequelize's upsert returns. */
   async upsert(values, options) {
     const result = await this.Model.upsert(values, options);
     const instance = Array.isArray(result) ? result[0] : result;
-    if (instance && typeof instance.get === 'function') await this.binding.afterWrite(this.Model, instance, options);
-    else await this.binding.afterBulkWrite(this.Model, options);
+    if (instance && typeof instance.get === 'function') await this.#withoutHooks(options, instance, 'update');
+    else await this.binding.bulkWritten(this.Model, options);
     return result;
+  }
+
+  /** sequelize-transparent-cache's name for upsert. */
+  insertOrUpdate(values, options) {
+    return this.upsert(values, options);
   }
 
   async destroy(options) {
     const result = await this.Model.destroy(options);
-    await this.binding.afterBulkWrite(this.Model, options);
+    await this.binding.bulkWritten(this.Model, options);
     return result;
   }
 
-  /** Drops every cached entity and query of this model. With an adapter, returns a promise. */
+  /** Drops every cached entity and query of this model. With a network tier, returns a promise. */
   clear() {
-    return this.binding.background('clear', () => this.binding.engine.invalidateWrite(this.Model, undefined));
+    return this.binding.background('clear', () => this.binding.engine.applyWrite([{ Model: this.Model, pk: null }]));
   }
 
-  /** Drops every cached query of this model (entities stay). With an adapter, returns a promise. */
+  /** Drops every cached query of this model (entities stay). With a network tier, returns a promise. */
   clearAllModelQueries() {
     return this.binding.background('clearAllModelQueries', () => this.binding.engine.invalidateModel(this.Model));
   }
@@ -244,18 +315,13 @@ class NamedQueryMethods {
     this.ttlMs = ttlMs;
   }
 
-  get client() {
+  /** The cache client (or adapter) given to withCache. */
+  client() {
     return this.binding.client;
   }
 
-  #target(method) {
-    // In an adapter, the seed's layout: Model:query:<name>.
-    const name = method === 'findAll' ? this.name : `${this.name}:${method}`;
-    return { key: this.binding.engine.namedKey(this.Model, method, this.name), path: [this.Model.name, 'query', name] };
-  }
-
   #read(method, options) {
-    const target = this.#target(method);
+    const target = this.binding.engine.keys.namedTarget(this.Model, method, this.name);
     return this.binding.read(this.Model, method, [options], () => this.Model[method](options), {
       target,
       ...(this.ttlMs ? { ttlMs: this.ttlMs } : {}),
@@ -278,24 +344,26 @@ class NamedQueryMethods {
     return this.#read('count', options);
   }
 
-  /** Drops this name's cached results (every method). With an adapter, returns a promise. */
+  /** Drops this name's cached results (every method). With a network tier, returns a promise. */
   clear() {
-    const targets = ['findAll', 'findOne', 'findAndCountAll', 'count'].map((m) => this.#target(m));
+    const { engine } = this.binding;
+    const targets = ['findAll', 'findOne', 'findAndCountAll', 'count'].map((m) => engine.keys.namedTarget(this.Model, m, this.name));
     return this.binding.background('clear', () => {
-      const pending = targets.map((t) => this.binding.engine.invalidateKey(t.key, t.path)).filter(Boolean);
+      const pending = targets.map((t) => engine.invalidateKey(t.key, t.path)).filter(Boolean);
       return pending.length > 0 ? Promise.all(pending) : undefined;
     });
   }
 }
 
-/** `instance.cache()`: writes that keep the entity entry fresh. */
+/** `instance.cache()`: writes that keep the entity entry fresh, and a reload that rewrites it. */
 class InstanceCacheMethods {
   constructor(binding, instance) {
     this.binding = binding;
     this.instance = instance;
   }
 
-  get client() {
+  /** The cache client (or adapter) given to withCache. */
+  client() {
     return this.binding.client;
   }
 
@@ -303,15 +371,20 @@ class InstanceCacheMethods {
     return this.instance.constructor;
   }
 
+  async #withoutHooks(options, kind) {
+    if (options && options.hooks === false) await this.binding.instanceWritten(this.#Model, this.instance, options, kind);
+  }
+
   async save(options) {
+    const wasNew = this.instance.isNewRecord;
     await this.instance.save(options);
-    await this.binding.afterWrite(this.#Model, this.instance, options);
+    await this.#withoutHooks(options, wasNew ? 'insert' : 'update');
     return this.instance;
   }
 
   async update(values, options) {
     await this.instance.update(values, options);
-    await this.binding.afterWrite(this.#Model, this.instance, options);
+    await this.#withoutHooks(options, 'update');
     return this.instance;
   }
 
@@ -319,8 +392,7 @@ class InstanceCacheMethods {
   async reload(options) {
     const Model = this.#Model;
     const { binding, instance } = this;
-    const pk = binding.engine.constructor.pkOf(Model, instance);
-    const target = binding.entityTarget(Model, pk);
+    const target = binding.entityTarget(Model, pkOf(Model, instance));
     if (target === null || rootTransaction(Model, options) !== undefined) return instance.reload(options);
     return binding.engine.refresh({
       Model,
@@ -334,23 +406,24 @@ class InstanceCacheMethods {
 
   async destroy(options) {
     await this.instance.destroy(options);
-    await this.binding.afterWrite(this.#Model, this.instance, options, { refill: false });
+    await this.#withoutHooks(options, 'delete');
     return undefined;
   }
 
-  /** Drops this instance's entity entry. With an adapter, returns a promise. */
+  /** Drops this instance's entity entry. With a network tier, returns a promise. */
   clear() {
     const Model = this.#Model;
-    const target = this.binding.entityTarget(Model, this.binding.engine.constructor.pkOf(Model, this.instance));
+    const target = this.binding.entityTarget(Model, pkOf(Model, this.instance));
     if (target === null) return undefined;
-    const key = this.binding.engine.entityKey(Model, this.binding.engine.constructor.pkOf(Model, this.instance));
+    const key = this.binding.engine.keys.text(target.spec);
+    if (typeof key !== 'string') return undefined;
     return this.binding.background('clear', () => this.binding.engine.invalidateKey(key, target.path));
   }
 }
 
 function staticCache(keyOrOptions, maybeOptions) {
   const Model = this;
-  const binding = Model[kBinding];
+  const binding = bindingOf(Model);
   let name;
   let opts;
   if (typeof keyOrOptions === 'string') {
@@ -371,11 +444,13 @@ function staticCache(keyOrOptions, maybeOptions) {
 }
 
 function instanceCache() {
-  return new InstanceCacheMethods(this.constructor[kBinding], this);
+  return new InstanceCacheMethods(bindingOf(this.constructor), this);
 }
 
 /**
- * @param client  a cache client (MemoryCache, ...)
+ * @param client  a cache client (MemoryCache, RedisCache, a Momento client), an adapter
+ *   (IORedisAdapter, a CacheAdapter, a transparent-cache adaptor), or `{ client, namespace, lifetime }`
+ *   with an ioredis client
  * @param {object} [options]
  * @param {number} [options.ttl]           TTL of entries, in seconds (default: the client's)
  * @param {number} [options.negativeTtl=5] how long an absent findByPk row is remembered (0: never)
@@ -390,8 +465,6 @@ function withCache(client, options) {
   const autoInvalidate = optionalBoolean('withCache', 'autoInvalidate', o.autoInvalidate, true);
   const logger = optionalLogger('withCache', o.logger, undefined);
   const log = new OnceLogger(logger ?? defaultLogger());
-  // Problems outside a caller's read (invalidation) go to this logger too.
-  if (logger !== undefined) engine.log = log;
   const binding = new Binding(client, engine, {
     ttlMs: ttl === undefined ? undefined : Math.round(ttl * 1000),
     negativeTtlMs: Math.round(negativeTtl * 1000),
@@ -400,15 +473,16 @@ function withCache(client, options) {
   });
 
   return {
-    /** Adds `cache()` to the model and its instances; returns the same class. */
+    /** Adds `cache()` to the model and its instances, and write-through hooks; returns the same class. */
     withCache(Model) {
       if (!isModelClass(Model)) throw new TypeError(`withCache: expected a Sequelize model class, got ${describe(Model)}`);
-      if (binding.autoInvalidate) engine.watch(Model.sequelize);
+      if (binding.autoInvalidate) engine.watch(Model.sequelize, log);
       Object.defineProperty(Model, kBinding, { value: binding, configurable: true, writable: true });
       if (Model.cache !== staticCache) Object.defineProperty(Model, 'cache', { value: staticCache, configurable: true, writable: true });
       if (Model.prototype.cache !== instanceCache) {
         Object.defineProperty(Model.prototype, 'cache', { value: instanceCache, configurable: true, writable: true });
       }
+      addWriteThroughHooks(Model);
       return Model;
     },
   };

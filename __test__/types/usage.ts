@@ -13,6 +13,8 @@ import {
   withCache,
   IORedisAdapter,
   type CacheAdapter,
+  type CacheClient,
+  type TransparentCacheAdaptor,
   type CacheStats,
   type Logger,
 } from 'sequelize-native-cache';
@@ -77,6 +79,10 @@ export async function usage(sequelize: Sequelize): Promise<void> {
   const counted: number = await CacheUser.cache({ customKey: 'n', ttl: 10 }).count();
   const made: User = await CacheUser.cache().create({ username: 'x' });
   CacheUser.cache().clearAllModelQueries();
+  const sameClient: CacheClient | CacheAdapter | TransparentCacheAdaptor = CacheUser.cache().client();
+  const byOldName: User | null = await CacheUser.cache().findById(1);
+  const [upserted]: [User, boolean | null] = await CacheUser.cache().insertOrUpdate({ username: 'y' });
+  void [sameClient, byOldName, upserted];
   void [listed, counted, made];
   const memory = new Map<string, unknown>();
   const adapter: CacheAdapter = {

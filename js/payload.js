@@ -1,6 +1,6 @@
 'use strict';
-// The typed payload inside a stored frame (the frame itself — magic, version, length, checksum —
-// is written and checked in Rust, src/codec.rs).
+// The typed payload: how a query result is written as text, inside a stored frame (the frame —
+// magic, version, length, checksum, optional HMAC — is written and checked in Rust, src/frame.rs).
 //
 // Payload text:   <PAYLOAD_VERSION> <shape> <types>\n<data>
 //   shape  'row' | 'rows' | 'page' | 'value': how the query result was laid out (see hydrate.js)
@@ -13,6 +13,12 @@
 // Keeping types beside the data (instead of tagging values inline) means a JSON column holding
 // any shape at all can never be mistaken for a tagged value. The types line repeats across
 // entries of one query shape, so its parse is memoized and a hit parses only its data.
+//
+// A payload read back from a cache server is untrusted input. decode() follows a types path only
+// through own properties of the plain objects and arrays JSON.parse made, never through
+// `__proto__`, `constructor` or `prototype`, and refuses data holding a `__proto__` key at all
+// (Sequelize's build would assign it, giving a row a prototype of the data's choosing). Such a
+// payload is an error: the caller treats it as a miss and the database answers.
 
 const PAYLOAD_VERSION = 1;
 const VERSION_TEXT = String(PAYLOAD_VERSION);
@@ -92,13 +98,19 @@ function encode(shape, data) {
 const typesMemo = new Map();
 const TYPES_MEMO_MAX = 1024;
 
+/** Property names a types path must never name. */
+const FORBIDDEN_STEPS = new Set(['__proto__', 'constructor', 'prototype']);
+
+function isStep(k) {
+  return (typeof k === 'string' && !FORBIDDEN_STEPS.has(k)) || (Number.isSafeInteger(k) && k >= 0);
+}
+
 function parseTypes(text) {
   let types = typesMemo.get(text);
   if (types === undefined) {
     types = JSON.parse(text);
-    if (!Array.isArray(types) || !types.every((t) => Array.isArray(t) && typeof t[0] === 'string')) {
-      throw new Error('payload types are not in the expected format');
-    }
+    const wellFormed = Array.isArray(types) && types.every((t) => Array.isArray(t) && typeof t[0] === 'string' && t.slice(1).every(isStep));
+    if (!wellFormed) throw new Error('payload types are not in the expected format');
     if (typesMemo.size >= TYPES_MEMO_MAX) typesMemo.clear();
     typesMemo.set(text, types);
   }
@@ -126,6 +138,17 @@ function restore(tag, v) {
   }
 }
 
+/** The container a types path step leads into: only own properties of JSON's own objects and arrays. */
+function containerAt(parent, step) {
+  const ok =
+    parent !== null &&
+    typeof parent === 'object' &&
+    (Array.isArray(parent) || Object.getPrototypeOf(parent) === Object.prototype) &&
+    Object.prototype.hasOwnProperty.call(parent, step);
+  if (!ok) throw new Error('payload types name a path the data does not hold');
+  return parent;
+}
+
 /** Reads a payload back into { shape, data }. Throws on anything it did not write. */
 function decode(payload) {
   const a = payload.indexOf(' ');
@@ -136,7 +159,9 @@ function decode(payload) {
   }
   const shape = payload.slice(a + 1, b);
   const types = parseTypes(payload.slice(b + 1, nl));
-  let root = JSON.parse(payload.slice(nl + 1));
+  const data = payload.slice(nl + 1);
+  if (data.includes('"__proto__"')) throw new Error('payload data holds a __proto__ key');
+  let root = JSON.parse(data);
   for (const entry of types) {
     const tag = entry[0];
     if (entry.length === 1) {
@@ -144,9 +169,9 @@ function decode(payload) {
       continue;
     }
     let parent = root;
-    for (let i = 1; i < entry.length - 1; i++) parent = parent[entry[i]];
+    for (let i = 1; i < entry.length - 1; i++) parent = containerAt(parent, entry[i])[entry[i]];
     const last = entry[entry.length - 1];
-    parent[last] = restore(tag, parent[last]);
+    containerAt(parent, last)[last] = restore(tag, parent[last]);
   }
   return { shape, data: root };
 }

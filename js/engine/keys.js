@@ -1,0 +1,215 @@
+'use strict';
+// Where every entry lives: its key text in the engine, and its path in a JS adapter's own layout.
+// All key and path building for every tier and adapter is here; the canonical text of query
+// options (format, escaping, sorting, hashing) is made by the Rust core (src/key).
+//
+// Key spaces, kept apart by the second segment whatever a caller passes:
+//   <prefix>:<method>:<model>:<options>          a canonical query (method: a read method name)
+//   <prefix>:#entity:<model>:{"where":{<pk>}}    one row: withCache's entity entry
+//   <prefix>:#query:<model>:<method>:<name>      a query cached under a caller-chosen name
+// <model> is the escaped, schema-qualified table name (see segmentOf) and never holds a `:`.
+//
+// Paths in a JS adapter (IORedisAdapter joins them with `:` under its namespace), in the layout
+// sequelize-memory-clone users know, every part escaped so that no value can pass for another:
+//   [model, pk]                          entity            app:User:1 (composite: app:User:#{"a":1,"b":2})
+//   [model, 'query', name]               named findAll     app:User:query:active
+//   [model, 'query', name + ':' + method] named, other methods
+//   [model, '#q', key]                   canonical query (keys no user value can produce)
+//   ['#generation', table]               generation token
+// A network client of this package (RedisCache, MomentoCache) stores an entry at its key text
+// itself (`storeAtKey`): the Momento wrapper's documented keys, e.g. `model-cache:findAll:Users:{}`.
+
+const native = require('../native');
+const { tableNameOf, entityTableOf } = require('./dependencies');
+
+/** Escapes the characters that structure keys and paths (`%` first, so escapes stay unambiguous). */
+function escapeSegment(s) {
+  return s.replace(/[%:$@]/g, (c) => '%' + c.charCodeAt(0).toString(16));
+}
+
+/** A path part made of a caller's value: `:` and `%` escaped, and a leading `#` (ours) too. */
+function pathPart(s) {
+  return String(s).replace(/[%:]|^#/g, (c) => '%' + c.charCodeAt(0).toString(16));
+}
+
+/**
+ * The model part of a key: the table (schema-qualified), plus `@ModelName` unless the table name
+ * is the model name's plural (Sequelize's default), so two models over one table never share keys.
+ */
+function segmentOf(Model) {
+  const table = Model.tableName;
+  const schema = Model._schema;
+  const base = escapeSegment(schema ? `${schema}${Model._schemaDelimiter || '.'}${table}` : table);
+  const plural = Model.options && Model.options.name && Model.options.name.plural;
+  return plural === table && Model.name !== table ? base : `${base}@${escapeSegment(Model.name)}`;
+}
+
+function isEmptyOptions(o) {
+  if (o == null) return true;
+  if (typeof o !== 'object') return false;
+  for (const _ in o) return false;
+  return Object.getOwnPropertySymbols(o).length === 0;
+}
+
+function isPkValue(v) {
+  const t = typeof v;
+  return t === 'number' || t === 'string' || t === 'bigint' || Buffer.isBuffer(v);
+}
+
+/**
+ * The options a read method's key is built from, or null when the arguments are not a cacheable
+ * call (Sequelize itself then answers, or throws its own error).
+ */
+function keyOptionsFor(Model, method, args) {
+  if (method === 'findByPk') {
+    const [param, options] = args;
+    if (!isPkValue(param)) return null;
+    if (options != null && typeof options !== 'object') return null;
+    if (Model.primaryKeyAttribute === undefined) return null;
+    return { ...options, where: { [Model.primaryKeyAttribute]: param } };
+  }
+  const [options] = args;
+  if (options != null && (typeof options !== 'object' || Array.isArray(options))) return null;
+  return options == null ? {} : options;
+}
+
+/**
+ * Key and path building for one engine (one prefix). A *spec* says how to key one read:
+ *   { fixed }                      a key known in advance (entity with a composite key, named query)
+ *   { head, pk, pkHead, value }    findByPk(value) with no options: keyed and looked up in Rust in
+ *                                  one call, from a (head, pk attribute) pair registered once
+ *   { head, scope, keyOptions }    the canonical key of a query
+ */
+class Keys {
+  /**
+   * @param {string} prefix   the first key segment (modelCacheName / namespace)
+   * @param {object} cache    the engine's native cache (registers pk heads)
+   * @param {boolean} storeAtKey  entries of a network tier live at their key text (see above)
+   */
+  constructor(prefix, cache, storeAtKey) {
+    this.prefix = prefix;
+    this.cache = cache;
+    this.storeAtKey = storeAtKey;
+    this.meta = new WeakMap();
+  }
+
+  #metaOf(Model) {
+    let m = this.meta.get(Model);
+    if (m === undefined) {
+      m = {
+        segment: segmentOf(Model),
+        part: pathPart(Model.name),
+        heads: Object.create(null),
+        entityHead: undefined,
+        /** Native ids of registered (head, primary-key attribute) pairs, by head. */
+        pkHeads: Object.create(null),
+        scopeRef: undefined,
+        scope: undefined,
+      };
+      this.meta.set(Model, m);
+    }
+    return m;
+  }
+
+  /** The model's active scope, or undefined when it is empty (then the key does not walk it). */
+  scopeOf(Model) {
+    const m = this.#metaOf(Model);
+    const s = Model._scope;
+    if (s !== m.scopeRef) {
+      m.scopeRef = s;
+      m.scope = isEmptyOptions(s) ? undefined : s;
+    }
+    return m.scope;
+  }
+
+  /** The native id of (head, pk attribute), registered once per model and head. */
+  #pkHead(m, head, pk) {
+    const r = m.pkHeads[head];
+    if (r !== undefined && r.pk === pk) return r.id;
+    const id = this.cache.pkHead(head, pk);
+    m.pkHeads[head] = { pk, id };
+    return id;
+  }
+
+  /** How to key `Model[method](...args)`, or null when the arguments are not cacheable. */
+  querySpec(Model, method, args) {
+    const m = this.#metaOf(Model);
+    const head = m.heads[method] || (m.heads[method] = `${this.prefix}:${method}:${m.segment}`);
+    const scope = this.scopeOf(Model);
+    if (method === 'findByPk' && scope === undefined && isEmptyOptions(args[1]) && isPkValue(args[0]) && Model.primaryKeyAttribute !== undefined) {
+      const pk = Model.primaryKeyAttribute;
+      return { head, pk, pkHead: this.#pkHead(m, head, pk), value: args[0] };
+    }
+    const keyOptions = keyOptionsFor(Model, method, args);
+    return keyOptions === null ? null : { head, scope, keyOptions };
+  }
+
+  /**
+   * How one row's entity entry is keyed: `<prefix>:#entity:<model>:{"where":{<pk>}}`. A single key
+   * column takes the registered findByPk fast path (one native call to look up or drop); a
+   * composite key is a fixed canonical key. Null when the key cannot be encoded.
+   */
+  entitySpec(Model, pkValues) {
+    const m = this.#metaOf(Model);
+    const head = m.entityHead || (m.entityHead = `${this.prefix}:#entity:${m.segment}`);
+    const attrs = Object.keys(pkValues);
+    if (attrs.length === 1) {
+      const pk = attrs[0];
+      return { head, pk, pkHead: this.#pkHead(m, head, pk), value: pkValues[pk] };
+    }
+    const k = native.canonicalKey(head, undefined, { where: pkValues });
+    return typeof k === 'string' ? { fixed: k } : null;
+  }
+
+  /** The key text of a spec, or `{ bypass: reason }` when it cannot be encoded. */
+  text(spec) {
+    if (spec.fixed !== undefined) return spec.fixed;
+    const k = spec.pk !== undefined ? native.pkKey(spec.head, spec.pk, spec.value) : native.canonicalKey(spec.head, spec.scope, spec.keyOptions);
+    return typeof k === 'string' ? k : { bypass: native.unkeyableReason(k) };
+  }
+
+  /** The key text of one row's entity entry, or null. */
+  entityKey(Model, pkValues) {
+    const spec = this.entitySpec(Model, pkValues);
+    const k = spec === null ? null : this.text(spec);
+    return typeof k === 'string' ? k : null;
+  }
+
+  /**
+   * Where one row's entity entry lives: `{ spec, tables, path }`. `tables` are the generations it
+   * depends on (its table's entity generation only: query writes do not touch entities).
+   */
+  entityTarget(Model, pkValues) {
+    const spec = this.entitySpec(Model, pkValues);
+    if (spec === null) return null;
+    let path;
+    if (this.storeAtKey) {
+      const key = this.text(spec);
+      if (typeof key !== 'string') return null;
+      path = [key];
+    } else {
+      // A scalar key as is (app:User:1); a composite or binary key as `#` + JSON of its columns,
+      // a space no scalar can reach (a leading `#` of a value is escaped).
+      const values = Object.values(pkValues);
+      const part = values.length === 1 && typeof values[0] !== 'object' ? pathPart(values[0]) : `#${pathPart(JSON.stringify(pkValues))}`;
+      path = [this.#metaOf(Model).part, part];
+    }
+    return { spec, tables: [entityTableOf(Model)], path };
+  }
+
+  /** Where a query cached under the name `name` lives, for `method`: `{ key, path }`. */
+  namedTarget(Model, method, name) {
+    const m = this.#metaOf(Model);
+    const key = `${this.prefix}:#query:${m.segment}:${method}:${escapeSegment(name)}`;
+    const part = pathPart(name);
+    const path = this.storeAtKey ? [key] : [m.part, 'query', method === 'findAll' ? part : `${part}:${method}`];
+    return { key, path };
+  }
+
+  /** Where a canonical query's entry lives in a network tier or adapter. */
+  queryPath(Model, key) {
+    return this.storeAtKey ? [key] : [this.#metaOf(Model).part, '#q', key];
+  }
+}
+
+module.exports = { Keys, keyOptionsFor, tableNameOf, segmentOf };

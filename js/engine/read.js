@@ -1,0 +1,408 @@
+'use strict';
+// THE read path, shared by both API styles:
+//   bypass? → key (Rust) → in-process tier (sync) → network tier → single-flight → database
+//   → version-checked fill (Rust).
+// Nothing here stores or compares data itself; the native store and the network tier do. A cache
+// problem never fails the caller's query: every path falls back to the database.
+
+const native = require('../native');
+const payload = require('../payload');
+const { toStored, fromStored, prepareBuild } = require('../hydrate');
+const { bypassReason } = require('./bypass');
+const { tablesRead } = require('./dependencies');
+
+/** Read methods served from the cache. */
+const READ_METHODS = ['findByPk', 'findOne', 'findAll', 'count', 'findAndCountAll'];
+
+// Lookup results of the native store (src/lib.rs): a payload string, or a miss code.
+const MISS_CORRUPT = 2;
+const UNKEYABLE = 16;
+// Events counted by native.recordEvent (src/lib.rs); the in-process tier's hits, misses and fills
+// are counted by the core itself.
+const EVENT_FILL_REJECTED = 3;
+const EVENT_CORRUPT = 4;
+const EVENT_REMOTE_HIT = 5;
+const EVENT_REMOTE_MISS = 6;
+const EVENT_REMOTE_FILL = 7;
+// Outcome of native.fill (src/engine.rs FillOutcome).
+const FILL_REJECTED = 0;
+
+/** Upper bound of the per-key build-options memo. */
+const MAX_MEMOIZED_BUILDS = 1024;
+
+/** Stored shapes each method can return (hydrate.js toStored); anything else is not ours. */
+const SHAPES = {
+  findByPk: ['row', 'value'],
+  findOne: ['row', 'value'],
+  findAll: ['rows', 'value'],
+  findAndCountAll: ['page', 'value'],
+  count: ['value'],
+};
+
+/** The options a read method hydrates with. */
+function hydrateOptionsFor(method, args) {
+  return method === 'findByPk' ? args[1] : args[0];
+}
+
+function rejectsOnEmpty(Model, options) {
+  if (options != null && Object.prototype.hasOwnProperty.call(options, 'rejectOnEmpty')) return !!options.rejectOnEmpty;
+  return !!(Model.options && Model.options.rejectOnEmpty);
+}
+
+function isEmptyResult(r) {
+  return r === null || (Array.isArray(r) && r.length === 0);
+}
+
+/**
+ * One engine's read path. `engine` gives the native store (`native`), the network tier
+ * (`remote`, or undefined), key building (`keys`), table ids (`tableIds`), stats slots (`slot`)
+ * and the TTL settings.
+ */
+class ReadPath {
+  constructor(engine) {
+    this.engine = engine;
+    /** Database reads in flight, by key: `{ ticket, done }` (see #missed). */
+    this.inflight = new Map();
+    /** Validated build options per key (see hydrate.prepareBuild); bounded, cleared when full. */
+    this.builds = new Map();
+  }
+
+  /**
+   * The synchronous half of a read: `{ hit }` when the in-process tier answers, otherwise a plan
+   * for fetch(). Never throws.
+   * @param {object} call
+   * @param {Function} call.Model
+   * @param {string} call.method   one of READ_METHODS
+   * @param {Array} call.args      the caller's arguments
+   * @param {Function} call.run    performs the database read
+   * @param {number} [call.ttlMs]
+   * @param {number} [call.negativeTtlMs]  TTL of a null result (0: not stored)
+   * @param {{ key?: string, spec?: object, tables?: string[], path?: string[] }} [call.target]  a
+   *   fixed entry instead of the canonical key (entity entries, named queries; see keys.js)
+   * @param {import('../logger').OnceLogger} call.log
+   */
+  plan(call) {
+    const { Model, method, args, log } = call;
+    const { native: store, keys } = this.engine;
+    const options = hydrateOptionsFor(method, args);
+    try {
+      const slot = this.engine.slot(Model, method);
+      const reason = bypassReason(Model, options);
+      const spec = reason !== null ? null : call.target !== undefined ? call.target.spec || { fixed: call.target.key } : keys.querySpec(Model, method, args);
+      if (spec === null) {
+        store.recordBypass(slot, reason || 'unkeyable:arguments');
+        return { options };
+      }
+      if (this.engine.remote !== undefined && this.engine.l1TtlMs === undefined) {
+        // Network lookups are asynchronous: fetch() does them.
+        const key = keys.text(spec);
+        if (typeof key !== 'string') {
+          store.recordBypass(slot, key.bypass);
+          return { options };
+        }
+        return this.#missPlan(call, slot, key, options, true);
+      }
+      const { got, key: known } = this.#lookup(spec, slot);
+      if (typeof got === 'string') {
+        const value = this.#rebuild(got, known, spec, call, options);
+        if (value !== undefined) return { hit: value };
+      } else if (got >= UNKEYABLE) {
+        store.recordBypass(slot, native.unkeyableReason(got - UNKEYABLE));
+        return { options };
+      }
+      // A miss: a bare findByPk's key becomes a string only now, for the fill.
+      const key = known !== undefined ? known : keys.text(spec);
+      if (got === MISS_CORRUPT) {
+        log.warn('cache-corrupt', { key, reason: store.takeDecodeError() }, 'unreadable cache entry dropped; treated as a miss');
+      }
+      // With a network tier behind the L1, fetch() asks it next.
+      return this.#missPlan(call, slot, key, options, this.engine.remote !== undefined);
+    } catch (err) {
+      log.warn('cache-read', { error: err && err.message, model: Model.name, method }, 'cache lookup failed; the database answers');
+      return { options };
+    }
+  }
+
+  /**
+   * The plan of a read the in-process tier did not answer, with the tables it depends on (worked
+   * out only now: a hit never needs them). A read whose tables cannot all be named is not cached.
+   */
+  #missPlan(call, slot, key, options, remote) {
+    const tables = call.target !== undefined && call.target.tables !== undefined ? call.target.tables : tablesRead(call.Model, options);
+    if (tables === null) {
+      this.engine.native.recordBypass(slot, 'unkeyable:include-depth');
+      return { options };
+    }
+    return { key, slot, options, tables, remote };
+  }
+
+  /** The asynchronous half: the network tier, then the database (single-flight, version-checked fill), or a bypass. */
+  fetch(call, plan) {
+    if (plan.key === undefined) return call.run();
+    if (plan.remote) return this.#remoteRead(call, plan);
+    return this.#missed(call, plan);
+  }
+
+  /**
+   * Looks a spec up: `{ got, key }` where got is the payload string or a miss / unkeyable code.
+   * A bare findByPk is keyed and looked up in one native call (its key text is only made on a
+   * miss); other reads need their key for the build-options memo anyway.
+   */
+  #lookup(spec, slot) {
+    const store = this.engine.native;
+    if (spec.fixed !== undefined) return { got: store.get(spec.fixed, slot), key: spec.fixed };
+    if (spec.pk !== undefined) return { got: store.lookupPk(spec.pkHead, spec.value, slot), key: undefined };
+    const k = native.canonicalKey(spec.head, spec.scope, spec.keyOptions);
+    if (typeof k !== 'string') return { got: UNKEYABLE + k, key: undefined };
+    return { got: store.get(k, slot), key: k };
+  }
+
+  /**
+   * The result a stored payload stands for, or undefined when the caller must not be answered with
+   * it (an empty result where the read rejects on empty). Throws when the payload cannot be rebuilt.
+   */
+  #fromPayload(text, key, { Model, method }, options) {
+    const stored = payload.decode(text);
+    if (!SHAPES[method].includes(stored.shape)) throw new Error(`a ${stored.shape} entry cannot answer ${method}`);
+    const value = fromStored(Model, this.#buildFor(key, Model, options), stored);
+    return isEmptyResult(value) && rejectsOnEmpty(Model, options) ? undefined : value;
+  }
+
+  /** Build options for a hit of `key`, memoized when they are not the trivial ones. */
+  #buildFor(key, Model, options) {
+    let b = key === undefined ? undefined : this.builds.get(key);
+    if (b === undefined) {
+      b = prepareBuild(Model, options);
+      if (key !== undefined && b.include !== undefined) {
+        if (this.builds.size >= MAX_MEMOIZED_BUILDS) this.builds.clear();
+        this.builds.set(key, b);
+      }
+    }
+    return b;
+  }
+
+  /**
+   * The result of an in-process hit, or undefined: when it must not answer (#fromPayload), or when
+   * it cannot be rebuilt (the entry is dropped, logged).
+   */
+  #rebuild(text, known, spec, call, options) {
+    try {
+      return this.#fromPayload(text, known, call, options);
+    } catch (err) {
+      const key = known !== undefined ? known : this.engine.keys.text(spec);
+      if (typeof key === 'string') this.engine.native.invalidateKey(key);
+      call.log.warn('cache-decode', { key, error: err && err.message }, 'cache entry could not be rebuilt; dropped and treated as a miss');
+      return undefined;
+    }
+  }
+
+  /** Where an entry lives in the network tier. */
+  #pathOf(call, key) {
+    return call.target !== undefined && call.target.path !== undefined ? call.target.path : this.engine.keys.queryPath(call.Model, key);
+  }
+
+  /** A network-tier lookup, then the database on a miss. A tier failure is a miss, logged once. */
+  async #remoteRead(call, plan) {
+    const { key, slot, options, tables } = plan;
+    const { native: store, remote, l1TtlMs } = this.engine;
+    // An L1 fill from a network hit is guarded like any fill: the ticket predates the network read.
+    let l1Ticket;
+    if (l1TtlMs !== undefined) {
+      try {
+        l1Ticket = store.beginFill(key, this.engine.tableIds(tables));
+      } catch {
+        l1Ticket = undefined;
+      }
+    }
+    let got;
+    try {
+      try {
+        got = await remote.get(this.#pathOf(call, key), tables);
+      } catch (err) {
+        call.log.tierFailed(err, { key }, 'network tier read failed; the database answers');
+        got = { miss: 'error' };
+      }
+      if (got.payload !== undefined) {
+        try {
+          const value = this.#fromPayload(got.payload, key, call, options);
+          if (value !== undefined) {
+            store.recordEvent(slot, EVENT_REMOTE_HIT);
+            if (l1Ticket !== undefined) store.fill(l1Ticket, got.payload, l1TtlMs, slot);
+            return value;
+          }
+        } catch (err) {
+          call.log.warn('cache-decode', { key, error: err && err.message }, 'network tier entry could not be rebuilt; treated as a miss');
+          got = { miss: 'foreign' };
+        }
+      }
+    } finally {
+      if (l1Ticket !== undefined) store.release(l1Ticket);
+    }
+    if (got.miss === 'foreign') store.recordEvent(slot, EVENT_CORRUPT);
+    store.recordEvent(slot, EVENT_REMOTE_MISS);
+    // Tokens read with the entry predate the database read, so the fill may use them.
+    return this.#missed(call, plan, got.tokens);
+  }
+
+  /**
+   * A database read, shared by concurrent misses of one key (single-flight), stored unless an
+   * invalidation overtook it. A caller joins a read in flight only while that read's ticket is
+   * current: no table it reads has moved and its key was not invalidated since it began. A read
+   * that began before a write must never answer a caller that came after the write.
+   */
+  async #missed(call, plan, knownTokens) {
+    const { key, slot, options } = plan;
+    const { Model, run, log } = call;
+    const store = this.engine.native;
+    const flight = this.inflight.get(key);
+    if (flight !== undefined && flight.ticket !== undefined && store.ticketCurrent(flight.ticket)) {
+      const text = await flight.done;
+      if (text !== null) {
+        try {
+          const value = this.#fromPayload(text, key, call, options);
+          if (value !== undefined) return value;
+        } catch (err) {
+          log.warn('cache-decode', { key, error: err && err.message }, 'shared result could not be rebuilt; the database answers');
+        }
+      }
+      return run();
+    }
+
+    let settle;
+    // The ticket is taken before anything is awaited: callers arriving in the same tick join it.
+    const fill = this.#beginFill(call, key, plan.tables, knownTokens);
+    const mine = { ticket: fill.ticket, done: new Promise((resolve) => (settle = resolve)) };
+    this.inflight.set(key, mine);
+    let text = null;
+    try {
+      await fill.ready;
+      const result = await run();
+      try {
+        const stored = toStored(result);
+        text = payload.encode(stored.shape, stored.data);
+        // "Absent" is remembered only for negativeTtlMs (0: not at all).
+        const ttlMs = result === null && call.negativeTtlMs !== undefined ? call.negativeTtlMs : call.ttlMs;
+        if (fill.ticket !== undefined && ttlMs !== 0) await this.#completeFill(call, fill, key, text, ttlMs, slot);
+      } catch (err) {
+        const unstorable = err instanceof payload.UnstorableError;
+        if (unstorable) store.recordBypass(slot, 'unstorable');
+        log.warn(unstorable ? 'cache-unstorable' : 'cache-fill', { key, error: err && err.message }, 'query result not cached');
+        text = null;
+      }
+      return result;
+    } finally {
+      if (fill.ticket !== undefined) store.release(fill.ticket);
+      if (this.inflight.get(key) === mine) this.inflight.delete(key);
+      settle(text);
+    }
+  }
+
+  /**
+   * Reads from the database (never the cache) and stores what `stored(result)` returns (nothing
+   * when it returns null) under `target`, with the same version check as a miss. Returns the
+   * database result. A cache problem is logged and the result still returned.
+   */
+  async refresh({ Model, target, ttlMs, log, run, stored }) {
+    const slot = this.engine.slot(Model, 'findByPk');
+    const key = target.key !== undefined ? target.key : this.engine.keys.text(target.spec);
+    if (typeof key !== 'string') return run();
+    const call = { Model, target, log };
+    const fill = this.#beginFill(call, key, target.tables, undefined);
+    try {
+      await fill.ready;
+      const result = await run();
+      if (fill.ticket !== undefined) {
+        try {
+          const row = stored(result);
+          if (row !== null) await this.#completeFill(call, fill, key, payload.encode('row', row), ttlMs, slot);
+        } catch (err) {
+          log.warn('cache-fill', { key, error: err && err.message }, 'refreshed row not cached');
+        }
+      }
+      return result;
+    } finally {
+      if (fill.ticket !== undefined) this.engine.native.release(fill.ticket);
+    }
+  }
+
+  /**
+   * Takes what a fill needs before its database read: the local ticket, synchronously, and, with a
+   * network tier, the tables' current tokens (read first, so a write during the read makes the entry
+   * stale). `knownTokens`, when given, were read earlier in this call and serve as those tokens.
+   * Returns `{ ticket, tokens, ready }`: await `ready` before the database read. If the fill cannot
+   * start, `ticket` ends up undefined (and the result is not stored); the caller releases it.
+   */
+  #beginFill(call, key, tables, knownTokens) {
+    const { native: store, remote } = this.engine;
+    const fill = { ticket: undefined, tokens: undefined, ready: undefined };
+    const failed = (err) => {
+      if (remote !== undefined) call.log.tierFailed(err, { key }, 'cache fill could not start; the result will not be stored');
+      else call.log.warn('cache-fill', { key, error: err && err.message }, 'cache fill could not start; the result will not be stored');
+    };
+    try {
+      fill.ticket = store.beginFill(key, this.engine.tableIds(tables));
+    } catch (err) {
+      failed(err);
+      fill.ready = Promise.resolve();
+      return fill;
+    }
+    if (remote === undefined || knownTokens !== undefined) {
+      fill.tokens = knownTokens;
+      fill.ready = Promise.resolve();
+      return fill;
+    }
+    fill.ready = remote.tokensForFill(tables).then(
+      (tokens) => {
+        fill.tokens = tokens;
+      },
+      (err) => {
+        // Without tokens nothing may be stored: give the ticket up now.
+        store.release(fill.ticket);
+        fill.ticket = undefined;
+        failed(err);
+      },
+    );
+    return fill;
+  }
+
+  /** Stores a payload for a fill begun by #beginFill, unless an invalidation overtook it. */
+  async #completeFill(call, fill, key, text, ttlMs, slot) {
+    const { native: store, remote, l1TtlMs, maxValueBytes, maxRemoteTtlMs, defaultTtlMs } = this.engine;
+    // String length is a lower bound of the UTF-8 size; measure only when it could matter.
+    if (maxValueBytes !== undefined && text.length * 3 > maxValueBytes && Buffer.byteLength(text) > maxValueBytes) {
+      store.recordBypass(slot, 'value-too-large');
+      call.log.warn('cache-too-large', { key, bytes: Buffer.byteLength(text), maxValueBytes }, 'result larger than maxValueBytes; not cached');
+      return;
+    }
+    if (remote === undefined) {
+      store.fill(fill.ticket, text, ttlMs, slot);
+      return;
+    }
+    if (l1TtlMs !== undefined) {
+      // One ticket decides both tiers: overtaken means stored nowhere.
+      const l1Ttl = Math.min(l1TtlMs, ttlMs !== undefined ? ttlMs : defaultTtlMs);
+      if (store.fill(fill.ticket, text, l1Ttl, slot) === FILL_REJECTED) return;
+    } else if (!store.settle(fill.ticket)) {
+      store.recordEvent(slot, EVENT_FILL_REJECTED);
+      return;
+    }
+    try {
+      let remoteTtlMs = ttlMs !== undefined ? ttlMs : defaultTtlMs;
+      if (maxRemoteTtlMs !== undefined && remoteTtlMs > maxRemoteTtlMs) {
+        call.log.warn('cache-ttl-clamped', { key, ttlMs: remoteTtlMs, maxTtlMs: maxRemoteTtlMs }, "TTL above the tier's maximum; clamped to it");
+        remoteTtlMs = maxRemoteTtlMs;
+      }
+      await remote.set(this.#pathOf(call, key), text, remoteTtlMs, fill.tokens);
+      store.recordEvent(slot, EVENT_REMOTE_FILL);
+    } catch (err) {
+      call.log.tierFailed(err, { key }, 'network tier write failed; the result is not cached');
+    }
+  }
+
+  /** Forgets memoized build options (after clear()). */
+  clear() {
+    this.builds.clear();
+  }
+}
+
+module.exports = { ReadPath, READ_METHODS, hydrateOptionsFor };
