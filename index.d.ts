@@ -401,6 +401,23 @@ export declare function withCache(
   options?: WithCacheOptions,
 ): CacheWrapper;
 
+/**
+ * The module itself, called as `withCache` (as sequelize-transparent-cache's module is), with every
+ * export as a property: `require('sequelize-native-cache')(adaptor).withCache(User)`.
+ */
+declare const sequelizeNativeCache: typeof withCache & {
+  withCache: typeof withCache;
+  modelCacheFactory: typeof modelCacheFactory;
+  MemoryCache: typeof MemoryCache;
+  RedisCache: typeof RedisCache;
+  MomentoCache: typeof MomentoCache;
+  MomentoClientGenerator: typeof MomentoClientGenerator;
+  IORedisAdapter: typeof IORedisAdapter;
+  LoggerFactory: typeof LoggerFactory;
+  CompressionType: typeof CompressionType;
+};
+export default sequelizeNativeCache;
+
 declare module 'sequelize' {
   interface Model {
     /** Present once the model went through `withCache(...).withCache(Model)`. */

@@ -323,3 +323,110 @@ describe('bad input', () => {
     await sequelize.close();
   });
 });
+
+describe('plain instance writes write through, in both autoInvalidate modes', () => {
+  for (const autoInvalidate of [true, false]) {
+    test(`autoInvalidate ${autoInvalidate}: create, save, update, upsert, destroy and restore without cache() keep the entity entry fresh`, async () => {
+      const { sequelize, counted } = await seedSchema();
+      const Doc = sequelize.define('Doc', { title: DataTypes.STRING, n: DataTypes.INTEGER }, { paranoid: true });
+      await sequelize.sync();
+      const { withCache: wrap } = withCache(new MemoryCache(), { logger: quiet, autoInvalidate });
+      wrap(Doc);
+      const hit = async (id, check) => {
+        const [row, statements] = await counted(() => Doc.cache().findByPk(id));
+        assert.equal(statements, 0, 'the entity entry was written through');
+        check(row);
+      };
+      const d = await Doc.create({ title: 'a', n: 1 });
+      await hit(d.id, (r) => assert.equal(r.title, 'a'));
+      d.title = 'b';
+      await d.save();
+      await hit(d.id, (r) => assert.equal(r.title, 'b'));
+      await d.update({ n: 2 });
+      await hit(d.id, (r) => assert.equal(r.n, 2));
+      await Doc.upsert({ id: d.id, title: 'c', n: 3 });
+      await hit(d.id, (r) => assert.deepEqual([r.title, r.n], ['c', 3]));
+      await d.destroy();
+      const [gone, statements] = await counted(() => Doc.cache().findByPk(d.id));
+      assert.deepEqual([gone, statements], [null, 1], 'destroy dropped the entry; the miss reads the database');
+      await d.restore();
+      await hit(d.id, (r) => assert.equal(r.title, 'c'));
+      // The entry holds what the database returned, not the instance's guess.
+      const fresh = await Doc.findByPk(d.id);
+      await hit(d.id, (r) => assert.deepEqual(r.get({ plain: true }), fresh.get({ plain: true })));
+      await sequelize.close();
+    });
+  }
+
+  test("autoInvalidate false is exactly the sequelize-memory-clone table: instance writes invalidate the model's queries, static writes without individual hooks do not", async () => {
+    const { sequelize, User, counted } = await seedSchema();
+    const { withCache: wrap } = withCache(new MemoryCache(), { logger: quiet, autoInvalidate: false });
+    wrap(User);
+    const alice = await User.create({ name: 'alice', status: 'active' });
+    const listing = () => User.cache('active').findAll({ where: { status: 'active' } });
+    await listing();
+    alice.name = 'ALICIA';
+    await alice.save();
+    let [rows, statements] = await counted(listing);
+    assert.deepEqual([statements, rows[0].name], [1, 'ALICIA'], 'a plain save invalidated the named query');
+    await User.update({ name: 'static' }, { where: { id: alice.id } });
+    [rows, statements] = await counted(listing);
+    assert.deepEqual([statements, rows[0].name], [0, 'ALICIA'], 'a static update without hooks is not seen (as in the original)');
+    await User.update({ name: 'hooked' }, { where: { id: alice.id }, individualHooks: true });
+    [rows, statements] = await counted(listing);
+    assert.deepEqual([statements, rows[0].name], [1, 'hooked'], 'with individualHooks each row writes through');
+    await sequelize.close();
+  });
+
+  test('inside a transaction, plain writes write through only after the commit, and not at all on rollback', async () => {
+    const { sequelize, User, counted } = await seedSchema();
+    const client = new MemoryCache();
+    const { withCache: wrap } = withCache(client, { logger: quiet });
+    wrap(User);
+    const u = await User.create({ name: 'before' });
+    await sequelize.transaction(async (transaction) => {
+      await u.update({ name: 'inside' }, { transaction });
+      const [row] = await counted(() => User.cache().findByPk(u.id));
+      assert.equal(row.name, 'before', 'outside the transaction the committed row is served');
+    });
+    let [row, statements] = await counted(() => User.cache().findByPk(u.id));
+    assert.deepEqual([row.name, statements], ['inside', 0], 'written through after the commit');
+    await assert.rejects(
+      sequelize.transaction(async (transaction) => {
+        await u.update({ name: 'rolled back' }, { transaction });
+        throw new Error('roll back');
+      }),
+      /roll back/,
+    );
+    [row, statements] = await counted(() => User.cache().findByPk(u.id));
+    assert.deepEqual([row.name, statements], ['inside', 0], 'a rollback leaves the entry alone');
+    await sequelize.close();
+  });
+});
+
+describe('sequelize-transparent-cache names', () => {
+  test('client() on Model.cache(), Model.cache(name) and instance.cache(); findById; insertOrUpdate; cache(undefined, { ttl }); the module is callable as withCache', async () => {
+    const { sequelize, User, counted } = await seedSchema();
+    const { default: sequelizeCache } = await import('../js/index.mjs');
+    const client = new MemoryCache();
+    sequelizeCache(client, { logger: quiet }).withCache(User);
+    const u = await User.create({ name: 'ivan' });
+    assert.equal(User.cache().client(), client);
+    assert.equal(User.cache('k').client(), client);
+    assert.equal(u.cache().client(), client);
+    let [found, statements] = await counted(() => User.cache().findById(u.id));
+    assert.deepEqual([found.name, statements], ['ivan', 0]);
+    const result = await User.cache().insertOrUpdate({ id: u.id, name: 'ivan2' });
+    assert.deepEqual(JSON.stringify(result), JSON.stringify(await User.upsert({ id: u.id, name: 'ivan2' })), 'what the installed Sequelize returns');
+    [found, statements] = await counted(() => User.cache().findByPk(u.id));
+    assert.deepEqual([found.name, statements], ['ivan2', 0]);
+    const short = User.cache(undefined, { ttl: 0.05 });
+    await short.findAll({ where: { name: 'ivan2' } });
+    [, statements] = await counted(() => short.findAll({ where: { name: 'ivan2' } }));
+    assert.equal(statements, 0);
+    await new Promise((r) => setTimeout(r, 120));
+    [, statements] = await counted(() => short.findAll({ where: { name: 'ivan2' } }));
+    assert.equal(statements, 1, 'the ttl given as cache(undefined, { ttl }) applied');
+    await sequelize.close();
+  });
+});

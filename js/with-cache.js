@@ -429,6 +429,9 @@ function staticCache(keyOrOptions, maybeOptions) {
   if (typeof keyOrOptions === 'string') {
     name = nonEmptyString('cache', 'key', keyOrOptions);
     opts = checkKeys('cache', maybeOptions, ['ttl']);
+  } else if (keyOrOptions == null && maybeOptions !== undefined) {
+    // `cache(undefined, { ttl })`, as sequelize-transparent-cache 3 writes it.
+    opts = checkKeys('cache', maybeOptions, ['ttl']);
   } else {
     opts = checkKeys('cache', keyOrOptions, ['customKey', 'ttl']);
     if (opts.customKey !== undefined) name = nonEmptyString('cache', 'customKey', opts.customKey);

@@ -18,6 +18,7 @@ import {
   type CacheStats,
   type Logger,
 } from 'sequelize-native-cache';
+import sequelizeCache from 'sequelize-native-cache';
 
 class User extends Model<InferAttributes<User>, InferCreationAttributes<User>> {
   declare id: CreationOptional<number>;
@@ -83,6 +84,10 @@ export async function usage(sequelize: Sequelize): Promise<void> {
   const byOldName: User | null = await CacheUser.cache().findById(1);
   const [upserted]: [User, boolean | null] = await CacheUser.cache().insertOrUpdate({ username: 'y' });
   void [sameClient, byOldName, upserted];
+  // The module called as withCache, as sequelize-transparent-cache's is.
+  sequelizeCache(new MemoryCache()).withCache(User);
+  const viaProperty: typeof withCache = sequelizeCache.withCache;
+  void viaProperty;
   void [listed, counted, made];
   const memory = new Map<string, unknown>();
   const adapter: CacheAdapter = {
