@@ -74,6 +74,63 @@ function keyOptionsFor(Model, method, args) {
 }
 
 /**
+ * The Momento wrapper's text for a value, as its documentation and tests show its keys: JSON-like,
+ * object keys in enumeration order then symbol keys by description, strings quoted as they are,
+ * symbols by description, Dates in ISO form, a model as its table name. Throws where the wrapper
+ * would not make a key (undefined, NaN, functions that are not models, cycles).
+ */
+function wrapperText(v, depth = 0) {
+  if (depth > 64) throw new RangeError('too deep');
+  switch (typeof v) {
+    case 'string':
+      return `"${v}"`;
+    case 'boolean':
+    case 'bigint':
+      return String(v);
+    case 'number':
+      if (Number.isNaN(v)) throw new TypeError('NaN');
+      return String(v);
+    case 'symbol':
+      return v.description || v.toString();
+    case 'function':
+      if (typeof v.getTableName === 'function') return wrapperText(v.getTableName(), depth + 1);
+      throw new TypeError('function');
+    case 'object': {
+      if (v === null) return 'null';
+      if (Array.isArray(v)) return `[${v.map((x) => wrapperText(x, depth + 1)).join(',')}]`;
+      if (v instanceof Date || Object.prototype.toString.call(v) === '[object Date]') return wrapperText(v.toISOString(), depth + 1);
+      const parts = [];
+      for (const k in v) parts.push(`"${k}":${wrapperText(v[k], depth + 1)}`);
+      for (const sym of Object.getOwnPropertySymbols(v)) parts.push(`"${sym.description || sym.toString()}":${wrapperText(v[sym], depth + 1)}`);
+      return `{${parts.join(',')}}`;
+    }
+    default:
+      throw new TypeError(typeof v);
+  }
+}
+
+/**
+ * Where the Momento wrapper (@gomomento-poc/momento-sequelize-cache) stores `Model[method](...args)`:
+ * `model-cache:<method>:<table>:<options>` (findByPk as `{ ...options, where: { id } }`), so its
+ * users' tools and tests find entries where they always did. Undefined when the wrapper would not
+ * cache the call. Such texts can collide (a string holding `"`, `{gt:1}` and `{[Op.gt]:1}`), so a
+ * location is never trusted alone: the stored frame binds the canonical key, and a frame stored
+ * for another query there reads as a miss.
+ */
+function momentoWrapperKey(Model, method, args) {
+  let options;
+  if (method === 'findByPk') options = { ...args[1], where: { id: args[0] } };
+  else options = { ...args[0] };
+  if (options.transaction) return undefined;
+  delete options.transaction;
+  try {
+    return ['model-cache', method, String(Model.getTableName()), wrapperText(options)].join(':');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Key and path building for one engine (one prefix). A *spec* says how to key one read:
  *   { fixed }                      a key known in advance (entity with a composite key, named query)
  *   { head, pk, pkHead, value }    findByPk(value) with no options: keyed and looked up in Rust in
@@ -212,4 +269,4 @@ class Keys {
   }
 }
 
-module.exports = { Keys, keyOptionsFor, tableNameOf, segmentOf };
+module.exports = { Keys, keyOptionsFor, tableNameOf, segmentOf, momentoWrapperKey };
