@@ -279,6 +279,8 @@ export interface WithCacheOptions {
   negativeTtl?: number;
   /** Invalidate on every write through Sequelize (default true). */
   autoInvalidate?: boolean;
+  /** After an instance write, re-read the row into its entity entry (default true; one SELECT per write). */
+  writeThrough?: boolean;
   logger?: Logger;
 }
 

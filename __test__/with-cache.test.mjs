@@ -430,3 +430,21 @@ describe('sequelize-transparent-cache names', () => {
     await sequelize.close();
   });
 });
+
+describe('writeThrough: false', () => {
+  test('instance writes only invalidate the entity entry: the next read goes to the database once', async () => {
+    const { sequelize, User, counted } = await seedSchema();
+    const { withCache: wrap } = withCache(new MemoryCache(), { logger: quiet, writeThrough: false });
+    wrap(User);
+    const u = await User.create({ name: 'a' });
+    let [row, statements] = await counted(() => User.cache().findByPk(u.id));
+    assert.deepEqual([row.name, statements], ['a', 1], 'create did not re-read the row');
+    await u.update({ name: 'b' });
+    [row, statements] = await counted(() => User.cache().findByPk(u.id));
+    assert.deepEqual([row.name, statements], ['b', 1], 'the update dropped the entry; one read refills it');
+    [row, statements] = await counted(() => User.cache().findByPk(u.id));
+    assert.deepEqual([row.name, statements], ['b', 0]);
+    assert.throws(() => withCache(new MemoryCache(), { writeThrough: 'yes' }), (e) => e instanceof TypeError && /writeThrough/.test(e.message));
+    await sequelize.close();
+  });
+});

@@ -89,12 +89,13 @@ function entityRow(Model, inst) {
 }
 
 class Binding {
-  constructor(client, engine, { ttlMs, negativeTtlMs, autoInvalidate, log }) {
+  constructor(client, engine, { ttlMs, negativeTtlMs, autoInvalidate, writeThrough, log }) {
     this.client = client;
     this.engine = engine;
     this.ttlMs = ttlMs;
     this.negativeTtlMs = negativeTtlMs;
     this.autoInvalidate = autoInvalidate;
+    this.writeThrough = writeThrough;
     this.log = log;
     this.methods = new WeakMap();
   }
@@ -148,7 +149,7 @@ class Binding {
           const fields = options && Array.isArray(options.fields) ? options.fields : undefined;
           await this.engine.applyWrite(changesOf(Model.sequelize, Model, { instance, kind, fields }));
         }
-        const pk = kind === 'delete' ? null : pkOf(Model, instance);
+        const pk = kind === 'delete' || !this.writeThrough ? null : pkOf(Model, instance);
         if (pk !== null) await this.refill(Model, pk);
       } catch (err) {
         this.log.warn('cache-write-through', { model: Model.name, error: err && err.message }, 'write-through failed; the entry is refreshed on the next read');
@@ -163,7 +164,7 @@ class Binding {
   bulkWritten(Model, options) {
     return afterRootCommit(rootTransaction(Model, options), async () => {
       await this.background('invalidation', () => this.engine.applyWrite([{ Model, pk: null }]));
-      const pk = options ? pkFromWhere(Model, options.where) : null;
+      const pk = options && this.writeThrough ? pkFromWhere(Model, options.where) : null;
       if (pk !== null) {
         try {
           await this.refill(Model, pk);
@@ -458,20 +459,24 @@ function instanceCache() {
  * @param {number} [options.ttl]           TTL of entries, in seconds (default: the client's)
  * @param {number} [options.negativeTtl=5] how long an absent findByPk row is remembered (0: never)
  * @param {boolean} [options.autoInvalidate=true] invalidate on every write through Sequelize
+ * @param {boolean} [options.writeThrough=true] after an instance write, re-read the row into its
+ *   entity entry (one SELECT by primary key per write); false only invalidates it
  * @param {object} [options.logger]
  */
 function withCache(client, options) {
   const engine = engineOf(client, 'withCache', { acceptAdapters: true });
-  const o = checkKeys('withCache', options, ['ttl', 'negativeTtl', 'autoInvalidate', 'logger']);
+  const o = checkKeys('withCache', options, ['ttl', 'negativeTtl', 'autoInvalidate', 'writeThrough', 'logger']);
   const ttl = positiveNumber('withCache', 'ttl', o.ttl, undefined);
   const negativeTtl = nonNegativeNumber('withCache', 'negativeTtl', o.negativeTtl, DEFAULT_NEGATIVE_TTL_SECONDS, ' (seconds)');
   const autoInvalidate = optionalBoolean('withCache', 'autoInvalidate', o.autoInvalidate, true);
+  const writeThrough = optionalBoolean('withCache', 'writeThrough', o.writeThrough, true);
   const logger = optionalLogger('withCache', o.logger, undefined);
   const log = new OnceLogger(logger ?? defaultLogger());
   const binding = new Binding(client, engine, {
     ttlMs: ttl === undefined ? undefined : Math.round(ttl * 1000),
     negativeTtlMs: Math.round(negativeTtl * 1000),
     autoInvalidate,
+    writeThrough,
     log,
   });
 
