@@ -509,3 +509,10 @@ describe('bad input', () => {
     await t.sequelize.close();
   });
 });
+
+test("compressionType accepts the Momento wrapper's numeric enum values", async () => {
+  const client = new MemoryCache();
+  assert.equal((await modelCacheFactory(client, { compressionType: 0 })).compressionType, 'NONE');
+  assert.equal((await modelCacheFactory(client, { compressionType: 2 })).compressionType, 'ZSTD');
+  await assert.rejects(modelCacheFactory(client, { compressionType: 3 }), (e) => e instanceof TypeError && /compressionType/.test(e.message));
+});

@@ -448,3 +448,22 @@ describe('writeThrough: false', () => {
     await sequelize.close();
   });
 });
+
+describe('sequelize-memory-clone names', () => {
+  test("Model.cache().clear('k') drops only the query cached under that name", async () => {
+    const { sequelize, User, counted } = await seedSchema();
+    const { withCache: wrap } = withCache(new MemoryCache(), { logger: quiet });
+    wrap(User);
+    const u = await User.create({ name: 'a', status: 'on' });
+    const named = () => User.cache('on').findAll({ where: { status: 'on' } });
+    await named();
+    await User.cache().findByPk(u.id);
+    await User.cache().clear('on');
+    let [, statements] = await counted(named);
+    assert.equal(statements, 1, 'the named query was dropped');
+    [, statements] = await counted(() => User.cache().findByPk(u.id));
+    assert.equal(statements, 0, 'the entity entry stayed');
+    assert.throws(() => User.cache().clear(''), (e) => e instanceof TypeError && /key/.test(e.message));
+    await sequelize.close();
+  });
+});

@@ -14,16 +14,24 @@ const { viewOf } = require('./readonly');
  */
 const CompressionType = Object.freeze({ NONE: 'NONE', ZLIB: 'ZLIB', ZSTD: 'ZSTD' });
 
+/** The Momento wrapper's numeric enum values (NONE = 0, ZLIB = 1, ZSTD = 2), accepted as aliases. */
+const NUMERIC_COMPRESSION = ['NONE', 'ZLIB', 'ZSTD'];
+
+/** A CompressionType given as its name or as the wrapper's number; a TypeError naming `where` otherwise. */
+function compressionTypeOf(where, v, fallback) {
+  if (v === undefined) return fallback;
+  if (Number.isInteger(v) && NUMERIC_COMPRESSION[v] !== undefined) return CompressionType[NUMERIC_COMPRESSION[v]];
+  if (Object.values(CompressionType).includes(v)) return v;
+  throw new TypeError(`${where}: compressionType must be one of ${Object.values(CompressionType).join(', ')} (or 0, 1, 2), got ${describe(v)}`);
+}
+
 function parseSecondArgument(arg) {
   if (arg === undefined || arg === null) return { logger: defaultLogger(), compressionType: CompressionType.NONE, autoInvalidate: true };
   if (isLogger(arg)) return { logger: arg, compressionType: CompressionType.NONE, autoInvalidate: true };
   const o = checkKeys('modelCacheFactory', arg, ['logger', 'compressionType', 'autoInvalidate']);
   const autoInvalidate = optionalBoolean('modelCacheFactory', 'autoInvalidate', o.autoInvalidate, true);
   const logger = optionalLogger('modelCacheFactory', o.logger, undefined);
-  const compressionType = o.compressionType ?? CompressionType.NONE;
-  if (!Object.values(CompressionType).includes(compressionType)) {
-    throw new TypeError(`modelCacheFactory: compressionType must be one of ${Object.values(CompressionType).join(', ')}, got ${describe(compressionType)}`);
-  }
+  const compressionType = compressionTypeOf('modelCacheFactory', o.compressionType, CompressionType.NONE);
   return { logger: logger ?? defaultLogger(), compressionType, autoInvalidate };
 }
 
@@ -86,4 +94,4 @@ async function modelCacheFactory(client, loggerOrOptions) {
   };
 }
 
-module.exports = { modelCacheFactory, CompressionType };
+module.exports = { modelCacheFactory, CompressionType, compressionTypeOf };

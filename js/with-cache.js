@@ -296,8 +296,12 @@ class ModelCacheMethods {
     return result;
   }
 
-  /** Drops every cached entity and query of this model. With a network tier, returns a promise. */
-  clear() {
+  /**
+   * Drops every cached entity and query of this model, or with `name`, only the query cached under
+   * that name (sequelize-memory-clone's `clear(key)`). With a network tier, returns a promise.
+   */
+  clear(name) {
+    if (name !== undefined) return new NamedQueryMethods(this.binding, this.Model, nonEmptyString('clear', 'key', name), undefined).clear();
     return this.binding.background('clear', () => this.binding.engine.applyWrite([{ Model: this.Model, pk: null }]));
   }
 
