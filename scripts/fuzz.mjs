@@ -59,12 +59,13 @@ try {
   if (redisProc) redisProc.kill('SIGKILL');
 }
 
-console.log('\n| kind | operations | reads compared | writes | cache hits / misses | mismatches | distinct defects | ops/s |');
-console.log('|---|---|---|---|---|---|---|---|');
+console.log('\n| kind | operations | reads compared | writes | cache hits / misses | mismatches (by check\\|model) | ops/s |');
+console.log('|---|---|---|---|---|---|---|');
 for (const r of table) {
-  console.log(`| ${describeKind(r.kind)} | ${r.ops} | ${r.reads} | ${r.writes} | ${r.hits} / ${r.misses} | ${r.mismatches} | ${r.signatures.length} | ${Math.round(r.ops / r.seconds)} |`);
+  console.log(`| ${describeKind(r.kind)} | ${r.ops} | ${r.reads} | ${r.writes} | ${r.hits} / ${r.misses} | ${r.mismatches}${r.mismatches ? ` (${Object.entries(r.bySignature).map(([k, n]) => `${k.replace('|', ' ')}: ${n}`).join(', ')})` : ''} | ${Math.round(r.ops / r.seconds)} |`);
 }
+console.log('\nshrunk failures (kind, check|model read, culprit, seed):');
 for (const r of table) {
-  for (const s of r.signatures) console.log(`${describeKind(r.kind)}: ${s.signature} (first seed ${s.seed}, seen ${s.count}x)`);
+  for (const s of r.signatures) console.log(`  ${describeKind(r.kind)}: ${s.signature}, ${s.culprit ?? 'not shrunk'}, seed ${s.seed}`);
 }
 process.exit(table.some((r) => r.mismatches > 0) ? 1 : 0);

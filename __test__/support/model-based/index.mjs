@@ -2,10 +2,10 @@
 // scripts/fuzz.mjs. A kind is { dialect: 'sqlite'|'postgres'|'2proc', kind: cache kind }; 2proc
 // runs two processes over PostgreSQL and Redis.
 import { rng } from './util.mjs';
-import { openEnv, runOps, opsFor, shrink, signature, report, printEnv, preparePg, dropPg, newPgSchema, replay, CACHE_KINDS } from './runner.mjs';
+import { openEnv, runOps, opsFor, shrink, signature, culprit, report, printEnv, preparePg, dropPg, newPgSchema, replay, CACHE_KINDS } from './runner.mjs';
 import { runTwoProcess } from './two-process.mjs';
 
-export { openEnv, runOps, opsFor, shrink, signature, report, printEnv, preparePg, dropPg, newPgSchema, replay, runTwoProcess, CACHE_KINDS };
+export { openEnv, runOps, opsFor, shrink, signature, culprit, report, printEnv, preparePg, dropPg, newPgSchema, replay, runTwoProcess, CACHE_KINDS };
 export { DOMAIN, defineModels, seedDatabase } from './schema.mjs';
 export { cachedRead, dbRead, readCode } from './queries.mjs';
 export { runWrite, opLines } from './ops.mjs';
@@ -50,7 +50,7 @@ function twoProcessOps(config, seed, n) {
  * shrunk (for up to `shrinkMs`) and reported through `onFailure(text, failure)`.
  * @returns {{ kind, ops, reads, writes, mismatches, runs, signatures: { signature, seed, count, text }[] }}
  */
-export async function runKind(k, { redisUrl, total, runOps: perRun, firstSeed, shrinkMs = 0, deadline = Infinity, onProgress, onFailure = () => {}, convergeMs = 3000 }) {
+export async function runKind(k, { redisUrl, total, runOps: perRun, firstSeed, shrinkMs = 0, shrinkPerSignature = 2, deadline = Infinity, onProgress, onFailure = () => {}, convergeMs = 3000 }) {
   const two = k.dialect === '2proc';
   const dialect = two ? 'postgres' : k.dialect;
   const schema = dialect === 'postgres' ? newPgSchema() : undefined;
@@ -65,7 +65,7 @@ export async function runKind(k, { redisUrl, total, runOps: perRun, firstSeed, s
       const n = Math.min(perRun, total - row.ops);
       const ops = two ? twoProcessOps(config, seed, n) : opsFor(config, seed, n);
       const progress = (i, c) => onProgress && onProgress({ ops: row.ops + c.ops, reads: row.reads + c.reads, mismatches: row.mismatches });
-      const res = two ? await runTwoProcess(config, ops, { convergeMs, onProgress: progress }) : await replay(open, ops, { onProgress: progress });
+      const res = two ? await runTwoProcess(config, ops, { convergeMs, onProgress: progress, deadline }) : await replay(open, ops, { onProgress: progress, deadline });
       row.runs++;
       row.ops += res.counts.ops;
       row.reads += res.counts.reads;
@@ -75,23 +75,25 @@ export async function runKind(k, { redisUrl, total, runOps: perRun, firstSeed, s
       if (res.failure === null) continue;
       row.mismatches++;
       const sig = signature(res.failure);
-      let entry = bySig.get(sig);
-      if (entry !== undefined) {
-        entry.count++;
-        onFailure(`${describeKind(k)}: seed ${seed} fails again as ${sig} (${res.failure.kind} at ${res.failure.where})`, res.failure);
+      const seen = bySig.get(sig) || { count: 0, shrunkCount: 0 };
+      bySig.set(sig, seen);
+      seen.count++;
+      if (seen.shrunkCount >= shrinkPerSignature) {
+        onFailure(`${describeKind(k)}: seed ${seed} fails again as ${sig} (${res.failure.kind} at ${res.failure.where}; ${res.failure.code || res.failure.error})`, res.failure);
         continue;
       }
+      seen.shrunkCount++;
       let shrunk;
       if (shrinkMs > 0) {
         const replayOne = two ? (cand) => runTwoProcess(config, cand, { convergeMs }) : undefined;
-        shrunk = await shrink(open, ops, res.failure, { deadline: Math.min(deadline, Date.now() + shrinkMs), run: replayOne, lastConsistent: res.lastConsistent });
+        shrunk = await shrink(open, ops, res.failure, { deadline: Math.min(deadline + shrinkMs, Date.now() + shrinkMs), run: replayOne, lastConsistent: res.lastConsistent });
       }
       const text = report(printer, { seed, config: { dialect: k.dialect, kind: k.kind }, failure: res.failure, ops, lastConsistent: res.lastConsistent, shrunk });
-      entry = { signature: sig, seed, count: 1, text, failure: res.failure, shrunk };
-      bySig.set(sig, entry);
+      const entry = { signature: sig, culprit: shrunk ? culprit(shrunk.ops) : undefined, seed, text, failure: res.failure, shrunk };
       row.signatures.push(entry);
       onFailure(text, res.failure);
     }
+    row.bySignature = Object.fromEntries([...bySig].map(([sig, v]) => [sig, v.count]));
   } finally {
     await printer.close();
     if (schema) await dropPg(schema);

@@ -52,7 +52,14 @@ export const WRITE_KINDS = {
 /** Top-level operation weights. */
 const TOP_WEIGHTS = { read: 55, write: 30, tx: 5, batch: 5, sf: 2, cacheop: 1 };
 
-function randomRow(r, model) {
+function randomRow(r, model, ctx) {
+  const row = anyRow(r, model);
+  // Without key updates, a row's handle follows its id, so upserts never move a handle.
+  if (ctx && ctx.skip.has('keyUpdates') && model === 'User') row.handle = `h${row.id}`;
+  return row;
+}
+
+function anyRow(r, model) {
   switch (model) {
     case 'User':
       return {
@@ -91,10 +98,14 @@ const UPDATABLE = {
   Badge: ['kind', 'awardedAt', 'userHandle'],
 };
 
-function randomVals(r, model) {
+/** Key columns other rows refer to (ON UPDATE CASCADE); `keyUpdates` in skip leaves them alone. */
+const KEY_COLUMNS = new Set(['id', 'handle', 'tagId']);
+
+function randomVals(r, model, ctx) {
   const row = randomRow(r, model);
   const out = {};
-  for (const f of r.some(UPDATABLE[model], 2)) out[f] = row[f];
+  const fields = ctx && ctx.skip.has('keyUpdates') ? UPDATABLE[model].filter((f) => !KEY_COLUMNS.has(f)) : UPDATABLE[model];
+  for (const f of r.some(fields, 2)) out[f] = row[f];
   return out;
 }
 
@@ -163,10 +174,10 @@ function oneWrite(r, ctx, forcedModel) {
   switch (kind) {
     case 'create':
       m();
-      return { kind, model, row: randomRow(r, model), via: via(), hooksOff: r.chance(0.15) };
+      return { kind, model, row: randomRow(r, model, ctx), via: via(), hooksOff: r.chance(0.15) };
     case 'bulkCreate': {
       m();
-      const rows = Array.from({ length: r.int(1, 3) }, () => randomRow(r, model));
+      const rows = Array.from({ length: r.int(1, 3) }, () => randomRow(r, model, ctx));
       const dup = r.chance(0.5) ? r.some(UPDATABLE[model].filter((f) => f !== 'id' && f !== 'handle' && f !== 'tagId'), 2) : undefined;
       // Sequelize itself throws a TypeError for updateOnDuplicate with individualHooks.
       const h = hooks();
@@ -175,14 +186,14 @@ function oneWrite(r, ctx, forcedModel) {
     }
     case 'upsert':
       m();
-      return { kind, model, row: randomRow(r, model), via: via() };
+      return { kind, model, row: randomRow(r, model, ctx), via: via() };
     case 'instUpdate':
       m();
       return {
         kind,
         model,
         ref: randomRef(r, model),
-        vals: randomVals(r, model),
+        vals: randomVals(r, model, ctx),
         how: r.pick(['update', 'save']),
         load: r.pick(['db', 'cache']),
         write: r.pick(['plain', 'cache']),
@@ -199,10 +210,10 @@ function oneWrite(r, ctx, forcedModel) {
     }
     case 'instReload':
       m();
-      return { kind, model, ref: randomRef(r, model), load: r.pick(['db', 'cache']), dirty: r.chance(0.5) ? randomVals(r, model) : undefined };
+      return { kind, model, ref: randomRef(r, model), load: r.pick(['db', 'cache']), dirty: r.chance(0.5) ? randomVals(r, model, ctx) : undefined };
     case 'staticUpdate':
       m();
-      return { kind, model, vals: randomVals(r, model), where: randomWhere(r, model), via: via(), ...hooks() };
+      return { kind, model, vals: randomVals(r, model, ctx), where: randomWhere(r, model), via: via(), ...hooks() };
     case 'staticDestroy':
       m();
       return { kind, model, where: randomWhere(r, model), via: via(), force: model === 'Comment' && r.chance(0.4), ...hooks() };
@@ -220,7 +231,7 @@ function oneWrite(r, ctx, forcedModel) {
       return randomAssoc(r);
     default: {
       // raw.<form>
-      return randomRaw(r, kind.slice(4), model);
+      return randomRaw(r, kind.slice(4), model, ctx);
     }
   }
 }
@@ -262,14 +273,19 @@ const RAW_COLUMNS = {
   Badge: ['kind', 'userHandle'],
 };
 
-function randomRaw(r, form, forcedModel) {
+function randomRaw(r, form, forcedModel, ctx) {
   const model = forcedModel || pickModel(r);
-  const statement = form === 'insert' || (form === 'comment' && r.chance(0.25)) ? 'insert' : form === 'delete' || form === 'cteDelete' || (form === 'comment' && r.chance(0.33)) ? 'delete' : 'update';
+  let statement = 'update';
+  if (form === 'insert') statement = 'insert';
+  else if (form === 'delete' || form === 'cteDelete') statement = 'delete';
+  else if (form === 'comment' || form === 'typed') statement = r.weighted({ update: 2, delete: 1, insert: 1 });
+  else if (form === 'returningModel' || form === 'returningSelect') statement = r.weighted({ update: 2, delete: 1 });
   const op = { kind: `raw.${form}`, model, statement };
-  if (statement === 'insert') op.row = randomRow(r, model);
+  if (statement === 'insert') op.row = randomRow(r, model, ctx);
   else op.where = model === 'PostTag' ? { eq: [r.pick(['postId', 'tagId']), r.pick(DOMAIN.tagIds)] } : { eq: ['id', randomRow(r, model).id] };
   if (statement === 'update') {
-    const col = r.pick(RAW_COLUMNS[model]);
+    const cols = ctx && ctx.skip.has('keyUpdates') ? RAW_COLUMNS[model].filter((c) => !KEY_COLUMNS.has(c)) : RAW_COLUMNS[model];
+    const col = r.pick(cols);
     const v = randomRow(r, model)[col];
     op.set = [col, col === 'deletedAt' ? (r.chance(0.5) ? null : DOMAIN.dates[0]) : v === undefined ? null : v];
   }

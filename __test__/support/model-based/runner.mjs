@@ -178,10 +178,23 @@ export class Session {
     if (this.failure === null) this.failure = { ...f, warnings: this.env.warnings.slice() };
   }
 
-  /** A cached read vs the same read uncached (with `extra` options on both). */
-  async compare(d, extra, where, kind = 'stale') {
+  /**
+   * A cached read vs the same read uncached (with `extra` options on both). Inside a concurrent
+   * batch (`ctx.batch`) the pair is only recorded, and judged when the batch has settled.
+   */
+  async compare(d, extra, where, kind = 'stale', ctx = undefined) {
     this.counts.reads++;
     if (extra === undefined) this.note(d);
+    if (ctx !== undefined) {
+      const start = performance.now();
+      // With a transaction the two reads share one connection: one after the other.
+      const [c, u] =
+        extra === undefined
+          ? await Promise.all([settle(() => cachedRead(this.env, d)), settle(() => dbRead(this.env, d))])
+          : [await settle(() => cachedRead(this.env, d, extra)), await settle(() => dbRead(this.env, d, extra))];
+      ctx.batch.reads.push({ d, extra, c, u, start, end: performance.now(), at: where, tx: ctx.tx });
+      return true;
+    }
     const c = await settle(() => cachedRead(this.env, d, extra));
     const u = await settle(() => dbRead(this.env, d, extra));
     let delta = diff(d, c, u);
@@ -215,15 +228,16 @@ export class Session {
     return true;
   }
 
-  async tx(op, where) {
+  /** A managed transaction; `ctx` (inside a batch) says which batch and which transaction id. */
+  async tx(op, where, ctx = undefined) {
     const env = this.env;
     const r = await settle(() =>
       env.sequelize.transaction(async (t) => {
         for (const [k, sub] of op.ops.entries()) {
           const at = `${where} > tx item ${k}`;
           if (sub.t === 'read') {
-            if (sub.outside) await this.compare(sub.d, undefined, `${at} (outside the transaction)`);
-            else await this.compare(sub.d, { transaction: t }, `${at} (with the transaction)`);
+            if (sub.outside) await this.compare(sub.d, undefined, `${at} (outside the transaction)`, 'stale', ctx);
+            else await this.compare(sub.d, { transaction: t }, `${at} (with the transaction)`, 'stale', ctx);
           } else if (sub.t === 'write') {
             const res = await this.write(sub.w, t, at);
             if (res.error !== undefined) throw new Rollback();
@@ -248,37 +262,40 @@ export class Session {
 
   async batch(op, where) {
     const writes = [];
-    const reads = [];
+    const state = { reads: [] };
     const now = () => performance.now();
+    let txSeq = 0;
     await Promise.all(
       op.lanes.map(async (lane, li) => {
         for (const [j, o] of lane.entries()) {
           const at = `${where} > lane ${li} op ${j}`;
           const start = now();
           if (o.t === 'read') {
-            this.counts.reads++;
-            this.note(o.d);
-            const [c, u] = await Promise.all([settle(() => cachedRead(this.env, o.d)), settle(() => dbRead(this.env, o.d))]);
-            reads.push({ d: o.d, c, u, start, end: now(), at });
+            await this.compare(o.d, undefined, at, 'stale', { batch: state });
+          } else if (o.t === 'tx') {
+            const id = ++txSeq;
+            await this.tx(o, at, { batch: state, tx: id });
+            writes.push({ start, end: now(), at, tx: id });
           } else {
-            if (o.t === 'tx') await this.tx(o, at);
-            else await this.write(o.w, undefined, at);
+            await this.write(o.w, undefined, at);
             writes.push({ start, end: now(), at });
           }
         }
       }),
     );
+    const { reads } = state;
     for (const rd of reads) {
       const delta = diff(rd.d, rd.c, rd.u);
       if (delta === null) continue;
-      const overlapping = writes.filter((w) => w.start < rd.end && w.end > rd.start);
+      // A read inside a transaction is not judged against that transaction itself.
+      const overlapping = writes.filter((w) => (w.tx === undefined || w.tx !== rd.tx) && w.start < rd.end && w.end > rd.start);
       if (overlapping.length === 0) {
         const before = writes.filter((w) => w.end <= rd.start).map((w) => w.at);
         this.fail({
           kind: 'stale-in-batch',
           where: rd.at,
           read: rd.d,
-          code: readCode(this.env.models, rd.d),
+          code: readCode(this.env.models, rd.d, rd.extra),
           note: `no write overlapped this read; writes that had resolved before it started: ${before.join(', ') || 'none'}`,
           ...delta,
         });
@@ -286,7 +303,7 @@ export class Session {
       }
     }
     // Anything stale left behind by the concurrent writes shows up on a sequential re-read.
-    const distinct = new Map(reads.map((rd) => [readId(rd.d), rd.d]));
+    const distinct = new Map(reads.filter((rd) => rd.extra === undefined).map((rd) => [readId(rd.d), rd.d]));
     await this.sweep(`${where} (after the batch)`, [...distinct.values()]);
   }
 
@@ -303,6 +320,9 @@ export class Session {
       await this.write(op.w, undefined, `${where} (the write)`);
       this.counts.reads++;
       const b = settle(() => cachedRead(env, op.d, mark));
+      // A is released once B has answered on its own, or after B had ample time to reach the
+      // database (a B that waits for A cannot answer before A is released).
+      await Promise.race([b, sleep(150)]);
       gate.release();
       await a;
       const got = await b;
@@ -357,29 +377,59 @@ export class Session {
  * @returns {{ failure, counts, lastConsistent }} lastConsistent: index of the last sweep that
  *   passed (-1: the start)
  */
-export async function runOps(env, ops, { eventual, convergeMs, onProgress } = {}) {
+export async function runOps(env, ops, { eventual, convergeMs, onProgress, deadline = Infinity } = {}) {
   const run = new Session(env, { eventual, convergeMs });
   let lastConsistent = -1;
-  for (let i = 0; i < ops.length; i++) {
+  for (let i = 0; i < ops.length && Date.now() < deadline; i++) {
     await run.op(ops[i], i);
     if (run.failure !== null) {
+      Object.assign(run.counts, hitCounts(env));
       const lastGood = run.failure.read ? env.lastGood.get(readId(run.failure.read)) : undefined;
       return { failure: { ...run.failure, index: i, lastGood }, counts: run.counts, lastConsistent };
     }
     if (ops[i].t === 'sweep') lastConsistent = i;
     if (onProgress && i % 100 === 0) onProgress(i, run.counts);
   }
-  const st = env.client.stats();
-  run.counts.hits = st.hits;
-  run.counts.misses = st.misses;
+  Object.assign(run.counts, hitCounts(env));
   return { failure: null, counts: run.counts, lastConsistent };
 }
 
-/** What makes two failures "the same bug" while shrinking. */
+function hitCounts(env) {
+  try {
+    const st = env.client.stats();
+    return { hits: st.hits, misses: st.misses };
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * What makes two failures "the same bug" while shrinking: the check that failed and the model
+ * read (the error's class for exceptions). Coarse on purpose, so shrinking has room.
+ */
 export function signature(f) {
-  const kind = f.kind === 'stale-in-batch' || f.kind === 'single-flight' || f.kind === 'exception' ? f.kind : 'stale';
-  const what = f.read ? `${f.read.q}` : f.error ? f.error.split(':')[0] : '';
-  return `${kind}|${what}`;
+  if (f.kind === 'single-flight') return f.kind;
+  if (f.kind === 'exception') return `exception|${String(f.error).split(':')[0]}`;
+  const kind = f.kind === 'stale-in-batch' ? f.kind : 'stale';
+  return `${kind}|${f.read ? QUERIES[f.read.q].model : '?'}`;
+}
+
+/** The last writing operation of a (shrunk) sequence, as a short name: what made the read stale. */
+export function culprit(ops) {
+  const name = (op) => {
+    if (op.t === 'write') return `${op.w.kind}${op.w.statement && op.w.kind !== `raw.${op.w.statement}` ? `(${op.w.statement})` : ''} on ${op.w.model}`;
+    if (op.t === 'tx') return `transaction[${op.ops.map(name).filter(Boolean).join(', ')}]${op.rollback ? ' rolled back' : ''}`;
+    if (op.t === 'savepoint') return `savepoint[${op.ops.map(name).join(', ')}]`;
+    if (op.t === 'batch') return `batch[${op.lanes.flat().map(name).filter(Boolean).join(', ')}]`;
+    if (op.t === 'sf') return `single-flight around ${name({ t: 'write', w: op.w })}`;
+    if (op.t === 'cacheop') return `cache ${op.kind}`;
+    return null;
+  };
+  for (let i = ops.length - 1; i >= 0; i--) {
+    const n = name(ops[i]);
+    if (n) return n;
+  }
+  return 'no write';
 }
 
 /** The generation context of a configuration. */
@@ -557,6 +607,7 @@ export function report(env, { seed, config, failure, ops, lastConsistent, shrunk
     for (let i = lastConsistent + 1; i <= failure.index && i < ops.length; i++) lines.push(...opLines(env, ops[i], `    ${String(i).padStart(4)}: `));
   }
   if (shrunk) {
+    lines.push(`  culprit (last write of the reproduction): ${culprit(shrunk.ops)}`);
     lines.push(`  shortest reproduction found (${shrunk.ops.length} ops from the seed data, ${shrunk.tries} replays; fails as: ${shrunk.failure.kind} at ${shrunk.failure.where}):`);
     for (const [i, o] of shrunk.ops.entries()) lines.push(...opLines(env, o, `    ${String(i).padStart(4)}: `));
     if (shrunk.failure.code) lines.push(`  stale read there: ${shrunk.failure.code}`);

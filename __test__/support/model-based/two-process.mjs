@@ -12,7 +12,7 @@ import { readId } from './queries.mjs';
 
 const WORKER = join(dirname(fileURLToPath(import.meta.url)), 'worker.mjs');
 /** How many of the most recent distinct reads both processes re-check after each operation. */
-const CHECK_RECENT = 12;
+const CHECK_RECENT = 6;
 
 class Worker {
   constructor(config) {
@@ -47,7 +47,7 @@ class Worker {
  * Runs `ops` (each with `proc`: 0 or 1) on two processes over a freshly seeded schema.
  * @returns {{ failure, counts, lastConsistent }}
  */
-export async function runTwoProcess(config, ops, { convergeMs = 3000, onProgress } = {}) {
+export async function runTwoProcess(config, ops, { convergeMs = 3000, onProgress, deadline = Infinity } = {}) {
   // The parent only resets the tables; it caches nothing.
   const setup = await openEnv({ ...config, kind: 'memory' });
   await setup.close();
@@ -56,19 +56,26 @@ export async function runTwoProcess(config, ops, { convergeMs = 3000, onProgress
   const workers = [0, 1].map(() => new Worker({ ...config, namespace, eventual, convergeMs }));
   const counts = { ops: 0, reads: 0, writes: 0, writeErrors: 0 };
   const recent = new Map();
+  const cacheStats = [{}, {}];
+  const withStats = (r) => {
+    r.counts.hits = cacheStats.reduce((n, x) => n + (x.hits || 0), 0);
+    r.counts.misses = cacheStats.reduce((n, x) => n + (x.misses || 0), 0);
+    return r;
+  };
   let lastConsistent = -1;
   try {
     for (const w of workers) {
       const m = await w.ready;
       if (m.type !== 'ready') throw new Error(`worker did not start: ${JSON.stringify(m)}`);
     }
-    for (let i = 0; i < ops.length; i++) {
+    for (let i = 0; i < ops.length && Date.now() < deadline; i++) {
       const op = ops[i];
       counts.ops++;
       const proc = op.proc || 0;
       const res = await workers[proc].call({ type: 'op', op, i });
       add(counts, res.counts);
-      if (res.failure) return { failure: { ...res.failure, index: i, where: `process ${proc}, ${res.failure.where}` }, counts, lastConsistent };
+      cacheStats[proc] = res.stats || cacheStats[proc];
+      if (res.failure) return withStats({ failure: { ...res.failure, index: i, where: `process ${proc}, ${res.failure.where}` }, counts, lastConsistent });
       for (const d of readsOf(op)) {
         recent.delete(readId(d));
         recent.set(readId(d), d);
@@ -77,12 +84,13 @@ export async function runTwoProcess(config, ops, { convergeMs = 3000, onProgress
       const checks = await Promise.all(workers.map((w) => w.call({ type: 'check', reads, where: `after op ${i}` })));
       for (const [p, c] of checks.entries()) {
         add(counts, c.counts);
-        if (c.failure) return { failure: { ...c.failure, index: i, where: `process ${p}, ${c.failure.where}` }, counts, lastConsistent };
+        cacheStats[p] = c.stats || cacheStats[p];
+        if (c.failure) return withStats({ failure: { ...c.failure, index: i, where: `process ${p}, ${c.failure.where}` }, counts, lastConsistent });
       }
       if (op.t === 'sweep') lastConsistent = i;
       if (onProgress && i % 100 === 0) onProgress(i, counts);
     }
-    return { failure: null, counts, lastConsistent };
+    return withStats({ failure: null, counts, lastConsistent });
   } finally {
     await Promise.all(workers.map((w) => w.stop()));
   }

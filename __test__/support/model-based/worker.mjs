@@ -28,7 +28,8 @@ process.on('message', async (m) => {
       const before = { ...s.counts };
       if (m.type === 'op') await s.op(m.op, m.i);
       else await s.sweep(m.where, m.reads);
-      reply({ type: 'done', counts: delta(before, s.counts), failure: s.failure });
+      const st = env.client.stats();
+      reply({ type: 'done', counts: delta(before, s.counts), failure: s.failure, stats: { hits: st.hits, misses: st.misses } });
     } else if (m.type === 'stop') {
       await env?.close();
       process.exit(0);
