@@ -56,7 +56,7 @@ export async function runKind(k, { redisUrl, total, runOps: perRun, firstSeed, s
   const schema = dialect === 'postgres' ? newPgSchema() : undefined;
   if (schema) await preparePg(schema);
   const config = { dialect, kind: k.kind, redisUrl, schema, label: describeKind(k) };
-  const row = { kind: k, ops: 0, reads: 0, writes: 0, hits: 0, misses: 0, mismatches: 0, runs: 0, signatures: [] };
+  const row = { kind: k, ops: 0, reads: 0, writes: 0, hits: 0, misses: 0, converged: 0, mismatches: 0, runs: 0, signatures: [] };
   const bySig = new Map();
   const open = () => openEnv(config);
   const printer = printEnv(dialect, schema);
@@ -71,6 +71,7 @@ export async function runKind(k, { redisUrl, total, runOps: perRun, firstSeed, s
       row.reads += res.counts.reads;
       row.writes += res.counts.writes;
       row.hits += res.counts.hits || 0;
+      row.converged += res.counts.converged || 0;
       row.misses += res.counts.misses || 0;
       if (res.failure === null) continue;
       row.mismatches++;

@@ -164,7 +164,7 @@ export class Session {
     this.env = env;
     this.eventual = eventual;
     this.convergeMs = convergeMs;
-    this.counts = { ops: 0, reads: 0, writes: 0, writeErrors: 0 };
+    this.counts = { ops: 0, reads: 0, writes: 0, writeErrors: 0, converged: 0 };
     this.failure = null;
   }
 
@@ -205,6 +205,7 @@ export class Session {
         delta = diff(d, await settle(() => cachedRead(this.env, d, extra)), await settle(() => dbRead(this.env, d, extra)));
       }
       if (delta !== null) kind = 'no-convergence';
+      else this.counts.converged++;
     }
     if (delta !== null) this.fail({ kind, where, read: d, code: readCode(this.env.models, d, extra), ...delta });
     else if (extra === undefined) this.env.lastGood.set(readId(d), this.index);
