@@ -13,7 +13,7 @@
 // it would in an app, and the run goes on (the database and the cache must still agree).
 import { Op, QueryTypes } from 'sequelize';
 import { DOMAIN } from './schema.mjs';
-import { QUERIES, randomRead, readCode, modelOf, nameOf } from './queries.mjs';
+import { QUERIES, randomRead, readCode, modelOf, nameOf, tablesOfShape } from './queries.mjs';
 import { show } from './util.mjs';
 
 /** Operation kinds that only PostgreSQL runs. */
@@ -38,15 +38,15 @@ export const WRITE_KINDS = {
   staticIncrement: 3,
   truncate: 0.5,
   assoc: 6,
-  'raw.update': 1.5,
-  'raw.delete': 1,
-  'raw.insert': 1,
-  'raw.comment': 1.5,
-  'raw.cte': 1.2,
-  'raw.cteDelete': 0.6,
-  'raw.returningModel': 1.2,
-  'raw.returningSelect': 1.2,
-  'raw.typed': 0.6,
+  'raw.update': 2,
+  'raw.delete': 1.2,
+  'raw.insert': 1.2,
+  'raw.comment': 2,
+  'raw.cte': 1.6,
+  'raw.cteDelete': 0.8,
+  'raw.returningModel': 1.8,
+  'raw.returningSelect': 1.8,
+  'raw.typed': 1,
 };
 
 /** Top-level operation weights. */
@@ -282,14 +282,57 @@ function randomRaw(r, form, forcedModel, ctx) {
   else if (form === 'returningModel' || form === 'returningSelect') statement = r.weighted({ update: 2, delete: 1 });
   const op = { kind: `raw.${form}`, model, statement };
   if (statement === 'insert') op.row = randomRow(r, model, ctx);
-  else op.where = model === 'PostTag' ? { eq: [r.pick(['postId', 'tagId']), r.pick(DOMAIN.tagIds)] } : { eq: ['id', randomRow(r, model).id] };
+  else if (model === 'PostTag') op.where = { eq: [r.pick(['postId', 'tagId']), r.pick(DOMAIN.tagIds)] };
+  // A range half the time, so that the statement usually meets rows.
+  else op.where = r.chance(0.5) ? { eq: ['id', randomRow(r, model).id] } : { lte: ['id', r.int(1, 3)] };
   if (statement === 'update') {
     const cols = ctx && ctx.skip.has('keyUpdates') ? RAW_COLUMNS[model].filter((c) => !KEY_COLUMNS.has(c)) : RAW_COLUMNS[model];
     const col = r.pick(cols);
     const v = randomRow(r, model)[col];
     op.set = [col, col === 'deletedAt' ? (r.chance(0.5) ? null : DOMAIN.dates[0]) : v === undefined ? null : v];
+    // Counters move by one (always a change where a row matches).
+    if (['visits', 'views', 'likes', 'weight'].includes(col) && r.chance(0.7)) op.set = [col, { add: 1 }];
   }
   return op;
+}
+
+/** Tables whose rows the database itself changes when a row of the key changes (FK cascades). */
+const CASCADES = { User: ['Post', 'Badge'], Post: ['Comment', 'PostTag'], Tag: ['PostTag'], Comment: ['Post'] };
+
+/** The models a write may change, directly, through an association, a hook or a database cascade. */
+export function touchedBy(op) {
+  const out = new Set();
+  const add = (m) => {
+    if (out.has(m)) return;
+    out.add(m);
+    for (const c of CASCADES[m] || []) add(c);
+  };
+  const walk = (o) => {
+    if (o.t === 'write') {
+      add(o.w.model);
+      if (o.w.kind === 'assoc') for (const m of { setTags: ['PostTag'], addTag: ['PostTag'], removeTag: ['PostTag'], tagSetPosts: ['PostTag'], addPost: ['Post'], removePost: ['Post'], setPosts: ['Post'], setUser: ['Post'], setPost: ['Comment'], addBadge: ['Badge'] }[o.w.op] || []) add(m);
+    } else if (o.t === 'sf') walk({ t: 'write', w: o.w });
+    else for (const x of [...(o.ops || []), ...(o.lanes || []).flat()]) walk(x);
+  };
+  walk(op);
+  return out;
+}
+
+/**
+ * Reads of recent queries that `op` may have made stale: a missed invalidation shows up at once,
+ * before a later write to the same table hides it.
+ */
+function probesAfter(r, op) {
+  const touched = touchedBy(op);
+  const recent = [...new Set(recentReads.slice(0, 30))];
+  const direct = op.t === 'write' ? recent.filter((d) => QUERIES[d.q].model === op.w.model) : [];
+  const related = recent.filter((d) => !direct.includes(d) && [...tablesOfShape(d.q)].some((t) => touched.has(t)));
+  const out = [];
+  // One read of the written model's own queries when there is one, one of anything related.
+  for (const pool of [direct.length > 0 ? direct : related, related]) {
+    if (pool.length > 0) out.push({ t: 'read', d: pool.splice(Math.floor(r.next() * pool.length), 1)[0] });
+  }
+  return out;
 }
 
 /** Reads drawn so far in this generation; re-reading them is how stale entries show up. */
@@ -375,12 +418,15 @@ export function generate(n, ctx, r) {
   for (let i = 0; i < n; i++) {
     if (ctx.sweepEvery && i > 0 && i % ctx.sweepEvery === 0) ops.push({ t: 'sweep' });
     const k = r.weighted(top);
-    if (k === 'read') ops.push(readOp(r));
-    else if (k === 'write') ops.push({ t: 'write', w: randomWrite(r, ctx) });
-    else if (k === 'tx') ops.push(randomTx(r, ctx));
-    else if (k === 'batch') ops.push(randomBatch(r, ctx));
-    else if (k === 'sf') ops.push(randomSingleFlight(r, ctx));
-    else ops.push(randomCacheOp(r));
+    let op;
+    if (k === 'read') op = readOp(r);
+    else if (k === 'write') op = { t: 'write', w: randomWrite(r, ctx) };
+    else if (k === 'tx') op = randomTx(r, ctx);
+    else if (k === 'batch') op = randomBatch(r, ctx);
+    else if (k === 'sf') op = randomSingleFlight(r, ctx);
+    else op = randomCacheOp(r);
+    ops.push(op);
+    if ((op.t === 'write' || op.t === 'tx') && r.chance(0.75)) ops.push(...probesAfter(r, op));
   }
   ops.push({ t: 'sweep' });
   return ops;
@@ -425,9 +471,9 @@ export function rawSql(env, op) {
   const repl = {};
   let sql;
   const whereSql = () => {
-    const [f, v] = op.where.eq;
+    const [f, v] = op.where.eq || op.where.lte;
     repl.w = v;
-    return `${col(f)} = :w`;
+    return `${col(f)} ${op.where.eq ? '=' : '<='} :w`;
   };
   if (op.statement === 'insert') {
     const row = { ...op.row };
@@ -442,8 +488,10 @@ export function rawSql(env, op) {
     sql = `DELETE FROM ${table} WHERE ${whereSql()}`;
   } else {
     const [c, v] = op.set;
-    repl.s = DATE_FIELDS.has(c) && v ? new Date(v) : v;
-    sql = `UPDATE ${table} SET ${col(c)} = :s WHERE ${whereSql()}`;
+    let value = ':s';
+    if (v && typeof v === 'object' && v.add !== undefined) value = `${col(c)} + ${Number(v.add)}`;
+    else repl.s = DATE_FIELDS.has(c) && v ? new Date(v) : v;
+    sql = `UPDATE ${table} SET ${col(c)} = ${value} WHERE ${whereSql()}`;
   }
   const form = op.kind.slice(4);
   let options = { replacements: repl };

@@ -260,3 +260,30 @@ export function orderOf(d) {
   const shape = QUERIES[d.q];
   return { ordered: !!shape.ordered, deep: !!shape.deep };
 }
+
+const MODEL_NAMES = ['User', 'Post', 'Comment', 'Tag', 'PostTag', 'Badge'];
+const tablesMemo = new Map();
+
+/** The models a shape reads: its model and every model in its include tree (a Post–Tag join reads PostTag). */
+export function tablesOfShape(q) {
+  let out = tablesMemo.get(q);
+  if (out !== undefined) return out;
+  const shape = QUERIES[q];
+  const markers = Object.fromEntries(MODEL_NAMES.map((n) => [n, { marker: n }]));
+  const first = { pick: (a) => a[0], chance: () => false, int: (lo) => lo, next: () => 0 };
+  const o = shape.options(markers, shape.params(first)) || {};
+  out = new Set([shape.model]);
+  const walk = (inc) => {
+    for (const i of Array.isArray(inc) ? inc : inc ? [inc] : []) {
+      if (i.marker) out.add(i.marker);
+      else if (i.model && i.model.marker) {
+        out.add(i.model.marker);
+        walk(i.include);
+      }
+    }
+  };
+  walk(o.include);
+  if (out.has('Post') && out.has('Tag')) out.add('PostTag');
+  tablesMemo.set(q, out);
+  return out;
+}
