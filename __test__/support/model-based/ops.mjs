@@ -328,6 +328,13 @@ function probesAfter(r, op) {
   const direct = op.t === 'write' ? recent.filter((d) => QUERIES[d.q].model === op.w.model) : [];
   const related = recent.filter((d) => !direct.includes(d) && [...tablesOfShape(d.q)].some((t) => touched.has(t)));
   const out = [];
+  // The written row itself, by primary key (an entity entry through withCache, a canonical key
+  // through wrap), when the write names one row.
+  if (op.t === 'write') {
+    const pkShape = { User: 'userPk', Post: 'postPk', Comment: 'commentPk', Tag: 'tagPk', Badge: 'badgePk' }[op.w.model];
+    const id = typeof op.w.ref === 'number' ? op.w.ref : op.w.where && op.w.where.eq && op.w.where.eq[0] === 'id' ? op.w.where.eq[1] : undefined;
+    if (pkShape && id !== undefined) out.push({ t: 'read', d: { q: pkShape, p: { id }, m: 'findByPk', api: r.chance(0.7) ? 'cache' : 'wrap' } });
+  }
   // One read of the written model's own queries when there is one, one of anything related.
   for (const pool of [direct.length > 0 ? direct : related, related]) {
     if (pool.length > 0) out.push({ t: 'read', d: pool.splice(Math.floor(r.next() * pool.length), 1)[0] });
