@@ -7,6 +7,7 @@
 //                                         transaction, or outside it on PostgreSQL) and savepoints
 //   { t: 'batch', lanes }                 lanes run concurrently, each lane's ops in sequence
 //   { t: 'sf', d, w }                     single-flight: slow miss A, write w, then read B
+//   { t: 'lf', d, w }                     late fill: slow miss A, write w, A ends; then a read
 //   { t: 'cacheop', kind, ... }           the clients' own invalidation calls
 //   { t: 'sweep' }                        every read seen so far, cached vs uncached
 // Writes name rows by explicit ids from small domains; a write that hits a constraint fails like
@@ -50,7 +51,7 @@ export const WRITE_KINDS = {
 };
 
 /** Top-level operation weights. */
-const TOP_WEIGHTS = { read: 55, write: 30, tx: 5, batch: 5, sf: 2, cacheop: 1 };
+const TOP_WEIGHTS = { read: 55, write: 30, tx: 5, batch: 5, sf: 2, lf: 1.5, cacheop: 1 };
 
 function randomRow(r, model, ctx) {
   const row = anyRow(r, model);
@@ -311,7 +312,7 @@ export function touchedBy(op) {
     if (o.t === 'write') {
       add(o.w.model);
       if (o.w.kind === 'assoc') for (const m of { setTags: ['PostTag'], addTag: ['PostTag'], removeTag: ['PostTag'], tagSetPosts: ['PostTag'], addPost: ['Post'], removePost: ['Post'], setPosts: ['Post'], setUser: ['Post'], setPost: ['Comment'], addBadge: ['Badge'] }[o.w.op] || []) add(m);
-    } else if (o.t === 'sf') walk({ t: 'write', w: o.w });
+    } else if (o.t === 'sf' || o.t === 'lf') walk({ t: 'write', w: o.w });
     else for (const x of [...(o.ops || []), ...(o.lanes || []).flat()]) walk(x);
   };
   walk(op);
@@ -421,6 +422,7 @@ export function generate(n, ctx, r) {
   const top = { ...TOP_WEIGHTS };
   if (!ctx.concurrency) top.batch = 0;
   if (!ctx.concurrency) top.sf = 0;
+  if (!ctx.concurrency) top.lf = 0;
   for (const k of Object.keys(top)) if (ctx.skip.has(k)) top[k] = 0;
   for (let i = 0; i < n; i++) {
     if (ctx.sweepEvery && i > 0 && i % ctx.sweepEvery === 0) ops.push({ t: 'sweep' });
@@ -431,6 +433,10 @@ export function generate(n, ctx, r) {
     else if (k === 'tx') op = randomTx(r, ctx);
     else if (k === 'batch') op = randomBatch(r, ctx);
     else if (k === 'sf') op = randomSingleFlight(r, ctx);
+    else if (k === 'lf') {
+      op = randomSingleFlight(r, ctx);
+      if (op.t === 'sf') op.t = 'lf';
+    }
     else op = randomCacheOp(r);
     ops.push(op);
     if ((op.t === 'write' || op.t === 'tx') && r.chance(0.75)) ops.push(...probesAfter(r, op));
@@ -740,6 +746,14 @@ export function opLines(env, op, indent = '', t) {
         `${indent}const A = ${readCode(env.models, op.d)};`,
         `${indent}${writeCode(env, op.w)};  // resolves while A is still in flight`,
         `${indent}const B = await ${readCode(env.models, op.d)};  // issued after the write returned: must see it`,
+      ];
+    case 'lf':
+      return [
+        `${indent}// late fill: A = a slow cached miss (its database read done, its answer held back)`,
+        `${indent}const A = ${readCode(env.models, op.d)};`,
+        `${indent}${writeCode(env, op.w)};  // resolves while A is still in flight`,
+        `${indent}await A;  // A must not store what it read before the write`,
+        `${indent}compare ${readCode(env.models, op.d)}`,
       ];
     case 'cacheop':
       return [`${indent}cache op: ${op.kind}(${op.kind === 'namedClear' ? readCode(env.models, op.d) : op.model})`];

@@ -345,6 +345,29 @@ export class Session {
     }
   }
 
+  /**
+   * Late fill: miss A is held after its database read (the row before the write), write w
+   * commits, A goes on and ends; A must not have stored what it read. A sequential read shows it.
+   */
+  async lateFill(op, where) {
+    const env = this.env;
+    const gate = { taken: false };
+    gate.enteredP = new Promise((r) => (gate.entered = r));
+    gate.released = new Promise((r) => (gate.release = r));
+    env.gate = gate;
+    try {
+      const a = settle(() => cachedRead(env, op.d, { logging: env.slowMarker }));
+      await Promise.race([gate.enteredP, a]);
+      await this.write(op.w, undefined, `${where} (the write)`);
+      gate.release();
+      await a;
+    } finally {
+      gate.release();
+      env.gate = null;
+    }
+    return this.compare(op.d, undefined, `${where} (after the held miss ended)`);
+  }
+
   async op(op, i) {
     this.index = i;
     this.counts.ops++;
@@ -360,6 +383,8 @@ export class Session {
         return this.batch(op, where);
       case 'sf':
         return this.singleFlight(op, where);
+      case 'lf':
+        return this.lateFill(op, where);
       case 'cacheop': {
         const r = await settle(() => runCacheOp(this.env, op));
         if (r.error !== undefined) this.fail({ kind: 'exception', where, error: r.error });
@@ -423,6 +448,7 @@ export function culprit(ops) {
     if (op.t === 'savepoint') return `savepoint[${op.ops.map(name).join(', ')}]`;
     if (op.t === 'batch') return `batch[${op.lanes.flat().map(name).filter(Boolean).join(', ')}]`;
     if (op.t === 'sf') return `single-flight around ${name({ t: 'write', w: op.w })}`;
+    if (op.t === 'lf') return `late fill around ${name({ t: 'write', w: op.w })}`;
     if (op.t === 'cacheop') return `cache ${op.kind}`;
     return null;
   };
