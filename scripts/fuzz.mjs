@@ -11,7 +11,8 @@
 //   SNC_FUZZ_KINDS=sqlite/memory,postgres/redis-nol1,2proc/redis   (default: all)
 //   SNC_FUZZ_SEED=<n>            first seed (with SNC_FUZZ_OPS<=SNC_FUZZ_RUN_OPS: replays that run)
 //   SNC_FUZZ_RUN_OPS=1000        operations per run
-//   SNC_FUZZ_SHRINK_SECONDS=90   time to shrink each new defect (0: do not shrink)
+//   SNC_FUZZ_SHRINK_SECONDS=90   time to shrink a failure (0: do not shrink)
+//   SNC_FUZZ_SHRINK_PER=2        failures shrunk per check|model signature and kind
 //   SNC_FUZZ_SKIP=raw.cte,sf     operation kinds left out (for local exploration only)
 //   SNC_REDIS_URL                a Redis to use instead of starting redis-server
 import { startRedis, freePort } from '../__test__/support/redis-server.mjs';
@@ -43,6 +44,7 @@ try {
       runOps,
       firstSeed,
       shrinkMs: shrinkSeconds * 1000,
+      shrinkPerSignature: Number(process.env.SNC_FUZZ_SHRINK_PER || 2),
       onProgress: (p) => {
         if (Date.now() - lastPrint < 5000) return;
         lastPrint = Date.now();
