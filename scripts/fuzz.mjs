@@ -26,6 +26,8 @@ const kinds = process.env.SNC_FUZZ_KINDS ? parseKinds(process.env.SNC_FUZZ_KINDS
 
 let redisProc;
 let redisUrl = process.env.SNC_REDIS_URL;
+// Every Redis key of this run starts with it, so a shared Redis is cleaned up afterwards.
+const namespacePrefix = `snc-fuzz-${process.pid}-`;
 if (!redisUrl && kinds.some((k) => k.kind !== 'memory')) {
   const port = await freePort();
   redisProc = await startRedis(port);
@@ -40,6 +42,7 @@ try {
     let lastPrint = 0;
     const row = await runKind(k, {
       redisUrl,
+      namespacePrefix,
       total,
       runOps,
       firstSeed,
@@ -59,6 +62,26 @@ try {
   }
 } finally {
   if (redisProc) redisProc.kill('SIGKILL');
+  else if (redisUrl) await deleteKeys(redisUrl, `*${namespacePrefix}*`);
+}
+
+/** Deletes the keys matching `pattern` from a Redis this run did not start. */
+async function deleteKeys(url, pattern) {
+  const { default: Redis } = await import('ioredis');
+  const redis = new Redis(url, { lazyConnect: true });
+  try {
+    await redis.connect();
+    let cursor = '0';
+    let n = 0;
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) n += await redis.del(...keys);
+    } while (cursor !== '0');
+    console.log(`deleted ${n} Redis keys of this run (${pattern})`);
+  } finally {
+    redis.disconnect();
+  }
 }
 
 console.log('\n| kind | operations | reads compared | writes | cache hits / misses | mismatches (by check\\|model) | ops/s |');

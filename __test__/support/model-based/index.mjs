@@ -50,12 +50,12 @@ function twoProcessOps(config, seed, n) {
  * shrunk (for up to `shrinkMs`) and reported through `onFailure(text, failure)`.
  * @returns {{ kind, ops, reads, writes, mismatches, runs, signatures: { signature, seed, count, text }[] }}
  */
-export async function runKind(k, { redisUrl, total, runOps: perRun, firstSeed, shrinkMs = 0, shrinkPerSignature = 2, deadline = Infinity, onProgress, onFailure = () => {}, convergeMs = 3000 }) {
+export async function runKind(k, { redisUrl, namespacePrefix, total, runOps: perRun, firstSeed, shrinkMs = 0, shrinkPerSignature = 2, deadline = Infinity, onProgress, onFailure = () => {}, convergeMs = 3000 }) {
   const two = k.dialect === '2proc';
   const dialect = two ? 'postgres' : k.dialect;
   const schema = dialect === 'postgres' ? newPgSchema() : undefined;
   if (schema) await preparePg(schema);
-  const config = { dialect, kind: k.kind, redisUrl, schema, label: describeKind(k) };
+  const config = { dialect, kind: k.kind, redisUrl, namespacePrefix, schema, label: describeKind(k) };
   const row = { kind: k, ops: 0, reads: 0, writes: 0, hits: 0, misses: 0, converged: 0, mismatches: 0, runs: 0, signatures: [] };
   const bySig = new Map();
   const open = () => openEnv(config);

@@ -89,7 +89,7 @@ export async function openEnv(c) {
   let client;
   if (c.kind === 'memory') client = new MemoryCache({ defaultTtlSeconds: 3600 });
   else {
-    const namespace = c.namespace || `fz${Math.random().toString(36).slice(2, 10)}`;
+    const namespace = c.namespace || `${c.namespacePrefix || 'snc-fuzz-'}${Math.random().toString(36).slice(2, 10)}`;
     client = new RedisCache({ url: c.redisUrl, namespace, defaultTtlSeconds: 3600, ...(c.kind === 'redis-nol1' ? { l1: false } : {}) });
   }
   const modelCache = await modelCacheFactory(client, { logger });

@@ -51,7 +51,7 @@ export async function runTwoProcess(config, ops, { convergeMs = 3000, onProgress
   // The parent only resets the tables; it caches nothing.
   const setup = await openEnv({ ...config, kind: 'memory' });
   await setup.close();
-  const namespace = `fz2p${Math.random().toString(36).slice(2, 10)}`;
+  const namespace = `${config.namespacePrefix || 'snc-fuzz-'}2p${Math.random().toString(36).slice(2, 10)}`;
   const eventual = config.kind !== 'redis-nol1';
   const workers = [0, 1].map(() => new Worker({ ...config, namespace, eventual, convergeMs }));
   const counts = { ops: 0, reads: 0, writes: 0, writeErrors: 0, converged: 0 };
