@@ -89,7 +89,7 @@ export async function runKind(k, { redisUrl, namespacePrefix, total, runOps: per
         const replayOne = two ? (cand) => runTwoProcess(config, cand, { convergeMs }) : undefined;
         shrunk = await shrink(open, ops, res.failure, { deadline: Math.min(deadline + shrinkMs, Date.now() + shrinkMs), run: replayOne, lastConsistent: res.lastConsistent });
       }
-      const text = report(printer, { seed, config: { dialect: k.dialect, kind: k.kind }, failure: res.failure, ops, lastConsistent: res.lastConsistent, shrunk });
+      const text = report(printer, { seed, config: { dialect: k.dialect, kind: k.kind, n }, failure: res.failure, ops, lastConsistent: res.lastConsistent, shrunk });
       const entry = { signature: sig, culprit: shrunk ? culprit(shrunk.ops) : undefined, seed, text, failure: res.failure, shrunk };
       row.signatures.push(entry);
       onFailure(text, res.failure);

@@ -620,7 +620,9 @@ export async function shrink(open, ops, failure, options = {}) {
 export function report(env, { seed, config, failure, ops, lastConsistent, shrunk }) {
   const lines = [];
   const name = `${config.dialect}/${config.kind}`;
-  lines.push(`consistency failure on ${name}, seed ${seed} (replay: SNC_FUZZ_SEED=${seed} SNC_FUZZ_KINDS=${name})`);
+  const skip = process.env.SNC_FUZZ_SKIP ? ` SNC_FUZZ_SKIP=${process.env.SNC_FUZZ_SKIP}` : '';
+  const length = config.n !== undefined ? ` SNC_FUZZ_OPS=${config.n} SNC_FUZZ_RUN_OPS=${config.n}` : '';
+  lines.push(`consistency failure on ${name}, seed ${seed} (replay: SNC_FUZZ_SEED=${seed} SNC_FUZZ_KINDS=${name}${length}${skip} npm run fuzz)`);
   lines.push(`  kind: ${failure.kind} at ${failure.where}`);
   if (failure.code) lines.push(`  read: ${failure.code}`);
   if (failure.note) lines.push(`  note: ${failure.note}`);
