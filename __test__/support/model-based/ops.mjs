@@ -713,8 +713,12 @@ export function writeCode(env, w, t) {
   }
 }
 
-/** One operation as code lines (nested operations indented). */
+/** One operation as code lines (nested operations indented; `[process n]` in two-process runs). */
 export function opLines(env, op, indent = '', t) {
+  if (op.proc !== undefined) {
+    const { proc, ...rest } = op;
+    return opLines(env, rest, `${indent}[process ${proc}] `, t);
+  }
   switch (op.t) {
     case 'read':
       return [`${indent}${op.outside || !t ? '' : '[in t] '}compare ${readCode(env.models, op.d, t && !op.outside ? { transaction: 't' } : undefined).replace(/transaction: "t"/, 'transaction: t')}`];
