@@ -22,7 +22,6 @@ import {
   dropPg,
   newPgSchema,
   diff,
-  runOps,
 } from './support/model-based/index.mjs';
 
 const seed = process.env.SNC_FUZZ_SEED !== undefined ? Number(process.env.SNC_FUZZ_SEED) : Math.floor(Math.random() * 2 ** 31);

@@ -19,7 +19,7 @@ import { MemoryCache, RedisCache, modelCacheFactory, withCache } from '../../../
 import { defineModels, seedDatabase } from './schema.mjs';
 import { QUERIES, cachedRead, dbRead, readId, readCode, orderOf } from './queries.mjs';
 import { generate, runWrite, runCacheOp, opLines, Rollback } from './ops.mjs';
-import { rng, toPlain, canonical, settle, errorText } from './util.mjs';
+import { rng, toPlain, canonical, settle } from './util.mjs';
 
 export const POSTGRES_URL = process.env.SNC_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/test';
 export const CACHE_KINDS = ['memory', 'redis', 'redis-nol1'];
@@ -653,4 +653,3 @@ export function printEnv(dialect, schema) {
   return { sequelize, models, close: () => sequelize.close() };
 }
 
-export { QUERIES, errorText };

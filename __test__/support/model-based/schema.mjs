@@ -12,7 +12,7 @@
 // Every value domain is small (see DOMAIN) so reads hit often and writes collide often.
 // On PostgreSQL the tables live in a schema of their own (`snc_fuzz_<epoch>_<random>`), made
 // and dropped by the run, so other suites' tables are never touched.
-import { DataTypes, Sequelize } from 'sequelize';
+import { DataTypes } from 'sequelize';
 
 /** The values the generator draws from. Ids are always explicit, so replays are deterministic. */
 export const DOMAIN = Object.freeze({
@@ -39,7 +39,7 @@ export const MODEL_NAMES = ['PostTag', 'Comment', 'Badge', 'Post', 'Tag', 'User'
 
 /**
  * Defines the models on `sequelize` (in `schema` on PostgreSQL) and returns them by name.
- * @param {Sequelize} sequelize
+ * @param {import('sequelize').Sequelize} sequelize
  * @param {{ schema?: string }} [o]
  */
 export function defineModels(sequelize, { schema } = {}) {
