@@ -5,10 +5,14 @@
 //   node scripts/release-check.mjs repository  package.json's repository is the GitHub repository
 //                                              the workflow runs in (npm rejects a provenance
 //                                              statement that names another); filled in if absent
-//   node scripts/release-check.mjs publish     the root package is ready for `npm publish`: inside
-//                                              GitHub Actions, after `napi prepublish` (every
-//                                              platform package an optional dependency at this
-//                                              version), with the generated loader and typings
+//   node scripts/release-check.mjs staged      before anything is published: the loader (from the
+//                                              build artifacts) and the typings are there and were
+//                                              generated for this version, every platform folder
+//                                              holds its binary, the repository is declared
+//   node scripts/release-check.mjs publish     the root package is ready for `npm publish`: the
+//                                              staged checks, inside GitHub Actions, after
+//                                              `napi prepublish` (every platform package an
+//                                              optional dependency at this version)
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -80,31 +84,43 @@ function checkRepository({ fill }) {
   console.log(`release-check: repository ${declared} is ${here}`);
 }
 
-async function checkPublish() {
-  if (process.env.GITHUB_ACTIONS !== 'true') {
-    fail('sequelize-native-cache is published by .github/workflows/release.yml when a v* tag is pushed (see README, Packaging), not from a workstation: a hand-made publish would lack the platform binaries and provenance');
-  }
+/** What must hold before the first package is published; returns the platform package names. */
+async function checkStaged() {
   const pkg = readJson(PKG);
   const all = await targets();
-  const want = Object.fromEntries(all.map((t) => [`${pkg.name}-${t.platformArchABI}`, pkg.version]));
-  const have = Object.fromEntries(Object.entries(pkg.optionalDependencies ?? {}).filter(([n]) => n.startsWith(`${pkg.name}-`)));
-  if (JSON.stringify(Object.entries(have).sort()) !== JSON.stringify(Object.entries(want).sort())) {
-    fail(`optionalDependencies ${JSON.stringify(have)} are not every platform package at ${pkg.version}: run \`napi prepublish -t npm\` first`);
-  }
   const loaderFile = path.join(ROOT, 'js', 'binding', 'index.js');
   if (!fs.existsSync(loaderFile)) fail('js/binding/index.js (the loader napi build generates) is missing');
   const loader = fs.readFileSync(loaderFile, 'utf8');
-  for (const name of Object.keys(want)) {
+  for (const t of all) {
+    const name = `${pkg.name}-${t.platformArchABI}`;
     if (!loader.includes(`require('${name}')`)) fail(`js/binding/index.js never loads ${name}`);
+    const binary = path.join(ROOT, 'npm', t.platformArchABI, `${pkg.name}.${t.platformArchABI}.node`);
+    if (!fs.existsSync(binary)) fail(`${path.relative(ROOT, binary)} is missing (napi artifacts puts it there)`);
   }
   if (!loader.includes(`'${pkg.version}'`)) fail(`js/binding/index.js was generated for another version than ${pkg.version}`);
   if (!fs.existsSync(path.join(ROOT, 'js', 'binding', 'index.d.ts'))) fail('js/binding/index.d.ts is missing');
   checkRepository({ fill: false });
-  console.log(`release-check: ${pkg.name}@${pkg.version} is ready to publish with ${all.length} platform packages`);
+  return { pkg, names: all.map((t) => `${pkg.name}-${t.platformArchABI}`) };
+}
+
+async function checkPublish() {
+  if (process.env.GITHUB_ACTIONS !== 'true') {
+    fail('sequelize-native-cache is published by .github/workflows/release.yml when a v* tag is pushed (see README, Packaging), not from a workstation: a hand-made publish would lack the platform binaries and provenance');
+  }
+  const { pkg, names } = await checkStaged();
+  const want = Object.fromEntries(names.map((n) => [n, pkg.version]));
+  const have = Object.fromEntries(Object.entries(pkg.optionalDependencies ?? {}).filter(([n]) => n.startsWith(`${pkg.name}-`)));
+  if (JSON.stringify(Object.entries(have).sort()) !== JSON.stringify(Object.entries(want).sort())) {
+    fail(`optionalDependencies ${JSON.stringify(have)} are not every platform package at ${pkg.version}: run \`napi prepublish -t npm\` first`);
+  }
+  console.log(`release-check: ${pkg.name}@${pkg.version} is ready to publish with ${names.length} platform packages`);
 }
 
 const [mode, arg] = process.argv.slice(2);
 if (mode === 'tag' && arg) await checkTag(arg);
 else if (mode === 'repository') checkRepository({ fill: true });
-else if (mode === 'publish') await checkPublish();
-else fail('usage: release-check.mjs tag <tag> | repository | publish');
+else if (mode === 'staged') {
+  const { pkg, names } = await checkStaged();
+  console.log(`release-check: ${pkg.name}@${pkg.version} and ${names.length} platform packages are staged`);
+} else if (mode === 'publish') await checkPublish();
+else fail('usage: release-check.mjs tag <tag> | repository | staged | publish');
