@@ -1,7 +1,13 @@
-// Proof of "drop-in npm install": pack the root package and the linux-x64-gnu platform package,
-// install both tarballs into a fresh project (sequelize and sqlite3 linked from this repo's
-// node_modules, so nothing is downloaded or compiled), then require() and import() the package
-// there and serve a findByPk from the cache.
+// Proof of "drop-in npm install", through the same steps as the release workflow
+// (.github/workflows/release.yml): the files `npm pack` would publish are staged in a temporary
+// directory with the checked-in npm/ platform folders; the built binding goes into an artifacts
+// folder (with placeholder files for the targets this machine cannot build); `napi artifacts`
+// moves the binaries into their platform packages and `napi prepublish` writes the root
+// package's optionalDependencies, as it does before `npm publish`. The staged root package and
+// the linux-x64-gnu platform package are packed, installed offline into a fresh project
+// (sequelize and sqlite3 linked from this repo's node_modules, so nothing is downloaded or
+// compiled), and the package is loaded there with require() and import() and serves a findByPk
+// from the cache. The checkout itself declares no platform package (see the second test).
 //
 // Needs a built binding at js/binding/sequelize-native-cache.linux-x64-gnu.node. Set
 // KEEP_PACK_TMP=1 to keep the temporary directories for inspection.
@@ -18,6 +24,14 @@ const PLATFORM = 'linux-x64-gnu';
 const PLATFORM_PKG = `sequelize-native-cache-${PLATFORM}`;
 const NODE_FILE = `sequelize-native-cache.${PLATFORM}.node`;
 const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+const NAPI_CLI = path.join(ROOT, 'node_modules', '@napi-rs', 'cli', 'dist', 'cli.js');
+
+/** package.json's napi.targets as napi-rs reads them: { triple, platformArchABI } each. */
+async function napiTargets() {
+  const { readNapiConfig } = await import('@napi-rs/cli');
+  const { targets } = await readNapiConfig(path.join(ROOT, 'package.json'));
+  return targets;
+}
 
 // Children must not inherit the npm/node:test context of whoever runs this test
 // (`npm test` exports npm_config_* / npm_package_*; node --test exports NODE_TEST_CONTEXT).
@@ -97,6 +111,7 @@ const { MemoryCache, modelCacheFactory } = require('sequelize-native-cache');
     key: client.keyFor(User, 'findByPk', 1),
     resolved: require.resolve('sequelize-native-cache'),
     platform: require.resolve('${PLATFORM_PKG}'),
+    loaded: Object.keys(require.cache).filter((f) => /^sequelize-native-cache\\..*\\.node$/.test(require('node:path').basename(f))),
   }));
   await sequelize.close();
 })().catch((err) => {
@@ -127,11 +142,12 @@ console.log(JSON.stringify({
   key: client.keyFor(User, 'findByPk', 1),
   resolved: import.meta.resolve('sequelize-native-cache'),
   platform: require.resolve('${PLATFORM_PKG}'),
+  loaded: Object.keys(require.cache).filter((f) => /^sequelize-native-cache\\..*\\.node$/.test(require('node:path').basename(f))),
 }));
 await sequelize.close();
 `;
 
-test('npm pack + offline npm install of the tarballs: require() and import() work', { timeout: 300_000 }, (t) => {
+test('prepublish flow, npm pack, offline npm install of the tarballs: require() and import() work', { timeout: 300_000 }, async (t) => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'snc-pack-'));
   t.after(() => {
     if (process.env.KEEP_PACK_TMP) t.diagnostic(`kept ${tmp}`);
@@ -140,43 +156,81 @@ test('npm pack + offline npm install of the tarballs: require() and import() wor
   const tarballs = path.join(tmp, 'tarballs');
   fs.mkdirSync(tarballs);
 
-  // 1. The root package: JS shim, loader and typings; no native code.
   const rootPkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
-  const root = npmPack(ROOT, tarballs);
+  const builtNode = path.join(ROOT, 'js', 'binding', NODE_FILE);
+  assert.ok(fs.existsSync(builtNode), `${builtNode} is missing: build the binding first`);
+  const targets = await napiTargets();
+  assert.ok(
+    targets.some((x) => x.platformArchABI === PLATFORM),
+    `napi.targets does not build ${PLATFORM}: ${targets.map((x) => x.triple).join(', ')}`,
+  );
+
+  // 1. The release job's checkout, reduced to what it publishes: the files `npm pack` lists for
+  //    the root package, and the checked-in platform folders.
+  const stage = path.join(tmp, 'stage');
+  const listed = JSON.parse(run(NPM, ['pack', '--dry-run', '--ignore-scripts', '--json'], { cwd: ROOT }).replace(/^[^[]*/, ''));
+  for (const { path: f } of listed[0].files) {
+    fs.mkdirSync(path.dirname(path.join(stage, f)), { recursive: true });
+    fs.copyFileSync(path.join(ROOT, f), path.join(stage, f));
+  }
+  fs.cpSync(path.join(ROOT, 'npm'), path.join(stage, 'npm'), { recursive: true });
+
+  // 2. The build jobs' artifacts: this machine's binding, and a placeholder for every other
+  //    target (napi refuses to publish with a target missing). Placeholders never leave `tmp`.
+  const artifacts = path.join(stage, 'artifacts');
+  for (const target of targets) {
+    const dir = path.join(artifacts, `bindings-${target.triple}`);
+    const file = path.join(dir, `sequelize-native-cache.${target.platformArchABI}.node`);
+    fs.mkdirSync(dir, { recursive: true });
+    if (target.platformArchABI === PLATFORM) fs.copyFileSync(builtNode, file);
+    else fs.writeFileSync(file, `placeholder for ${target.triple}\n`);
+  }
+
+  // 3. The publish job: `napi artifacts`, then `napi prepublish` (which, in the workflow, also
+  //    publishes each platform package; here --skip-optional-publish keeps it offline).
+  run(process.execPath, [NAPI_CLI, 'artifacts', '--cwd', stage, '--output-dir', 'artifacts']);
+  run(process.execPath, [NAPI_CLI, 'prepublish', '--cwd', stage, '-t', 'npm', '--no-gh-release', '--skip-optional-publish']);
+  const staged = JSON.parse(fs.readFileSync(path.join(stage, 'package.json'), 'utf8'));
+  const expectedOptional = Object.fromEntries(
+    targets.map((x) => [`sequelize-native-cache-${x.platformArchABI}`, rootPkg.version]),
+  );
+  assert.deepEqual(
+    staged.optionalDependencies,
+    expectedOptional,
+    'napi prepublish must list every target\'s platform package, at the root version, as an optional dependency',
+  );
+
+  // 4. The root package: JS shim, loader and typings; no native code.
+  const root = npmPack(stage, tarballs);
   t.diagnostic(`root tarball: ${path.basename(root.tarball)} (${root.files.length} files)`);
   assert.equal(root.name, 'sequelize-native-cache');
-  for (const f of ['package.json', 'js/index.js', 'js/index.mjs', 'js/binding/index.js', 'index.d.ts']) {
+  for (const f of ['package.json', 'js/index.js', 'js/index.mjs', 'js/binding/index.js', 'js/binding/index.d.ts', 'index.d.ts']) {
     assert.ok(root.files.includes(f), `root tarball lacks ${f}; it holds:\n  ${root.files.join('\n  ')}`);
   }
   const native = root.files.filter((f) => f.endsWith('.node'));
   assert.deepEqual(native, [], `root tarball must not ship native code, but holds ${native.join(', ')}`);
-  const junk = root.files.filter((f) => /^(target|src|node_modules|__test__)\//.test(f) || f.endsWith('.tgz'));
+  const junk = root.files.filter((f) => /^(target|src|node_modules|__test__|npm|artifacts)\//.test(f) || f.endsWith('.tgz'));
   assert.deepEqual(junk, [], `root tarball holds build or test files: ${junk.join(', ')}`);
 
-  // 2. The platform package: npm/linux-x64-gnu plus the built binary.
-  const platformSrc = path.join(ROOT, 'npm', PLATFORM);
-  const builtNode = path.join(ROOT, 'js', 'binding', NODE_FILE);
-  assert.ok(fs.existsSync(path.join(platformSrc, 'package.json')), `${platformSrc}/package.json is missing`);
-  assert.ok(fs.existsSync(builtNode), `${builtNode} is missing: build the binding first`);
-  const platformDir = path.join(tmp, 'platform');
-  fs.cpSync(platformSrc, platformDir, { recursive: true });
-  fs.copyFileSync(builtNode, path.join(platformDir, NODE_FILE));
+  // 5. The platform package, as napi prepublish left it: package.json, README and the binary.
+  const platformDir = path.join(stage, 'npm', PLATFORM);
   const platformPkg = JSON.parse(fs.readFileSync(path.join(platformDir, 'package.json'), 'utf8'));
   assert.equal(platformPkg.name, PLATFORM_PKG);
   assert.equal(platformPkg.main, NODE_FILE);
   assert.equal(platformPkg.version, rootPkg.version, 'the platform package version must equal the root version');
   const platform = npmPack(platformDir, tarballs);
   t.diagnostic(`platform tarball: ${path.basename(platform.tarball)} (${platform.files.join(', ')})`);
-  assert.ok(platform.files.includes(NODE_FILE), `platform tarball lacks ${NODE_FILE}: ${platform.files.join(', ')}`);
-  assert.ok(platform.files.includes('package.json'));
+  assert.deepEqual(platform.files.sort(), ['README.md', NODE_FILE, 'package.json'].sort());
 
-  // 3. A fresh project depending on both tarballs; sequelize and sqlite3 linked from this repo.
+  // 6. A fresh project depending on both tarballs; sequelize and sqlite3 linked from this repo.
   const app = path.join(tmp, 'app');
   fs.mkdirSync(app);
   const link = (name) => {
     const dir = path.join(ROOT, 'node_modules', name);
     assert.ok(fs.existsSync(path.join(dir, 'package.json')), `${dir} is missing: run npm install in the repo`);
-    return `file:${dir}`;
+    // The real path: in a worktree whose node_modules is a symlink, npm ls would otherwise
+    // see the installed link point somewhere other than the spec says.
+    return `file:${fs.realpathSync(dir)}`;
   };
   fs.writeFileSync(
     path.join(app, 'package.json'),
@@ -216,8 +270,12 @@ test('npm pack + offline npm install of the tarballs: require() and import() wor
     fs.existsSync(path.join(app, 'node_modules', PLATFORM_PKG, NODE_FILE)),
     `${PLATFORM_PKG} was not installed with its binary`,
   );
+  const installedPkg = JSON.parse(fs.readFileSync(path.join(installed, 'package.json'), 'utf8'));
+  assert.deepEqual(installedPkg.optionalDependencies, expectedOptional, 'the installed root package lost its optionalDependencies');
+  const platforms = fs.readdirSync(path.join(app, 'node_modules')).filter((n) => n.startsWith('sequelize-native-cache-'));
+  assert.deepEqual(platforms, [PLATFORM_PKG], 'only this platform\'s package may be installed');
 
-  // 4. CommonJS and ESM consumers.
+  // 7. CommonJS and ESM consumers.
   fs.writeFileSync(path.join(app, 'check.cjs'), CJS_PROGRAM);
   fs.writeFileSync(path.join(app, 'check.mjs'), ESM_PROGRAM);
   const env = childEnv({ NAPI_RS_ENFORCE_VERSION_CHECK: '1' });
@@ -244,19 +302,48 @@ test('npm pack + offline npm install of the tarballs: require() and import() wor
       fs.realpathSync(out.platform).startsWith(fs.realpathSync(path.join(app, 'node_modules', PLATFORM_PKG)) + path.sep),
       `${file}: ${PLATFORM_PKG} resolved to ${out.platform}`,
     );
+    // The engine came from the platform package, not from a file next to the loader.
+    assert.deepEqual(
+      out.loaded.map((f) => fs.realpathSync(f)),
+      [fs.realpathSync(path.join(app, 'node_modules', PLATFORM_PKG, NODE_FILE))],
+      `${file}: loaded native code ${JSON.stringify(out.loaded)}`,
+    );
   }
 });
 
-test('the root package pulls in the platform package (optionalDependencies)', () => {
-  // `npm install sequelize-native-cache` from a registry only gets the binary if the root package
-  // lists the platform package as an optional dependency of the same version.
+test('a checkout declares no platform package; npm/ has one folder per napi target', async () => {
+  // An optional dependency that is not published makes every `npm install` in a checkout ask the
+  // registry for it, and whoever registers the name would have their code installed and loaded
+  // whenever the local build is missing. napi prepublish adds them at publish time (test above).
   const rootPkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
-  const platformPkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'npm', PLATFORM, 'package.json'), 'utf8'));
-  assert.equal(
-    rootPkg.optionalDependencies?.[PLATFORM_PKG],
-    rootPkg.version,
-    `package.json must declare optionalDependencies["${PLATFORM_PKG}"] = "${rootPkg.version}" ` +
-      `(has ${JSON.stringify(rootPkg.optionalDependencies ?? null)}); without it a registry install has no native engine`,
-  );
-  assert.equal(platformPkg.version, rootPkg.version);
+  const ours = (deps) => Object.keys(deps ?? {}).filter((n) => n.startsWith('sequelize-native-cache-'));
+  assert.deepEqual(ours(rootPkg.optionalDependencies), [], 'package.json must not list platform packages');
+  for (const field of ['dependencies', 'devDependencies', 'peerDependencies']) {
+    assert.deepEqual(ours(rootPkg[field]), [], `package.json ${field} must not list platform packages`);
+  }
+  const lock = JSON.parse(fs.readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8'));
+  assert.deepEqual(ours(lock.packages?.['']?.optionalDependencies), [], 'package-lock.json still lists a platform package');
+  const locked = Object.keys(lock.packages ?? {}).filter((k) => /(^|\/)node_modules\/sequelize-native-cache-/.test(k));
+  assert.deepEqual(locked, [], 'package-lock.json still installs a platform package');
+
+  const targets = await napiTargets();
+  assert.ok(targets.length > 0, 'package.json has no napi.targets');
+  const dirs = fs.readdirSync(path.join(ROOT, 'npm')).sort();
+  assert.deepEqual(dirs, targets.map((x) => x.platformArchABI).sort(), 'npm/ folders differ from napi.targets');
+  for (const target of targets) {
+    const dir = path.join(ROOT, 'npm', target.platformArchABI);
+    const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'));
+    const binary = `sequelize-native-cache.${target.platformArchABI}.node`;
+    const what = `npm/${target.platformArchABI}/package.json`;
+    assert.equal(pkg.name, `sequelize-native-cache-${target.platformArchABI}`, what);
+    assert.equal(pkg.version, rootPkg.version, `${what}: version must equal the root version (npm version runs napi version)`);
+    assert.equal(pkg.main, binary, what);
+    assert.deepEqual(pkg.files, [binary], what);
+    assert.deepEqual(pkg.os, [target.platform], what);
+    assert.deepEqual(pkg.cpu, [target.arch], what);
+    const libc = { gnu: ['glibc'], musl: ['musl'] }[target.abi];
+    assert.deepEqual(pkg.libc, libc, `${what}: libc`);
+    const readme = fs.readFileSync(path.join(dir, 'README.md'), 'utf8');
+    assert.ok(readme.includes(target.triple), `npm/${target.platformArchABI}/README.md does not name ${target.triple}`);
+  }
 });
