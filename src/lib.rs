@@ -63,6 +63,14 @@ pub fn unkeyable_reason(code: u32) -> &'static str {
   Unkeyable::from_code(code).map_or("unkeyable", Unkeyable::reason)
 }
 
+/// How many JS environments (the main thread's, each live worker's) hold key-walk state now.
+/// Each releases it when the environment is torn down; tests read this to prove that workers
+/// which come and go leave nothing behind.
+#[napi]
+pub fn key_environments() -> u32 {
+  ffi::live_environments() as u32
+}
+
 /// Options of [`cache_create`], validated by the shim (and again here).
 #[napi(object)]
 pub struct NativeCacheOptions {
