@@ -176,9 +176,12 @@ pub fn push_json_utf16(out: &mut String, units: &[u16]) {
 }
 
 /// Appends a JS number: integers as integers (`1`, not `1.0`), the rest in shortest
-/// round-trip form, `-0` as `0`, and non-finite values as tokens.
+/// round-trip form, and non-finite values as tokens. `-0` stays `-0`: Sequelize passes bind
+/// parameters to the driver as they are, so `bind: [-0]` and `bind: [0]` can answer differently.
 pub fn push_number(out: &mut String, n: f64) {
-  if n.is_nan() {
+  if n == 0.0 && n.is_sign_negative() {
+    out.push_str("-0");
+  } else if n.is_nan() {
     out.push_str("$NaN");
   } else if n.is_infinite() {
     out.push_str(if n > 0.0 { "$Inf" } else { "$-Inf" });
@@ -337,7 +340,8 @@ mod tests {
       o
     };
     assert_eq!(fmt(1.0), "1");
-    assert_eq!(fmt(-0.0), "0");
+    assert_eq!(fmt(0.0), "0");
+    assert_eq!(fmt(-0.0), "-0");
     assert_eq!(fmt(0.5), "0.5");
     assert_eq!(fmt(1e-9), "1e-9");
     assert_ne!(fmt(0.1 + 0.2), fmt(0.3));
