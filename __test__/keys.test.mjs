@@ -29,6 +29,7 @@ User.hasMany(Post, { as: 'drafts' });
 Post.hasMany(Comment);
 
 const client = new MemoryCache();
+const literal$1 = () => sequelize.literal('age = $1');
 const key = (options, M = User, method = 'findAll') => client.keyFor(M, method, options);
 const distinct = (...keys) => {
   for (const k of keys) assert.equal(typeof k, 'string', `expected a key, got ${k}`);
@@ -245,6 +246,11 @@ test('a Buffer and a Uint8Array of the same bytes differ (Sequelize writes diffe
   for (const opaque of [new ArrayBuffer(1), new DataView(new ArrayBuffer(1)), new (class Bytes extends Uint8Array {})(1)]) {
     assert.equal(key({ where: { data: opaque } }), null);
   }
+});
+
+test('-0 differs from 0 (Sequelize hands bind parameters to the driver as they are)', () => {
+  distinct(key({ where: literal$1(), bind: [0] }), key({ where: literal$1(), bind: [-0] }));
+  assert.equal(key({ where: { age: 0 } }), 'model-cache:findAll:Users:{"where":{"age":0}}');
 });
 
 test('array holes differ from undefined elements', () => {
