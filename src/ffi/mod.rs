@@ -21,8 +21,8 @@
 //! [`Env::clear_exception`].
 //!
 //! Values that must survive between callbacks (the environment's `Object.prototype`, a private
-//! symbol, prototypes already recognised) are kept by [`per_env`], which releases them when the
-//! environment is torn down.
+//! symbol, prototypes already recognised, registered symbols) are kept by [`per_env`], which
+//! releases them when the environment is torn down.
 
 mod per_env;
 
@@ -536,16 +536,6 @@ impl<'e> Env<'e> {
       )
     })?;
     Ok(self.wrap(names))
-  }
-
-  /// `Symbol.for(key)`: the symbol registered under `key`.
-  pub fn symbol_for(self, key: &str) -> Result<Value<'e>> {
-    let len = isize::try_from(key.len()).map_err(|_| Failed)?;
-    let mut v = ptr::null_mut();
-    // SAFETY: env is valid; `key` is `len` readable bytes of UTF-8 (N-API reads exactly `len`,
-    // no NUL needed); `v` is a live local.
-    check(unsafe { sys::node_api_symbol_for(self.raw, key.as_ptr() as *const c_char, len, &mut v) })?;
-    Ok(self.wrap(v))
   }
 
   /// A new unregistered symbol, `Symbol(description)`.

@@ -12,7 +12,8 @@
 //! ([`Env::kept`] makes the value afresh), never a panic.
 
 use std::cell::RefCell;
-use std::ffi::c_void;
+use std::collections::HashMap;
+use std::ffi::{c_char, c_void};
 use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -25,6 +26,10 @@ pub const SLOT_COUNT: usize = 5;
 
 /// Values [`Env::remember`] holds per environment at most; the oldest goes first.
 const MAX_REMEMBERED: usize = 32;
+
+/// Registered symbols [`Env::symbol_for`] keeps per environment at most (Sequelize has about 50
+/// operators); past it, the registry is asked each time.
+const MAX_SYMBOLS: usize = 256;
 
 /// One of the [`SLOT_COUNT`] places a value is kept in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +50,8 @@ struct EnvRefs {
   slots: [sys::napi_ref; SLOT_COUNT],
   /// Weak references and their tags: remembering a value never keeps it (or its realm) alive.
   remembered: Vec<(sys::napi_ref, u32)>,
+  /// `Symbol.for(key)` by key, as strong references (the registry keeps them alive anyway).
+  symbols: HashMap<Box<str>, sys::napi_ref>,
 }
 
 thread_local! {
@@ -76,6 +83,7 @@ fn with_refs<T>(env: sys::napi_env, f: impl FnOnce(&mut EnvRefs) -> T) -> Option
             env,
             slots: [ptr::null_mut(); SLOT_COUNT],
             remembered: Vec::new(),
+            symbols: HashMap::new(),
           });
           LIVE.fetch_add(1, Ordering::Relaxed);
           envs.len() - 1
@@ -104,10 +112,12 @@ unsafe extern "C" fn release(arg: *mut c_void) {
       return;
     };
     let refs = envs.swap_remove(i);
+    let remembered = refs.remembered.into_iter().map(|(r, _)| r);
     for r in refs
       .slots
       .into_iter()
-      .chain(refs.remembered.into_iter().map(|(r, _)| r))
+      .chain(remembered)
+      .chain(refs.symbols.into_values())
     {
       if !r.is_null() {
         // SAFETY: `r` was created in this environment and is deleted once: the entry that held
@@ -158,6 +168,35 @@ impl<'e> Env<'e> {
       Some(old) if !old.is_null() => self.delete(old),
       Some(_) => {}
       None => self.delete(r),
+    }
+    Ok(v)
+  }
+
+  /// `Symbol.for(key)`: the symbol registered under `key`, kept per environment so that the
+  /// registry is asked once per key.
+  pub fn symbol_for(self, key: &str) -> Result<Value<'e>> {
+    if let Some(r) = with_refs(self.raw, |e| e.symbols.get(key).copied()).flatten() {
+      if let Some(v) = self.deref(r)? {
+        return Ok(v);
+      }
+    }
+    let len = isize::try_from(key.len()).map_err(|_| super::Failed)?;
+    let mut raw = ptr::null_mut();
+    // SAFETY: env is valid; `key` is `len` readable bytes of UTF-8 (N-API reads exactly `len`,
+    // no NUL needed); `raw` is a live local.
+    check(unsafe { sys::node_api_symbol_for(self.raw, key.as_ptr() as *const c_char, len, &mut raw) })?;
+    let v = self.wrap(raw);
+    let r = self.reference(v, 1)?;
+    let kept = with_refs(self.raw, |e| {
+      if e.symbols.len() < MAX_SYMBOLS && !e.symbols.contains_key(key) {
+        e.symbols.insert(key.into(), r);
+        true
+      } else {
+        false
+      }
+    });
+    if kept != Some(true) {
+      self.delete(r);
     }
     Ok(v)
   }

@@ -12,6 +12,7 @@
 //! | `undefined` | `$u` |
 //! | an array hole (`[1, , 2]`) | `$hole` |
 //! | `NaN`, `Infinity`, `-Infinity` | `$NaN`, `$Inf`, `$-Inf` |
+//! | `-0` | `-0` (other numbers as JSON writes them) |
 //! | `Date` | `$D(<ms since epoch>)` |
 //! | `bigint` | `$n(<decimal or signed hex words>)` |
 //! | `Buffer` | `$Buf(<hex bytes>)` |
