@@ -212,7 +212,8 @@ const methodArb = memo(function methodArb(model) {
   return fc.oneof(
     col,
     fc.tuple(fc.constantFrom('upper', 'lower', 'length'), col).map(([f, c]) => ({ fn: f, args: [c] })),
-    fc.constantFrom('1', '1=1', "'a'", '"a"').map((s) => ({ lit: s })),
+    // Placeholders make replacements and bind parameters part of the statement.
+    fc.constantFrom('1', '1=1', "'a'", '"a"', 'name = :a', 'age = $1').map((s) => ({ lit: s })),
     fc.tuple(col, fc.constantFrom(-1, ...COMPARISONS.map((k) => k.s)), leafArb).map(([c, op, v]) => ({ w: [c, op, v] })),
     fc.tuple(col, fc.constantFrom('TEXT', 'INTEGER')).map(([c, t]) => ({ cast: [c, t] })),
     fc.tuple(fc.constantFrom('meta.a', 'meta.b'), fc.option(leafArb, { nil: undefined })).map(([p, v]) => ({ json: [p, v] })),

@@ -229,6 +229,17 @@ test('a lone surrogate is written as a JSON escape, apart from U+FFFD; well-form
   assert.equal(key({ where: { name: '\ud83d\ude00' } }), key({ where: { name: '😀' } }));
 });
 
+test('the findByPk fast path writes what the general walk writes for { where: { pk: value } }', () => {
+  const head = 'model-cache:findByPk:Users';
+  const long = '测'.repeat(42);
+  for (const value of [
+    1, -0, 0.5, NaN, -Infinity, 2 ** 60, 1n, -(2n ** 70n), '', 'a', '"', '\\', '\n', '\ud800', '\ufffd', long + '甲', 'x'.repeat(300),
+    Buffer.from([0, 1]), new Uint8Array([0]), new Date(0), null, undefined, true,
+  ]) {
+    assert.equal(native.pkKey(head, 'id', value), native.canonicalKey(head, undefined, { where: { id: value } }), String(value));
+  }
+});
+
 // ---- typed values -------------------------------------------------------------------------------
 
 test('a Buffer and a Uint8Array of the same bytes differ (Sequelize writes different SQL for them)', () => {

@@ -21,8 +21,10 @@
 //! [`Env::clear_exception`].
 //!
 //! Values that must survive between callbacks (the environment's `Object.prototype`, a private
-//! symbol, prototypes already recognised, registered symbols) are kept by [`per_env`], which
+//! symbol, prototypes already recognised, registered symbols) are kept by `per_env`, which
 //! releases them when the environment is torn down.
+
+#![warn(missing_docs)]
 
 mod per_env;
 
@@ -281,8 +283,8 @@ impl<'e> Env<'e> {
 
   /// The exact text of a string, read into `buf`.
   ///
-  /// One N-API call reads a string of up to [`FIRST_READ`]` - 5` UTF-8 bytes. N-API writes whole
-  /// characters only, so a read that leaves fewer than [`MAX_CHAR_BYTES`] bytes of the buffer
+  /// One N-API call reads a string of up to `FIRST_READ - 5` (251) UTF-8 bytes. N-API writes whole
+  /// characters only, so a read that leaves fewer than `MAX_CHAR_BYTES` (4) bytes of the buffer
   /// unused may have been cut short, and the string is read again at its full length. N-API's
   /// UTF-8 writes a lone surrogate as U+FFFD, so a text that holds U+FFFD is read again as UTF-16
   /// and returned as such; an ASCII text skips that check.

@@ -36,6 +36,8 @@
 //! same text. Every writer here keeps it by being self-delimiting (quoted strings, bracketed
 //! tokens) and by escaping whatever could close a string early.
 
+#![warn(missing_docs)]
+
 pub mod walk;
 
 use std::fmt::Write as _;
