@@ -316,11 +316,13 @@ impl<'e> Env<'e> {
   /// Writes up to `size - 1` bytes of `v`'s UTF-8 into `bytes` (whose capacity is at least
   /// `size`) and sets its length to what was written.
   fn utf8_into(self, v: Value<'e>, bytes: &mut Vec<u8>, size: usize) -> Result<usize> {
-    debug_assert!(bytes.capacity() >= size && size > 0);
     bytes.clear();
+    if size == 0 || bytes.capacity() < size {
+      return Err(Failed);
+    }
     let mut copied = 0usize;
     // SAFETY: env and v are valid; the buffer is `bytes`' spare capacity, at least `size` bytes
-    // (checked above), and N-API writes at most `size` bytes there (the text and a NUL);
+    // (checked just above), and N-API writes at most `size` bytes there (the text and a NUL);
     // `copied` is a live local.
     check(unsafe {
       sys::napi_get_value_string_utf8(self.raw, v.raw, bytes.as_mut_ptr() as *mut c_char, size, &mut copied)
