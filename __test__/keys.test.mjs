@@ -3,8 +3,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
+import vm from 'node:vm';
+import { Worker } from 'node:worker_threads';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
 import { Sequelize, DataTypes, Op } from 'sequelize';
-import { MemoryCache } from '../js/index.mjs';
+import { MemoryCache, modelCacheFactory, LoggerFactory } from '../js/index.mjs';
 
 const require = createRequire(import.meta.url);
 const native = require('../js/native.js');
@@ -23,6 +29,7 @@ User.hasMany(Post, { as: 'drafts' });
 Post.hasMany(Comment);
 
 const client = new MemoryCache();
+const literal$1 = () => sequelize.literal('age = $1');
 const key = (options, M = User, method = 'findAll') => client.keyFor(M, method, options);
 const distinct = (...keys) => {
   for (const k of keys) assert.equal(typeof k, 'string', `expected a key, got ${k}`);
@@ -169,4 +176,239 @@ test('long keys end in a SHA-256 of the full text instead of the text', () => {
   assert.match(long, /^model-cache:findAll:Users:#[0-9a-f]{64}$/);
   assert.equal(long, key({ where: { name: 'x'.repeat(500) } }));
   distinct(long, key({ where: { name: 'x'.repeat(499) + 'y' } }));
+});
+
+// ---- strings are read whole and exactly --------------------------------------------------------
+
+test('long strings are keyed whole: a cut at a UTF-8 character boundary cannot merge two values', () => {
+  // 42 three-byte characters fill a 128-byte read to 126 bytes; the last character is what differs.
+  const head = '测'.repeat(42);
+  distinct(key({ where: { name: head + '甲' } }), key({ where: { name: head + '乙' } }));
+  distinct(client.keyFor(User, 'findByPk', head + '甲'), client.keyFor(User, 'findByPk', head + '乙'));
+  distinct(key({ where: { [head + '甲']: 1 } }), key({ where: { [head + '乙']: 1 } }));
+  // Every length around any read buffer, with 1-, 2-, 3- and 4-byte characters last.
+  for (const ch of ['a', 'é', '测', '😀']) {
+    for (let n = 100; n < 300; n++) {
+      const base = 'x'.repeat(n);
+      distinct(
+        native.pkKey('h', 'id', base + ch + 'a'),
+        native.pkKey('h', 'id', base + ch + 'b'),
+        native.pkKey('h', 'id', base + ch),
+      );
+    }
+  }
+});
+
+test('two long titles differing in their last character each get their own rows', async () => {
+  const s = new Sequelize({ dialect: 'sqlite', storage: ':memory:', logging: false });
+  const Book = s.define('Book', { title: DataTypes.STRING });
+  await s.sync();
+  const long = '测'.repeat(42);
+  await Book.bulkCreate([{ title: long + '甲' }, { title: long + '乙' }]);
+  const cache = await modelCacheFactory(new MemoryCache({ modelCacheName: 'long-strings' }), LoggerFactory.createLogger({ logLevel: 'error' }));
+  const first = await cache.wrap(Book).findAll({ where: { title: long + '甲' } });
+  const second = await cache.wrap(Book).findAll({ where: { title: long + '乙' } });
+  assert.deepEqual(first.map((b) => b.title), [long + '甲']);
+  assert.deepEqual(second.map((b) => b.title), [long + '乙']);
+  await s.close();
+});
+
+test('a lone surrogate is written as a JSON escape, apart from U+FFFD; well-formed text stays readable', () => {
+  assert.equal(key({ where: { name: '\ud800' } }), 'model-cache:findAll:Users:{"where":{"name":"\\ud800"}}');
+  distinct(
+    key({ where: { name: '\ud800' } }),
+    key({ where: { name: '\ufffd' } }),
+    key({ where: { name: '\udc00' } }),
+    key({ where: { name: '\\ud800' } }),
+  );
+  distinct(client.keyFor(User, 'findByPk', 'a\ud800'), client.keyFor(User, 'findByPk', 'a\ufffd'));
+  distinct(key({ where: { ['\ud800']: 1 } }), key({ where: { ['\ufffd']: 1 } }));
+  // A long one takes the second read; a pair is one character and reads as UTF-8.
+  distinct(key({ where: { name: 'x'.repeat(300) + '\ud800' } }), key({ where: { name: 'x'.repeat(300) + '\ufffd' } }));
+  assert.equal(key({ where: { name: 'é\ufffd😀' } }), 'model-cache:findAll:Users:{"where":{"name":"é\ufffd😀"}}');
+  assert.equal(key({ where: { name: '\ud83d\ude00' } }), key({ where: { name: '😀' } }));
+});
+
+test('the findByPk fast path writes what the general walk writes for { where: { pk: value } }', () => {
+  const head = 'model-cache:findByPk:Users';
+  const long = '测'.repeat(42);
+  for (const value of [
+    1, -0, 0.5, NaN, -Infinity, 2 ** 60, 1n, -(2n ** 70n), '', 'a', '"', '\\', '\n', '\ud800', '\ufffd', long + '甲', 'x'.repeat(300),
+    Buffer.from([0, 1]), new Uint8Array([0]), new Date(0), null, undefined, true,
+  ]) {
+    assert.equal(native.pkKey(head, 'id', value), native.canonicalKey(head, undefined, { where: { id: value } }), String(value));
+  }
+});
+
+// ---- typed values -------------------------------------------------------------------------------
+
+test('a Buffer and a Uint8Array of the same bytes differ (Sequelize writes different SQL for them)', () => {
+  assert.match(key({ where: { data: Buffer.from([0]) } }), /"data":\$Buf\(00\)/);
+  distinct(
+    key({ where: { data: Buffer.from([0]) } }),
+    key({ where: { data: new Uint8Array([0]) } }),
+    key({ where: { data: new Int8Array([0]) } }),
+    key({ where: { data: new Uint8ClampedArray([0]) } }),
+  );
+  distinct(client.keyFor(User, 'findByPk', Buffer.from([0])), key({ where: { id: new Uint8Array([0]) } }));
+  // A view over part of a buffer is keyed by its own bytes.
+  const backing = Buffer.from([1, 2, 3, 4]);
+  assert.equal(key({ where: { data: backing.subarray(1, 3) } }), key({ where: { data: Buffer.from([2, 3]) } }));
+  for (const opaque of [new ArrayBuffer(1), new DataView(new ArrayBuffer(1)), new (class Bytes extends Uint8Array {})(1)]) {
+    assert.equal(key({ where: { data: opaque } }), null);
+  }
+});
+
+test('-0 differs from 0 (Sequelize hands bind parameters to the driver as they are)', () => {
+  distinct(key({ where: literal$1(), bind: [0] }), key({ where: literal$1(), bind: [-0] }));
+  assert.equal(key({ where: { age: 0 } }), 'model-cache:findAll:Users:{"where":{"age":0}}');
+});
+
+test('array holes differ from undefined elements', () => {
+  // eslint-disable-next-line no-sparse-arrays
+  distinct(key({ where: { id: [1, , 3] } }), key({ where: { id: [1, undefined, 3] } }), key({ where: { id: [1, 3] } }));
+});
+
+// ---- symbols ------------------------------------------------------------------------------------
+
+test('an unregistered symbol, as a key or a value, makes the query unkeyable:symbol', () => {
+  const head = 'model-cache:findAll:Users';
+  for (const options of [
+    { where: { age: { [Symbol('gt')]: 5 } } },
+    { where: { age: Symbol('gt') } },
+    { where: { age: Symbol() } },
+    { where: { age: { [Symbol.iterator]: 5 } } },
+  ]) {
+    assert.equal(key(options), null);
+    assert.equal(native.unkeyableReason(native.canonicalKey(head, undefined, options)), 'unkeyable:symbol');
+  }
+  assert.equal(native.unkeyableReason(native.pkKey(head, 'id', Symbol('1'))), 'unkeyable:symbol');
+  // Op symbols are registered: Symbol.for('gt') is Op.gt, and keys alike.
+  assert.equal(key({ where: { age: { [Symbol.for('gt')]: 5 } } }), key({ where: { age: { [Op.gt]: 5 } } }));
+  assert.equal(typeof key({ where: { age: { [Symbol.for('custom')]: 5 } } }), 'string');
+});
+
+test('an unregistered symbol makes the call bypass the cache (counted as unkeyable:symbol)', async () => {
+  const s = new Sequelize({ dialect: 'sqlite', storage: ':memory:', logging: false });
+  const Item = s.define('Item', { n: DataTypes.INTEGER });
+  await s.sync();
+  const symbolClient = new MemoryCache({ modelCacheName: 'symbols' });
+  const cache = await modelCacheFactory(symbolClient, LoggerFactory.createLogger({ logLevel: 'error' }));
+  // Sequelize ignores a symbol that is not an operator; the call still runs, on the database.
+  assert.deepEqual(await cache.wrap(Item).findAll({ where: { [Symbol('x')]: 1 } }), []);
+  assert.deepEqual(await cache.wrap(Item).findAll({ where: { [Symbol('x')]: 1 } }), []);
+  const stats = symbolClient.stats();
+  assert.equal(stats.bypassReasons['unkeyable:symbol'], 2);
+  assert.equal(stats.hits + stats.misses, 0);
+  await s.close();
+});
+
+// ---- realms -------------------------------------------------------------------------------------
+
+test('options built in another realm (vm, as jest runs tests) get the same key as here', () => {
+  const realm = vm.createContext({ Op, Post, Comment, User, sequelize });
+  const build = `(d) => ({
+    where: { name: { [Op.like]: 'a%' }, id: { [Op.in]: [1, 2, 3] }, born: new Date(0), data: new Int8Array([1, 2]), n: null, u: undefined },
+    include: [{ model: Post, as: 'posts', where: { title: 'x' }, include: [Comment] }, User.associations.drafts],
+    attributes: { exclude: ['role'] },
+    order: [['id', 'DESC']],
+    limit: 10,
+    bare: Object.create(null),
+  })`;
+  const here = new Function('Op', 'Post', 'Comment', 'User', 'sequelize', `return ${build}`)(Op, Post, Comment, User, sequelize)();
+  const there = vm.runInContext(build, realm)();
+  assert.notEqual(Object.getPrototypeOf(there), Object.prototype, 'the options really come from another realm');
+  assert.equal(typeof key(here), 'string');
+  assert.equal(key(there), key(here));
+  assert.equal(key(vm.runInContext(build, vm.createContext({ Op, Post, Comment, User, sequelize }))()), key(here), 'a third realm too');
+  // Computed twice, the remembered prototypes answer the same.
+  assert.equal(key(there), key(here));
+});
+
+test('instances of classes from another realm stay unkeyable, whatever their name', () => {
+  for (const src of [
+    'class Custom {}; new Custom()',
+    'new Map([[1, 2]])',
+    'class Base {}; class Object extends Base {}; new Object()',
+    'class Object {}; new Object()',
+    '(() => { class Object extends null {}; return Reflect.construct(function () {}, [], Object); })()',
+    '(() => { const real = globalThis.Object; function Object() {} Object.prototype = real.create(null); Object.prototype.constructor = Object; return new Object(); })()',
+    'class Stamp extends Date {}; new Stamp(0)',
+    'class List extends Array {}; List.from([1])',
+    'class Bytes extends Uint8Array {}; new Bytes(1)',
+    'Object.create(Date.prototype)',
+    'new ArrayBuffer(2)',
+  ]) {
+    const value = vm.runInContext(src, vm.createContext({}));
+    assert.equal(key({ where: { name: value } }), null, src);
+  }
+});
+
+test('under jest, options built in a test file are keyed like options built here', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'snc-jest-'));
+  try {
+    const out = join(dir, 'keys.json');
+    writeFileSync(
+      join(dir, 'realm.test.js'),
+      `const { Op } = require(${JSON.stringify(require.resolve('sequelize'))});
+       const native = require(${JSON.stringify(require.resolve('../js/native.js'))});
+       test('keys', () => {
+         const head = 'model-cache:findAll:Users';
+         const keys = [
+           native.canonicalKey(head, undefined, { where: { id: 1 } }),
+           native.canonicalKey(head, undefined, { where: { name: { [Op.gt]: 'a' }, at: new Date(5), tags: ['x', 'y'], b: Buffer.from([1]) }, limit: 2 }),
+           native.pkKey(head, 'id', 'abc'),
+         ];
+         require('fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify({ keys, plain: Object.getPrototypeOf({}) === Object.prototype }));
+       });`,
+    );
+    const jest = join(dirname(require.resolve('jest/package.json')), 'bin', 'jest.js');
+    const r = spawnSync(process.execPath, [jest, '--rootDir', dir, '--ci', '--silent'], { encoding: 'utf8', timeout: 120_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const got = JSON.parse(readFileSync(out, 'utf8'));
+    const head = 'model-cache:findAll:Users';
+    assert.deepEqual(got.keys, [
+      native.canonicalKey(head, undefined, { where: { id: 1 } }),
+      native.canonicalKey(head, undefined, { where: { name: { [Op.gt]: 'a' }, at: new Date(5), tags: ['x', 'y'], b: Buffer.from([1]) }, limit: 2 }),
+      native.pkKey(head, 'id', 'abc'),
+    ]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// ---- environments -------------------------------------------------------------------------------
+
+test('workers that come and go compute correct keys and leave no per-environment state behind', async () => {
+  const binding = require('../js/binding/index.js');
+  const options = { where: { name: { [Op.like]: 'a%' }, born: new Date(0), data: Buffer.from([1]), id: [1, 2] }, limit: 3 };
+  const expected = native.canonicalKey('h', undefined, options);
+  assert.equal(typeof expected, 'string');
+  const before = binding.keyEnvironments();
+  const source = `
+    const { parentPort } = require('node:worker_threads');
+    const { Op } = require(${JSON.stringify(require.resolve('sequelize'))});
+    const native = require(${JSON.stringify(require.resolve('../js/native.js'))});
+    const binding = require(${JSON.stringify(require.resolve('../js/binding/index.js'))});
+    const keys = [];
+    for (let i = 0; i < 200; i++) {
+      keys.push(native.canonicalKey('h', undefined, { where: { name: { [Op.like]: 'a%' }, born: new Date(0), data: Buffer.from([1]), id: [1, 2] }, limit: 3 }));
+    }
+    parentPort.postMessage({ keys: [...new Set(keys)], environments: binding.keyEnvironments() });`;
+  const run = () =>
+    new Promise((resolve, reject) => {
+      const w = new Worker(source, { eval: true });
+      let msg;
+      w.on('message', (m) => (msg = m));
+      w.on('error', reject);
+      w.on('exit', (code) => (code === 0 ? resolve(msg) : reject(new Error(`worker exited ${code}`))));
+    });
+  for (let round = 0; round < 4; round++) {
+    const results = await Promise.all([run(), run(), run()]);
+    for (const r of results) {
+      assert.deepEqual(r.keys, [expected]);
+      assert.ok(r.environments > before, 'a live worker holds its own state');
+    }
+  }
+  assert.equal(binding.keyEnvironments(), before, 'every ended worker released its state');
 });

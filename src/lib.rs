@@ -3,6 +3,7 @@
 //!
 //! This file is only the N-API surface; each concept lives in its own module:
 //! - [`key`]: canonical query keys, read straight from JS values;
+//! - [`ffi`]: the safe surface over raw N-API that [`key`] walks through (the only raw calls);
 //! - [`codec`]: the framed, versioned format of stored values;
 //! - [`tier::memory`]: the in-process tier (moka, bounded in bytes, TTL per entry);
 //! - [`fill`]: table generations and key leases that stop late fills;
@@ -15,6 +16,7 @@
 pub mod breaker;
 pub mod codec;
 pub mod engine;
+pub mod ffi;
 pub mod fill;
 pub mod key;
 pub mod stats;
@@ -28,7 +30,8 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::engine::{Engine, EngineOptions, Miss};
-use crate::key::{Unkeyable, Walker};
+use crate::key::walk::Walker;
+use crate::key::Unkeyable;
 use crate::stats::Event;
 
 /// Builds the canonical key of a query: `head` (`prefix:method:segment`), the model's active
@@ -36,8 +39,8 @@ use crate::stats::Event;
 /// [`unkeyable_reason`]) when the query cannot be keyed and must bypass the cache.
 #[napi]
 pub fn canonical_key(env: Env, head: String, scope: Unknown, options: Unknown) -> Either<String, u32> {
-  let result = Walker::new(env.raw()).query_key(&head, scope.value().value, options.value().value);
-  match result {
+  let env = ffi::Env::new(&env);
+  match Walker::new(env).query_key(&head, env.arg(&scope), env.arg(&options)) {
     Ok(key) => Either::A(key),
     Err(why) => Either::B(why as u32),
   }
@@ -47,7 +50,8 @@ pub fn canonical_key(env: Env, head: String, scope: Unknown, options: Unknown) -
 /// scope; equal to what [`canonical_key`] gives for `{ where: { [attr]: value } }`.
 #[napi]
 pub fn pk_key(env: Env, head: String, attr: String, value: Unknown) -> Either<String, u32> {
-  match Walker::new(env.raw()).pk_key(&head, &attr, value.value().value) {
+  let env = ffi::Env::new(&env);
+  match Walker::new(env).pk_key(&head, &attr, env.arg(&value)) {
     Ok(key) => Either::A(key),
     Err(why) => Either::B(why as u32),
   }
@@ -56,16 +60,15 @@ pub fn pk_key(env: Env, head: String, attr: String, value: Unknown) -> Either<St
 /// The bypass reason for a code returned by [`canonical_key`].
 #[napi]
 pub fn unkeyable_reason(code: u32) -> &'static str {
-  [
-    Unkeyable::Function,
-    Unkeyable::TooDeep,
-    Unkeyable::TooLarge,
-    Unkeyable::UnknownClass,
-    Unkeyable::Unreadable,
-  ]
-  .into_iter()
-  .find(|u| *u as u32 == code)
-  .map_or("unkeyable", |u| u.reason())
+  Unkeyable::from_code(code).map_or("unkeyable", Unkeyable::reason)
+}
+
+/// How many JS environments (the main thread's, each live worker's) hold key-walk state now.
+/// Each releases it when the environment is torn down; tests read this to prove that workers
+/// which come and go leave nothing behind.
+#[napi]
+pub fn key_environments() -> u32 {
+  ffi::live_environments() as u32
 }
 
 /// Options of [`cache_create`], validated by the shim (and again here).
@@ -208,7 +211,8 @@ fn registered_pk_key(
 ) -> Option<std::result::Result<String, Unkeyable>> {
   let heads = cache.pk_heads.read().expect("lock");
   let (head, attr) = heads.get(pk_head as usize)?;
-  Some(Walker::new(env.raw()).pk_key(head, attr, value.value().value))
+  let env = ffi::Env::new(env);
+  Some(Walker::new(env).pk_key(head, attr, env.arg(value)))
 }
 
 /// Builds the key of `findByPk(value)` with no options and no scope (as [`pk_key`], from a head
