@@ -121,6 +121,13 @@ export declare function cacheTicketCurrent(cache: Handle, ticket: number): boole
  */
 export declare function canonicalKey(head: string, scope: unknown, options: unknown): string | number
 
+/**
+ * How many JS environments (the main thread's, each live worker's) hold key-walk state now.
+ * Each releases it when the environment is torn down; tests read this to prove that workers
+ * which come and go leave nothing behind.
+ */
+export declare function keyEnvironments(): number
+
 /** A Momento tier over its HTTP API. Nothing connects until the first request. */
 export declare function momentoCreate(options: MomentoOptions): RemoteHandle
 
