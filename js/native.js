@@ -20,10 +20,10 @@ try {
  */
 function createCache(options) {
   const h = binding.cacheCreate(options);
-  return {
+  const cache = {
     handle: h,
     slot: (model, method) => binding.cacheSlot(h, model, method),
-    modelId: (name) => binding.cacheModelId(h, name),
+    tableId: (name) => binding.cacheTableId(h, name),
     get: (key, slot) => binding.cacheGet(h, key, slot),
     pkHead: (head, attr) => binding.cachePkHead(h, head, attr),
     lookupPk: (pkHead, value, slot) => binding.cacheLookupPk(h, pkHead, value, slot),
@@ -32,15 +32,24 @@ function createCache(options) {
     beginFill: (key, models) => binding.cacheBeginFill(h, key, models),
     fill: (ticket, payload, ttlMs, slot) => binding.cacheFill(h, ticket, payload, ttlMs, slot),
     fillRaw: (ticket, frame, ttlMs, slot) => binding.cacheFillRaw(h, ticket, frame, ttlMs, slot),
-    abandon: (ticket) => binding.cacheAbandon(h, ticket),
+    /** True while `ticket`'s read is as fresh as one begun now (a read may join it). */
+    ticketCurrent: (ticket) => binding.cacheTicketCurrent(h, ticket),
+    /** Ends a ticket; every ticket must be released once its flight is over, landed or not. */
+    release: (ticket) => binding.cacheRelease(h, ticket),
     settle: (ticket) => binding.cacheSettle(h, ticket),
     recordEvent: (slot, event) => binding.cacheRecordEvent(h, slot, event),
     invalidateKey: (key) => binding.cacheInvalidateKey(h, key),
-    bumpModel: (id) => binding.cacheBumpModel(h, id),
+    bumpTable: (id) => binding.cacheBumpTable(h, id),
     clear: () => binding.cacheClear(h),
     recordBypass: (slot, reason) => binding.cacheRecordBypass(h, slot, reason),
     stats: () => binding.cacheStats(h),
   };
+  // Old names, kept while js/engine.js still calls them: `abandon` is `release` of a ticket that
+  // did not land; `modelId` and `bumpModel` take table names and table ids.
+  cache.abandon = cache.release;
+  cache.modelId = cache.tableId;
+  cache.bumpModel = cache.bumpTable;
+  return cache;
 }
 
 /** The calls every network tier answers (src/tier/mod.rs `Remote`); each returns a promise. */

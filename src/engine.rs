@@ -1,6 +1,6 @@
 //! The engine: one cache client's tiers, fill guard and counters, behind the small interface
-//! both API styles use — `get`, `begin_fill`/`fill`/`abandon`, `invalidate_key`, `bump_model`,
-//! `clear`. Network tiers plug in here.
+//! both API styles use — `get`, `begin_fill`/`fill`/`release`, `ticket_current`,
+//! `invalidate_key`, `bump_table`, `clear`. Network tiers plug in here.
 
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use crate::tier::memory::{Entry, MemoryTier};
 pub enum Miss {
   /// No entry (or it expired).
   Absent,
-  /// The entry was read under a model generation that has since moved; it was dropped.
+  /// The entry was read under a table generation that has since moved; it was dropped.
   Stale,
   /// The entry could not be decoded; it was dropped.
   Corrupt(DecodeError),
@@ -93,7 +93,7 @@ impl Engine {
     let found = if self.is_trusted() { self.tier.get(key) } else { None };
     let outcome = match found {
       None => Err(Miss::Absent),
-      Some(entry) if !self.guard.is_current(&entry.deps) => {
+      Some(entry) if !self.guard.deps_current(&entry.deps) => {
         self.tier.remove(key);
         Err(Miss::Stale)
       }
@@ -112,9 +112,15 @@ impl Engine {
     outcome
   }
 
-  /// Starts a fill of `key`, a query that reads `models` (ids from [`FillGuard::model_id`]).
-  pub fn begin_fill(&self, key: &str, models: &[u32]) -> u32 {
-    self.guard.begin(key, models)
+  /// Starts a fill of `key`, a query that reads `tables` (ids from [`FillGuard::table_id`]).
+  pub fn begin_fill(&self, key: &str, tables: &[u32]) -> u32 {
+    self.guard.begin(key, tables)
+  }
+
+  /// Whether the read behind `ticket` is still as fresh as one begun now (see
+  /// [`FillGuard::is_current`]).
+  pub fn ticket_current(&self, ticket: u32) -> bool {
+    self.guard.is_current(ticket)
   }
 
   /// Stores `payload` for `ticket` unless an invalidation overtook it. `ttl` of `None` uses the
@@ -151,9 +157,9 @@ impl Engine {
     outcome
   }
 
-  /// Drops a ticket whose database read failed.
-  pub fn abandon(&self, ticket: u32) {
-    self.guard.abandon(ticket);
+  /// Ends a ticket: its read failed, or its flight (fill and sharing) is over.
+  pub fn release(&self, ticket: u32) {
+    self.guard.release(ticket);
   }
 
   /// Removes `key` and voids any fill of it in flight.
@@ -161,9 +167,9 @@ impl Engine {
     self.guard.invalidate_key(key, || self.tier.remove(key));
   }
 
-  /// Makes every entry and in-flight fill that read `model` stale, in O(1).
-  pub fn bump_model(&self, model: u32) {
-    self.guard.bump(model);
+  /// Makes every entry and in-flight fill that read `table` stale, in O(1).
+  pub fn bump_table(&self, table: u32) {
+    self.guard.bump(table);
   }
 
   /// Removes every entry and voids every fill in flight.
@@ -196,12 +202,12 @@ mod tests {
   }
 
   #[test]
-  fn entries_of_a_bumped_model_are_stale() {
+  fn entries_of_a_bumped_table_are_stale() {
     let e = engine();
-    let users = e.guard().model_id("Users");
+    let users = e.guard().table_id("Users");
     let t = e.begin_fill("k", &[users]);
     assert_eq!(e.fill(t, "[1]", None, 0), FillOutcome::Stored);
-    e.bump_model(users);
+    e.bump_table(users);
     assert_eq!(e.get("k", 0, |_| ()), Err(Miss::Stale));
     assert_eq!(e.get("k", 0, |_| ()), Err(Miss::Absent));
   }

@@ -5,7 +5,7 @@
 //! - [`key`]: canonical query keys, read straight from JS values;
 //! - [`codec`]: the framed, versioned format of stored values;
 //! - [`tier::memory`]: the in-process tier (moka, bounded in bytes, TTL per entry);
-//! - [`fill`]: model generations and key leases that stop late fills;
+//! - [`fill`]: table generations and key leases that stop late fills;
 //! - [`engine`]: one client's tiers, guard and counters behind get / fill / invalidate;
 //! - [`stats`]: counters per model and method.
 //!
@@ -173,10 +173,11 @@ pub fn cache_slot(cache: &Handle, model: String, method: String) -> u32 {
   cache.engine.stats().slot(&model, &method)
 }
 
-/// The generation id of a model (by its schema-qualified table name).
+/// The generation id of a table (its schema-qualified name, or another generation name such as
+/// `<table>#entities`), registering it on first use.
 #[napi]
-pub fn cache_model_id(cache: &Handle, name: String) -> u32 {
-  cache.engine.guard().model_id(&name)
+pub fn cache_table_id(cache: &Handle, name: String) -> u32 {
+  cache.engine.guard().table_id(&name)
 }
 
 /// The payload stored under `key`, or a miss code: 0 absent, 1 stale, 2 corrupt (then
@@ -238,15 +239,31 @@ pub fn cache_take_decode_error(cache: &Handle) -> Option<String> {
   cache.last_decode_error.lock().expect("lock").take()
 }
 
-/// Starts a fill of `key` for a query reading `models`; returns the ticket.
+/// Starts a read of `key` that depends on `tables` (ids from [`cache_table_id`]); returns its
+/// ticket. The ticket lives until [`cache_release`].
 #[napi]
-pub fn cache_begin_fill(cache: &Handle, key: String, models: Vec<u32>) -> u32 {
-  cache.engine.begin_fill(&key, &models)
+pub fn cache_begin_fill(cache: &Handle, key: String, tables: Vec<u32>) -> u32 {
+  cache.engine.begin_fill(&key, &tables)
 }
 
-/// Stores `payload` unless an invalidation overtook the ticket. Returns 0 when it was overtaken
-/// (store it nowhere), 1 when stored, 2 when current but this tier is untrusted (see
-/// [`redis_attach_l1`]).
+/// True while the read behind `ticket` is as fresh as one begun now: the ticket was not
+/// released, its key was not invalidated or taken by a newer ticket, nothing was cleared and none
+/// of its tables was bumped. A read may join a read in flight only while this holds. A landed
+/// ticket is still checked.
+#[napi]
+pub fn cache_ticket_current(cache: &Handle, ticket: u32) -> bool {
+  cache.engine.ticket_current(ticket)
+}
+
+/// Ends a ticket (landed or not): its read failed, or its flight is over.
+#[napi]
+pub fn cache_release(cache: &Handle, ticket: u32) {
+  cache.engine.release(ticket)
+}
+
+/// Stores `payload` unless an invalidation overtook the ticket (or it landed before). Returns 0
+/// when it was overtaken (store it nowhere), 1 when stored, 2 when current but this tier is
+/// untrusted (see [`redis_attach_l1`]). The ticket stays alive until [`cache_release`].
 #[napi]
 pub fn cache_fill(cache: &Handle, ticket: u32, payload: String, ttl_ms: Option<f64>, slot: u32) -> u32 {
   cache.engine.fill(ticket, &payload, ttl_from_ms(ttl_ms), slot) as u32
@@ -259,8 +276,9 @@ pub fn cache_fill_raw(cache: &Handle, ticket: u32, frame: &[u8], ttl_ms: Option<
   cache.engine.fill_frame(ticket, frame.into(), ttl_from_ms(ttl_ms), slot) as u32
 }
 
-/// Completes a ticket without storing anything here: true if no invalidation overtook it.
-/// Used when the value goes to a tier outside this engine (a JS adapter).
+/// Lands a ticket without storing anything here: true if no invalidation overtook it. Used when
+/// the value goes to a tier outside this engine (a JS adapter). The ticket stays alive until
+/// [`cache_release`].
 #[napi]
 pub fn cache_settle(cache: &Handle, ticket: u32) -> bool {
   cache.engine.guard().land(ticket, |_| {})
@@ -283,22 +301,16 @@ pub fn cache_record_event(cache: &Handle, slot: u32, event: u32) {
   cache.engine.stats().record(slot, e);
 }
 
-/// Drops a ticket whose database read failed.
-#[napi]
-pub fn cache_abandon(cache: &Handle, ticket: u32) {
-  cache.engine.abandon(ticket)
-}
-
 /// Removes `key` and voids any fill of it in flight.
 #[napi]
 pub fn cache_invalidate_key(cache: &Handle, key: String) {
   cache.engine.invalidate_key(&key)
 }
 
-/// Makes every entry and in-flight fill that read the model stale.
+/// Makes every entry and in-flight fill that read the table stale.
 #[napi]
-pub fn cache_bump_model(cache: &Handle, model_id: u32) {
-  cache.engine.bump_model(model_id)
+pub fn cache_bump_table(cache: &Handle, table_id: u32) {
+  cache.engine.bump_table(table_id)
 }
 
 /// Removes every entry and voids every fill in flight.
@@ -493,7 +505,7 @@ pub fn redis_attach_l1(tier: &RemoteHandle, cache: &Handle, channel: String) -> 
     move |tables: &str| {
       let guard = cache.engine.guard();
       for table in tables.split('\n').filter(|t| !t.is_empty()) {
-        guard.bump(guard.model_id(table));
+        guard.bump(guard.table_id(table));
       }
     }
   };
