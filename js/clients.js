@@ -1,12 +1,14 @@
 'use strict';
-// Cache clients: what users construct and hand to modelCacheFactory (and, later, withCache).
-// A client owns one engine; the faces reach it through `engineOf`.
+// Cache clients: what users construct and hand to modelCacheFactory and withCache. A client owns
+// one engine; the faces reach it through `engineOf`.
 
+const { createHash } = require('node:crypto');
 const { Engine } = require('./engine');
-const { AdapterTier, isAdapter } = require('./adapters/tier');
+const { AdapterTier, adapterTier, isAdapter } = require('./adapters/tier');
 const { NativeRedisAdapter } = require('./adapters/native');
+const { IORedisAdapter } = require('./adapters/ioredis');
 const native = require('./native');
-const { checkKeys, positiveInteger, positiveNumber, nonNegativeInteger, nonEmptyString, isModelClass, describe } = require('./options');
+const { checkKeys, positiveInteger, positiveNumber, nonNegativeInteger, nonEmptyString, integrityKey, isModelClass, describe } = require('./options');
 
 const kEngine = Symbol('sequelize-native-cache.engine');
 
@@ -76,17 +78,32 @@ class MemoryCache extends CacheClient {
 }
 
 /**
+ * How a shared tier reports a stored value it rejected (forged, corrupted, copied from another
+ * key, too large): once per burst through the engine's logger. Counting is the engine's (a
+ * 'foreign' miss counts as `corrupt`).
+ */
+function reportRejected(engineRef) {
+  return (what, reason) =>
+    engineRef().log.warn('cache-corrupt', { ...what, reason }, 'a stored value this client did not write for its key was ignored; treated as a miss');
+}
+
+/**
  * The client over a JS adapter (the seed's CacheAdapter, IORedisAdapter, a transparent-cache
- * adaptor): entries live in the adapter, invalidated by generation tokens there; this process
- * keeps only fill guards and counters.
+ * adaptor): entries live in the adapter in checked text frames (signed with `integrityKey`),
+ * invalidated by generation tokens there; this process keeps only fill guards and counters.
  */
 class AdapterClient extends CacheClient {
-  constructor(adapter) {
+  /**
+   * @param {object} adapter
+   * @param {{ integrityKey?: Buffer }} [o]
+   */
+  constructor(adapter, { integrityKey: key } = {}) {
     super();
     const lifetime = typeof adapter.lifetime === 'number' && adapter.lifetime > 0 ? adapter.lifetime : DEFAULT_TTL_SECONDS;
-    Object.defineProperty(this, kEngine, {
-      value: new Engine({ maxBytes: 1024 * 1024, defaultTtlMs: Math.round(lifetime * 1000), prefix: DEFAULT_CACHE_NAME, remote: new AdapterTier(adapter) }),
-    });
+    let engine;
+    const remote = adapterTier(adapter, { maxValueBytes: DEFAULT_MAX_VALUE_BYTES, integrityKey: key, onRejected: reportRejected(() => engine) });
+    engine = new Engine({ maxBytes: 1024 * 1024, defaultTtlMs: Math.round(lifetime * 1000), prefix: DEFAULT_CACHE_NAME, remote, maxValueBytes: DEFAULT_MAX_VALUE_BYTES });
+    Object.defineProperty(this, kEngine, { value: engine });
     this.adapter = adapter;
   }
 }
@@ -113,11 +130,12 @@ class NetworkClient extends CacheClient {
    * the NativeAdapter over it; `l1` is from l1Option (undefined: none).
    */
   attachTier({ tier, adapter, l1, ttlSeconds, prefix, maxValueBytes, maxRemoteTtlMs }) {
-    const engine = new Engine({
+    let engine;
+    engine = new Engine({
       maxBytes: l1 ? l1.maxBytes : 1024 * 1024,
       defaultTtlMs: Math.round(ttlSeconds * 1000),
       prefix,
-      remote: new AdapterTier(adapter),
+      remote: new AdapterTier(adapter, { onRejected: reportRejected(() => engine) }),
       l1TtlMs: l1 ? Math.round(l1.ttlSeconds * 1000) : undefined,
       maxValueBytes,
       maxRemoteTtlMs,
@@ -159,6 +177,8 @@ class RedisCache extends NetworkClient {
    * @param {number} [options.compressAboveBytes=16384]  values this long or longer are stored
    *   LZ4-compressed (0: never)
    * @param {number} [options.maxValueBytes=4194304]      longer results are not cached
+   * @param {{ key: Buffer | string } | false} [options.integrity]  sign every stored value with
+   *   HMAC-SHA-256 under `key` (at least 32 bytes); default: SNC_INTEGRITY_KEY when set
    */
   constructor(options) {
     super();
@@ -174,6 +194,7 @@ class RedisCache extends NetworkClient {
       'compressAboveBytes',
       'maxValueBytes',
       'tls',
+      'integrity',
     ]);
     if ((o.url === undefined) === (o.nodes === undefined)) {
       throw new TypeError(`${where}: give exactly one of url (a single Redis) or nodes (a Redis Cluster)`);
@@ -188,7 +209,8 @@ class RedisCache extends NetworkClient {
     const compressAboveBytes = nonNegativeInteger(where, 'compressAboveBytes', o.compressAboveBytes, DEFAULT_COMPRESS_ABOVE_BYTES, ' (0: never compress)');
     const maxValueBytes = positiveInteger(where, 'maxValueBytes', o.maxValueBytes, DEFAULT_MAX_VALUE_BYTES);
     const tlsCa = tlsOption(where, o.tls, urls);
-    const redis = native.createRedis({ urls, cluster: o.nodes !== undefined, connectTimeoutMs, commandTimeoutMs, compressAboveBytes, tlsCa });
+    const key = integrityKey(where, o.integrity);
+    const redis = native.createRedis({ urls, cluster: o.nodes !== undefined, connectTimeoutMs, commandTimeoutMs, compressAboveBytes, tlsCa, maxValueBytes, integrityKey: key });
     const adapter = new NativeRedisAdapter(redis, namespace);
     const engine = this.attachTier({ tier: redis, adapter, l1, ttlSeconds: ttl, prefix: namespace, maxValueBytes });
     // The L1 stays untrusted (it answers nothing) until Rust's subscription is live.
@@ -241,18 +263,46 @@ function redactUrl(v) {
   return v.replace(/\/\/([^:@/]*):([^@/]*)@/, '//$1:***@');
 }
 
+/** Adapter clients by adapter (or ioredis settings object), with their integrity fingerprint. */
 const adapterClients = new WeakMap();
 
-/** The engine behind a client (or, where accepted, an adapter), or a TypeError naming what was passed. */
-function engineOf(client, where, { acceptAdapters = false } = {}) {
+/** True for `{ client, namespace?, lifetime? }` around an ioredis client (IORedisAdapter's options). */
+function isIORedisSettings(x) {
+  return (
+    x !== null &&
+    typeof x === 'object' &&
+    !Array.isArray(x) &&
+    x.client !== null &&
+    typeof x.client === 'object' &&
+    ['get', 'set', 'del'].every((m) => typeof x.client[m] === 'function') &&
+    Object.keys(x).every((k) => k === 'client' || k === 'namespace' || k === 'lifetime')
+  );
+}
+
+/**
+ * The engine behind a client, or a TypeError naming what was passed. With `acceptAdapters`, also
+ * an adapter (get/set/del) or ioredis settings `{ client, namespace, lifetime }` (used as
+ * `new IORedisAdapter(settings)`); `adapterOptions.integrity` is their integrity setting (as
+ * RedisCache's `integrity`; SNC_INTEGRITY_KEY when not given). One adapter gets one client:
+ * asking again with another integrity setting is a TypeError.
+ */
+function engineOf(client, where, { acceptAdapters = false, adapterOptions = {} } = {}) {
   if (client !== null && typeof client === 'object' && kEngine in client) return client[kEngine];
-  if (acceptAdapters && isAdapter(client)) {
-    let c = adapterClients.get(client);
-    if (c === undefined) adapterClients.set(client, (c = new AdapterClient(client)));
-    return c[kEngine];
+  if (acceptAdapters && (isAdapter(client) || isIORedisSettings(client))) {
+    const o = checkKeys(`${where}: adapter options`, adapterOptions, ['integrity']);
+    const key = integrityKey(where, o.integrity);
+    const fingerprint = key === undefined ? 'none' : createHash('sha256').update(key).digest('hex');
+    let entry = adapterClients.get(client);
+    if (entry === undefined) {
+      const adapter = isAdapter(client) ? client : new IORedisAdapter(client);
+      adapterClients.set(client, (entry = { client: new AdapterClient(adapter, { integrityKey: key }), fingerprint }));
+    } else if (entry.fingerprint !== fingerprint) {
+      throw new TypeError(`${where}: this adapter is already in use with another integrity setting; use one setting per adapter`);
+    }
+    return entry.client[kEngine];
   }
   const expected = acceptAdapters
-    ? 'a sequelize-native-cache client (e.g. new MemoryCache()) or an adapter with get, set and del'
+    ? 'a sequelize-native-cache client (e.g. new MemoryCache()), an adapter with get, set and del, or { client: <ioredis client>, namespace, lifetime }'
     : 'a sequelize-native-cache client (e.g. new MemoryCache())';
   throw new TypeError(`${where}: client must be ${expected}, got ${describe(client)}`);
 }

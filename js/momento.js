@@ -13,7 +13,7 @@ const { NativeAdapter } = require('./adapters/native');
 const { CompressionType } = require('./model-cache');
 const { OnceLogger, defaultLogger } = require('./logger');
 const native = require('./native');
-const { checkKeys, positiveNumber, positiveInteger, nonNegativeInteger, nonEmptyString, optionalBoolean, optionalLogger, describe } = require('./options');
+const { checkKeys, positiveNumber, positiveInteger, nonNegativeInteger, nonEmptyString, optionalBoolean, optionalLogger, integrityKey, describe } = require('./options');
 
 const WHERE = 'MomentoClientGenerator';
 const DEFAULT_CACHE_NAME = 'model-cache';
@@ -39,6 +39,7 @@ const PROPS = [
   'compressionType',
   'compressAboveBytes',
   'maxValueBytes',
+  'integrity',
   'logger',
 ];
 
@@ -207,8 +208,9 @@ function settingsOf(props, where) {
   if (compressionType === CompressionType.NONE) compressAboveBytes = 0;
   const maxValueBytes = positiveInteger(where, 'maxValueBytes', o.maxValueBytes, DEFAULT_MAX_VALUE_BYTES);
   if (maxValueBytes > MAX_ITEM_BYTES) throw new TypeError(`${where}: maxValueBytes must be at most ${MAX_ITEM_BYTES} (Momento's item limit), got ${maxValueBytes}`);
-  const fingerprint = JSON.stringify([baseUrl, cacheName, namespace, ttl, l1, requestTimeoutMs, maxConcurrentRequests, compressAboveBytes, maxValueBytes, hashOf(token)]);
-  return { props: o, token, baseUrl, ttl, cacheName, namespace, forceCreateCache, logger, l1, requestTimeoutMs, maxConcurrentRequests, compressAboveBytes, maxValueBytes, fingerprint };
+  const key = integrityKey(where, o.integrity);
+  const fingerprint = JSON.stringify([baseUrl, cacheName, namespace, ttl, l1, requestTimeoutMs, maxConcurrentRequests, compressAboveBytes, maxValueBytes, hashOf(token), key && hashOf(key)]);
+  return { props: o, token, baseUrl, ttl, cacheName, namespace, forceCreateCache, logger, l1, requestTimeoutMs, maxConcurrentRequests, compressAboveBytes, maxValueBytes, integrityKey: key, fingerprint };
 }
 
 /**
@@ -228,6 +230,8 @@ class MomentoCache extends NetworkClient {
       requestTimeoutMs: c.requestTimeoutMs,
       maxConcurrency: c.maxConcurrentRequests,
       compressAboveBytes: c.compressAboveBytes,
+      maxValueBytes: c.maxValueBytes,
+      integrityKey: c.integrityKey,
     });
     // No subscription: the L1 is trusted from the start, and its short TTL bounds staleness.
     const engine = this.attachTier({

@@ -55,6 +55,7 @@ function createCache(options) {
 /** The calls every network tier answers (src/tier/mod.rs `Remote`); each returns a promise. */
 function remote(h) {
   return {
+    /** Resolves to `{ values, rejected: [{ index, reason }] }` (see src/lib.rs RemoteValues). */
     mget: (keys) => binding.remoteMget(h, keys),
     set: (key, value, ttlMs) => binding.remoteSet(h, key, value, ttlMs),
     del: (key) => binding.remoteDel(h, key),
@@ -79,10 +80,23 @@ function createMomento(options) {
   return remote(binding.momentoCreate(options));
 }
 
+/**
+ * Checked text frames for a JS adapter's values (src/frame.rs), bound to the key they are stored
+ * under: `seal(key, body, ttlMs)` → text; `open(key, text)` → `{ body }` or `{ rejected: reason }`.
+ */
+function createTextSealer({ maxValueBytes, integrityKey }) {
+  const h = binding.textSealerCreate({ maxValueBytes, integrityKey });
+  return {
+    seal: (key, body, ttlMs) => binding.textSeal(h, key, body, ttlMs),
+    open: (key, text) => binding.textOpen(h, key, text),
+  };
+}
+
 module.exports = {
   createCache,
   createRedis,
   createMomento,
+  createTextSealer,
   canonicalKey: binding.canonicalKey,
   pkKey: binding.pkKey,
   unkeyableReason: binding.unkeyableReason,

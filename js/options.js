@@ -78,6 +78,42 @@ function nonEmptyString(where, name, v, fallback) {
   return v;
 }
 
+/** Integrity keys shorter than this are refused (src/frame.rs MIN_INTEGRITY_KEY_BYTES). */
+const MIN_INTEGRITY_KEY_BYTES = 32;
+
+/**
+ * The integrity key of a network client or adapter, as a Buffer, or undefined for none:
+ * `integrity: { key }` (a Buffer or a string of at least 32 bytes), `integrity: false` (none, even
+ * with the environment variable set), or, when `integrity` is not given, SNC_INTEGRITY_KEY. The key
+ * itself never appears in an error.
+ */
+function integrityKey(where, value, env = process.env) {
+  if (value === false) return undefined;
+  let key;
+  let name;
+  if (value === undefined) {
+    key = env.SNC_INTEGRITY_KEY;
+    name = 'the SNC_INTEGRITY_KEY environment variable';
+    if (key === undefined || key === '') return undefined;
+  } else {
+    const o = checkKeys(`${where}: integrity`, value, ['key']);
+    key = o.key;
+    name = 'integrity.key';
+  }
+  let bytes;
+  if (Buffer.isBuffer(key)) bytes = Buffer.from(key);
+  else if (key instanceof Uint8Array) bytes = Buffer.from(key.buffer, key.byteOffset, key.byteLength);
+  else if (typeof key === 'string') bytes = Buffer.from(key, 'utf8');
+  else {
+    const got = key === null ? 'null' : Array.isArray(key) ? 'an array' : typeof key;
+    throw new TypeError(`${where}: ${name} must be a Buffer or a string of at least ${MIN_INTEGRITY_KEY_BYTES} bytes, got ${got}`);
+  }
+  if (bytes.length < MIN_INTEGRITY_KEY_BYTES) {
+    throw new TypeError(`${where}: ${name} must be at least ${MIN_INTEGRITY_KEY_BYTES} bytes, got ${bytes.length} bytes`);
+  }
+  return bytes;
+}
+
 /** True for a Sequelize model class (duck-typed, so any copy of sequelize v6 works). */
 function isModelClass(M) {
   return (
@@ -98,6 +134,7 @@ module.exports = {
   optionalBoolean,
   optionalLogger,
   nonEmptyString,
+  integrityKey,
   isModelClass,
   describe,
 };

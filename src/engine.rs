@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::codec::{self, DecodeError};
 use crate::fill::FillGuard;
+use crate::frame::{self, DecodeError};
 use crate::stats::{Event, Stats};
 use crate::tier::memory::{Entry, MemoryTier};
 
@@ -97,7 +97,7 @@ impl Engine {
         self.tier.remove(key);
         Err(Miss::Stale)
       }
-      Some(entry) => match codec::decode(&entry.frame) {
+      Some(entry) => match frame::decode(&entry.frame) {
         Ok(payload) => Ok(read(payload)),
         Err(e) => {
           self.tier.remove(key);
@@ -126,7 +126,7 @@ impl Engine {
   /// Stores `payload` for `ticket` unless an invalidation overtook it. `ttl` of `None` uses the
   /// client default.
   pub fn fill(&self, ticket: u32, payload: &str, ttl: Option<Duration>, slot: u32) -> FillOutcome {
-    let frame = codec::encode(payload).into_boxed_slice();
+    let frame = frame::encode(payload).into_boxed_slice();
     self.fill_frame(ticket, frame, ttl, slot)
   }
 

@@ -3,7 +3,7 @@
 //!
 //! This file is only the N-API surface; each concept lives in its own module:
 //! - [`key`]: canonical query keys, read straight from JS values;
-//! - [`codec`]: the framed, versioned format of stored values;
+//! - [`frame`]: the framed, versioned formats of stored values (checked, optionally signed);
 //! - [`tier::memory`]: the in-process tier (moka, bounded in bytes, TTL per entry);
 //! - [`fill`]: table generations and key leases that stop late fills;
 //! - [`engine`]: one client's tiers, guard and counters behind get / fill / invalidate;
@@ -13,9 +13,9 @@
 //! decides what to cache and hydrates instances.
 
 pub mod breaker;
-pub mod codec;
 pub mod engine;
 pub mod fill;
+pub mod frame;
 pub mod key;
 pub mod stats;
 pub mod tier;
@@ -270,7 +270,7 @@ pub fn cache_fill(cache: &Handle, ticket: u32, payload: String, ttl_ms: Option<f
 }
 
 /// Stores bytes as they are, without framing them. Exists so tests can prove that bytes the
-/// codec did not write read back as a miss.
+/// frame format did not write read back as a miss.
 #[napi]
 pub fn cache_fill_raw(cache: &Handle, ticket: u32, frame: &[u8], ttl_ms: Option<f64>, slot: u32) -> u32 {
   cache.engine.fill_frame(ticket, frame.into(), ttl_from_ms(ttl_ms), slot) as u32
@@ -385,16 +385,67 @@ fn compress_threshold(bytes: f64) -> usize {
   }
 }
 
-/// Values of several keys: one MGET on Redis, concurrent GETs on Momento. Resolves to the values
-/// (null where absent or unreadable); rejects on any tier problem (the caller treats it as a miss).
+/// The sealer of a tier's or adapter's values. The key is checked here too (the shim checks it
+/// first, naming the option); the error never includes it.
+fn sealer_of(integrity_key: Option<&[u8]>, max_value_bytes: f64, compress_above_bytes: f64) -> Result<frame::Sealer> {
+  if !(max_value_bytes.is_finite() && max_value_bytes >= 1.0) {
+    return Err(Error::new(
+      Status::InvalidArg,
+      "maxValueBytes must be a positive number of bytes",
+    ));
+  }
+  frame::Sealer::new(
+    integrity_key,
+    max_value_bytes as usize,
+    compress_threshold(compress_above_bytes),
+  )
+  .map_err(|e| Error::new(Status::InvalidArg, e))
+}
+
+/// A stored value this client did not write for its key (see [`frame::DecodeError`]).
+#[napi(object)]
+pub struct RejectedValue {
+  /// Its position among the keys asked for.
+  pub index: u32,
+  /// Why it was rejected, for the log (never the value itself).
+  pub reason: String,
+}
+
+/// What [`remote_mget`] found.
+#[napi(object)]
+pub struct RemoteValues {
+  /// One per key: the value, or null where nothing usable is stored.
+  pub values: Vec<Option<String>>,
+  /// The keys whose stored bytes were rejected (null in `values`): misses to count and log.
+  pub rejected: Vec<RejectedValue>,
+}
+
+/// Values of several keys: one MGET on Redis, concurrent GETs on Momento. Rejects on any tier
+/// problem (the caller treats it as a miss).
 #[napi]
-pub fn remote_mget<'e>(
-  env: &'e Env,
-  tier: &RemoteHandle,
-  keys: Vec<String>,
-) -> Result<PromiseRaw<'e, Vec<Option<String>>>> {
+pub fn remote_mget<'e>(env: &'e Env, tier: &RemoteHandle, keys: Vec<String>) -> Result<PromiseRaw<'e, RemoteValues>> {
   let t = (**tier).clone();
-  env.spawn_future(async move { t.mget(keys).await.map_err(tier_error) })
+  env.spawn_future(async move {
+    let reads = t.mget(keys).await.map_err(tier_error)?;
+    let mut out = RemoteValues {
+      values: Vec::with_capacity(reads.len()),
+      rejected: Vec::new(),
+    };
+    for (i, r) in reads.into_iter().enumerate() {
+      out.values.push(match r {
+        tier::Read::Value(v) => Some(v),
+        tier::Read::Absent => None,
+        tier::Read::Rejected(e) => {
+          out.rejected.push(RejectedValue {
+            index: i as u32,
+            reason: e.to_string(),
+          });
+          None
+        }
+      });
+    }
+    Ok(out)
+  })
 }
 
 /// Stores a value with a TTL in milliseconds.
@@ -450,6 +501,10 @@ pub struct RedisOptions {
   pub compress_above_bytes: f64,
   /// For `rediss://`: a CA certificate (PEM) trusted instead of the system's roots.
   pub tls_ca: Option<String>,
+  /// Values read back longer than this (plus their frame) are misses, never decoded.
+  pub max_value_bytes: f64,
+  /// Signs every stored value with HMAC-SHA-256 under this key (at least 32 bytes).
+  pub integrity_key: Option<Buffer>,
 }
 
 /// A Redis tier. Nothing connects until the first command.
@@ -461,13 +516,18 @@ pub fn redis_create(options: RedisOptions) -> Result<RemoteHandle> {
       "a Redis URL or cluster nodes are required",
     ));
   }
+  let sealer = sealer_of(
+    options.integrity_key.as_deref(),
+    options.max_value_bytes,
+    options.compress_above_bytes,
+  )?;
   Ok(External::new(tier::Remote::Redis(tier::redis::RedisTier::new(
     tier::redis::RedisConfig {
       urls: options.urls,
       cluster: options.cluster,
       connect_timeout: duration_ms(options.connect_timeout_ms),
       command_timeout: duration_ms(options.command_timeout_ms),
-      compress_above: compress_threshold(options.compress_above_bytes),
+      sealer,
       tls_ca: options.tls_ca.map(String::into_bytes),
     },
   ))))
@@ -529,19 +589,79 @@ pub struct MomentoOptions {
   pub max_concurrency: u32,
   /// Values of at least this many bytes are stored compressed (0: never).
   pub compress_above_bytes: f64,
+  /// Values read back longer than this (plus their frame) are misses, never downloaded whole.
+  pub max_value_bytes: f64,
+  /// Signs every stored value with HMAC-SHA-256 under this key (at least 32 bytes).
+  pub integrity_key: Option<Buffer>,
 }
 
 /// A Momento tier over its HTTP API. Nothing connects until the first request.
 #[napi]
 pub fn momento_create(options: MomentoOptions) -> Result<RemoteHandle> {
+  let sealer = sealer_of(
+    options.integrity_key.as_deref(),
+    options.max_value_bytes,
+    options.compress_above_bytes,
+  )?;
   let tier = tier::momento::MomentoTier::new(tier::momento::MomentoConfig {
     base_url: options.base_url,
     cache_name: options.cache_name,
     token: options.api_key,
     request_timeout: duration_ms(options.request_timeout_ms),
     max_concurrency: options.max_concurrency.max(1) as usize,
-    compress_above: compress_threshold(options.compress_above_bytes),
+    sealer,
   })
   .map_err(|e| Error::new(Status::InvalidArg, e))?;
   Ok(External::new(tier::Remote::Momento(tier)))
+}
+
+// ---- text frames, for JS adapters -------------------------------------------------------------
+
+/// Options of [`text_sealer_create`].
+#[napi(object)]
+pub struct TextSealerOptions {
+  /// Values read back longer than this (plus their frame) are misses, never checked further.
+  pub max_value_bytes: f64,
+  /// Signs every stored value with HMAC-SHA-256 under this key (at least 32 bytes).
+  pub integrity_key: Option<Buffer>,
+}
+
+/// What [`text_open`] found: the body, or why the text was rejected.
+#[napi(object)]
+pub struct OpenedText {
+  pub body: Option<String>,
+  pub rejected: Option<String>,
+}
+
+/// Seals and opens the text frames a JS adapter stores (see [`frame`]): one per adapter client.
+#[napi]
+pub fn text_sealer_create(options: TextSealerOptions) -> Result<External<frame::Sealer>> {
+  sealer_of(options.integrity_key.as_deref(), options.max_value_bytes, 0.0).map(External::new)
+}
+
+/// `body` as a text frame to be stored under `key` for `ttl_ms`.
+#[napi]
+pub fn text_seal(sealer: &External<frame::Sealer>, key: String, body: String, ttl_ms: f64) -> String {
+  let ttl = if ttl_ms.is_finite() && ttl_ms >= 1.0 {
+    ttl_ms as u64
+  } else {
+    1
+  };
+  sealer.seal_text(&key, &body, ttl)
+}
+
+/// The body of a text frame read back from under `key`, or why it is not one this client wrote
+/// for that key.
+#[napi]
+pub fn text_open(sealer: &External<frame::Sealer>, key: String, text: String) -> OpenedText {
+  match sealer.open_text(&key, &text) {
+    Ok(body) => OpenedText {
+      body: Some(body.to_owned()),
+      rejected: None,
+    },
+    Err(e) => OpenedText {
+      body: None,
+      rejected: Some(e.to_string()),
+    },
+  }
 }

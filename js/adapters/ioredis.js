@@ -31,8 +31,16 @@ class IORedisAdapter {
     return (this.namespace ? [this.namespace, ...parts] : parts).join(':');
   }
 
+  /** The JSON value under `key`, or null: absent, not JSON, or another Redis type (a hash, a list). */
   async get(key) {
-    const raw = await this.client.get(this.key(key));
+    let raw;
+    try {
+      raw = await this.client.get(this.key(key));
+    } catch (err) {
+      // Not a string key: nothing this adapter stored; the next set replaces it.
+      if (err && /^WRONGTYPE/.test(err.message)) return null;
+      throw err;
+    }
     if (raw === null || raw === undefined) return null;
     try {
       return JSON.parse(raw);

@@ -1,44 +1,122 @@
 'use strict';
-// A cache tier over a JS adapter: the seed's CacheAdapter (get/set/del with key arrays, set's
-// `{ lifetime }` in seconds) or a sequelize-transparent-cache adaptor (the same, with `{ ttl }`).
+// A cache tier shared with other processes: the native network tiers (RedisCache, MomentoCache)
+// and JS adapters (the seed's CacheAdapter, IORedisAdapter, sequelize-transparent-cache adaptors).
 //
-// Adapters are shared by many processes, so invalidation cannot live in this process's memory.
-// Every table has a *generation token* in the adapter (`['#generation', table]`), a random string
+// Such a tier is shared by many processes, so invalidation cannot live in this process's memory.
+// Every table has a *generation token* in the tier (`['#generation', table]`), a random UUID
 // replaced on each write. An entry carries the tokens of the tables it read, taken before its
 // database read; a lookup compares them with the current ones. Missing tokens never match, so an
-// evicted or expired token makes entries stale, never fresh. Random tokens (not counters) mean
-// two concurrent bumps can never cancel each other.
+// evicted or expired token makes entries stale, never fresh. Random tokens (not counters) mean two
+// concurrent bumps can never cancel each other. A token read back in any other format is missing.
 //
-// Stored value: "snc1 " + JSON [[table, token], ...] + "\n" + codec payload. Anything else read
-// back is treated as a miss.
+// Entry body: "snc1 " + JSON [[table, token], ...] + "\n" + payload. Every value is stored in a
+// checked frame bound to the key it is stored under (src/frame.rs): the Rust core frames the native
+// tiers' values, and a JS adapter's values are text frames made through the binding (AdapterStore
+// below). Anything else read back is a miss, counted and reported through `onRejected`.
 
 const { randomUUID } = require('node:crypto');
+const native = require('../native');
 
-const VALUE_PREFIX = 'snc1 ';
+const ENTRY_PREFIX = 'snc1 ';
 /** Generation tokens outlive any entry: a month, refreshed by every write. */
-const TOKEN_LIFETIME_SECONDS = 30 * 24 * 3600;
+const TOKEN_LIFETIME_MS = 30 * 24 * 3600 * 1000;
+/** What randomUUID() writes; any other token read back is treated as missing. */
+const TOKEN_FORMAT = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+/** A value read back that this client did not write for its key: a miss, with the reason. */
+class Rejected {
+  constructor(reason) {
+    this.reason = reason;
+  }
+}
 
 /** True for an object usable as an adapter (get, set, del). */
 function isAdapter(x) {
   return x !== null && typeof x === 'object' && ['get', 'set', 'del'].every((m) => typeof x[m] === 'function');
 }
 
-function lifetimeOptions(seconds) {
-  // `lifetime` is the CacheAdapter's name, `ttl` transparent-cache's; each ignores the other.
-  return { lifetime: seconds, ttl: seconds };
+/**
+ * A user's JS adapter as a store of text frames: keys are key arrays, values strings, TTLs in
+ * milliseconds here and whole seconds for the adapter (`lifetime` is the CacheAdapter's name,
+ * `ttl` transparent-cache's; each ignores the other).
+ */
+class AdapterStore {
+  /**
+   * @param {object} adapter  get/set/del (and optionally mget)
+   * @param {{ seal: Function, open: Function }} sealer  from native.createTextSealer
+   */
+  constructor(adapter, sealer) {
+    this.adapter = adapter;
+    this.sealer = sealer;
+  }
+
+  /**
+   * The key a value's frame is bound to: the adapter's namespace and the key array, so a value
+   * copied to another key, or from another namespace, never answers there.
+   */
+  boundKey(path) {
+    const ns = typeof this.adapter.namespace === 'string' ? this.adapter.namespace : '';
+    return JSON.stringify([ns, ...path]);
+  }
+
+  /** Values of `paths`: strings, null where absent, or Rejected. */
+  async read(paths) {
+    const a = this.adapter;
+    const raw = typeof a.mget === 'function' ? await a.mget(paths) : await Promise.all(paths.map((p) => a.get(p)));
+    return paths.map((p, i) => {
+      const v = raw[i];
+      if (v === null || v === undefined) return null;
+      if (typeof v !== 'string') return new Rejected('not a text frame');
+      const opened = this.sealer.open(this.boundKey(p), v);
+      return opened.body ?? new Rejected(opened.rejected);
+    });
+  }
+
+  async write(path, value, ttlMs) {
+    const seconds = Math.max(1, Math.ceil(ttlMs / 1000));
+    await this.adapter.set(path, this.sealer.seal(this.boundKey(path), value, ttlMs), { lifetime: seconds, ttl: seconds });
+  }
+
+  async remove(path) {
+    await this.adapter.del(path);
+  }
 }
 
+/**
+ * The generation-token protocol over a store: `read(paths)`, `write(path, value, ttlMs)`,
+ * `remove(path)`, and optionally `publishInvalidation(tables)` (an AdapterStore, or a
+ * NativeAdapter whose values the Rust core frames).
+ */
 class AdapterTier {
-  constructor(adapter) {
-    this.adapter = adapter;
+  /**
+   * @param {object} store
+   * @param {object} [o]
+   * @param {(what: object, reason: string) => void} [o.onRejected]  told of every value rejected
+   *   on read (`what` is `{ path }` or `{ table }` for a token); reads never fail because of it
+   */
+  constructor(store, { onRejected } = {}) {
+    this.store = store;
+    this.onRejected = onRejected ?? (() => {});
+  }
+
+  #rejected(what, reason) {
+    try {
+      this.onRejected(what, reason);
+    } catch {
+      // Reporting never fails a read.
+    }
+  }
+
+  /** A token as read back: the token, or '' when missing or not in the format written. */
+  #token(table, v) {
+    if (v instanceof Rejected) this.#rejected({ table }, v.reason);
+    return typeof v === 'string' && TOKEN_FORMAT.test(v) ? v : '';
   }
 
   /** Current tokens of `tables` ('' where none). */
   async tokens(tables) {
-    const paths = tables.map((t) => ['#generation', t]);
-    // One round trip when the adapter can read several keys at once.
-    const values = typeof this.adapter.mget === 'function' ? await this.adapter.mget(paths) : await Promise.all(paths.map((p) => this.adapter.get(p)));
-    return values.map((v) => (typeof v === 'string' ? v : ''));
+    const values = await this.store.read(tables.map((t) => ['#generation', t]));
+    return tables.map((t, i) => this.#token(t, values[i]));
   }
 
   /** Current tokens of `tables`, creating the missing ones, as [[table, token], ...]. */
@@ -49,7 +127,7 @@ class AdapterTier {
       tables.map(async (t, i) => {
         if (current[i] !== '') return [t, current[i]];
         const token = randomUUID();
-        await this.adapter.set(['#generation', t], token, lifetimeOptions(TOKEN_LIFETIME_SECONDS));
+        await this.store.write(['#generation', t], token, TOKEN_LIFETIME_MS);
         return [t, token];
       }),
     );
@@ -57,58 +135,73 @@ class AdapterTier {
 
   /**
    * `{ payload }` for a current entry, or `{ miss }` with 'absent', 'stale' or 'foreign' (a value
-   * this tier did not write); either way `tokens` holds the tokens of `expected` as read with the
-   * entry ([[table, token], ...]), or undefined when one is missing.
+   * this client did not write for this key; `reason` says why); either way `tokens` holds the
+   * tokens of `expected` as read with the entry ([[table, token], ...]), or undefined when one is
+   * missing.
    *
    * The tokens of `expected` (the tables the caller knows the entry depends on) are read in the
-   * same round trip as the entry — one MGET when the adapter has mget — so a hit costs one round
-   * trip. Reading them no later than the entry is what makes it safe: a write that finished
-   * before this read began has already moved them.
+   * same round trip as the entry, so a hit costs one round trip. Reading them no later than the
+   * entry is what makes it safe: a write that finished before this read began has already moved
+   * them.
    */
   async get(path, expected = []) {
-    const paths = [path, ...expected.map((t) => ['#generation', t])];
-    const values = typeof this.adapter.mget === 'function' ? await this.adapter.mget(paths) : await Promise.all(paths.map((p) => this.adapter.get(p)));
+    const values = await this.store.read([path, ...expected.map((t) => ['#generation', t])]);
     const known = new Map();
-    expected.forEach((t, i) => known.set(t, typeof values[i + 1] === 'string' ? values[i + 1] : ''));
+    expected.forEach((t, i) => known.set(t, this.#token(t, values[i + 1])));
     const tokens = expected.every((t) => known.get(t) !== '') ? expected.map((t) => [t, known.get(t)]) : undefined;
     const v = values[0];
     if (v === null || v === undefined) return { miss: 'absent', tokens };
-    if (typeof v !== 'string' || !v.startsWith(VALUE_PREFIX)) return { miss: 'foreign', tokens };
-    const nl = v.indexOf('\n');
-    let deps;
-    try {
-      deps = JSON.parse(v.slice(VALUE_PREFIX.length, nl));
-    } catch {
-      return { miss: 'foreign', tokens };
+    const entry = v instanceof Rejected ? v : parseEntry(v);
+    if (entry instanceof Rejected) {
+      this.#rejected({ path }, entry.reason);
+      return { miss: 'foreign', reason: entry.reason, tokens };
     }
-    if (nl < 0 || !Array.isArray(deps) || !deps.every((d) => Array.isArray(d) && typeof d[0] === 'string' && typeof d[1] === 'string')) {
-      return { miss: 'foreign', tokens };
-    }
+    const { deps, payload } = entry;
     // An entry that does not depend on a table the caller expects was not written for this read.
     if (expected.some((t) => !deps.some((d) => d[0] === t))) return { miss: 'stale', tokens };
     // Tables the caller did not foresee (none, normally) cost a second round trip.
     const unknown = deps.filter((d) => !known.has(d[0])).map((d) => d[0]);
     if (unknown.length > 0) (await this.tokens(unknown)).forEach((token, i) => known.set(unknown[i], token));
-    if (deps.some((d) => d[1] === '' || d[1] !== known.get(d[0]))) return { miss: 'stale', tokens };
-    return { payload: v.slice(nl + 1), tokens };
+    if (deps.some((d) => d[1] !== known.get(d[0]))) return { miss: 'stale', tokens };
+    return { payload, tokens };
   }
 
-  /** Stores a payload read under `deps` ([[table, token], ...]). */
+  /** Stores a payload read under `deps` ([[table, token], ...]) for `ttlMs`. */
   async set(path, payload, ttlMs, deps) {
-    const seconds = Math.max(1, Math.ceil(ttlMs / 1000));
-    await this.adapter.set(path, `${VALUE_PREFIX}${JSON.stringify(deps)}\n${payload}`, lifetimeOptions(seconds));
+    await this.store.write(path, `${ENTRY_PREFIX}${JSON.stringify(deps)}\n${payload}`, ttlMs);
   }
 
   async del(path) {
-    await this.adapter.del(path);
+    await this.store.remove(path);
   }
 
   /** Makes every entry that read one of `tables` stale. */
   async bump(tables) {
-    await Promise.all(tables.map((t) => this.adapter.set(['#generation', t], randomUUID(), lifetimeOptions(TOKEN_LIFETIME_SECONDS))));
+    await Promise.all(tables.map((t) => this.store.write(['#generation', t], randomUUID(), TOKEN_LIFETIME_MS)));
     // After the tokens moved: processes holding an in-process tier drop what they hold.
-    if (typeof this.adapter.publishInvalidation === 'function') await this.adapter.publishInvalidation(tables);
+    if (typeof this.store.publishInvalidation === 'function') await this.store.publishInvalidation(tables);
   }
 }
 
-module.exports = { AdapterTier, isAdapter };
+/** `{ deps, payload }` of an entry body, or Rejected when it is not one this library writes. */
+function parseEntry(v) {
+  const nl = v.indexOf('\n');
+  if (!v.startsWith(ENTRY_PREFIX) || nl < 0) return new Rejected('not an entry');
+  let deps;
+  try {
+    deps = JSON.parse(v.slice(ENTRY_PREFIX.length, nl));
+  } catch {
+    return new Rejected('entry dependencies are not JSON');
+  }
+  if (!Array.isArray(deps) || !deps.every((d) => Array.isArray(d) && d.length === 2 && typeof d[0] === 'string' && typeof d[1] === 'string' && TOKEN_FORMAT.test(d[1]))) {
+    return new Rejected('entry dependencies malformed');
+  }
+  return { deps, payload: v.slice(nl + 1) };
+}
+
+/** The tier over a user's JS adapter, its values in text frames sealed by the Rust core. */
+function adapterTier(adapter, { maxValueBytes, integrityKey, onRejected }) {
+  return new AdapterTier(new AdapterStore(adapter, native.createTextSealer({ maxValueBytes, integrityKey })), { onRejected });
+}
+
+module.exports = { AdapterTier, AdapterStore, Rejected, adapterTier, isAdapter };

@@ -1,6 +1,7 @@
-//! Storage tiers. The in-process tier (`memory`) holds framed values (see [`crate::codec`]) under
-//! canonical keys; the network tiers (`redis`, `momento`) store strings for the shim's tier logic
-//! (js/adapters/tier.js), behind one [`Remote`] surface so both reach JS through the same calls.
+//! Storage tiers. The in-process tier (`memory`) holds in-process frames (see [`crate::frame`])
+//! under canonical keys; the network tiers (`redis`, `momento`) store strings for the shim's
+//! generation-token logic (js/adapters/tier.js), each sealed in a stored frame bound to its key,
+//! behind one [`Remote`] surface so both reach JS through the same calls.
 
 pub mod memory;
 pub mod momento;
@@ -11,6 +12,31 @@ use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
 
 use crate::breaker::Breaker;
+use crate::frame::{DecodeError, Sealer};
+
+/// What a network tier found under one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Read {
+  /// Nothing (or nothing this tier can read as a value, such as a Redis hash at the key).
+  Absent,
+  /// The value stored, its frame checked.
+  Value(String),
+  /// Something is stored that this client did not write for this key: a miss, to be counted.
+  Rejected(DecodeError),
+}
+
+impl Read {
+  /// Opens the bytes found under `key` (None: nothing there).
+  pub fn of(sealer: &Sealer, key: &str, bytes: Option<&[u8]>) -> Read {
+    match bytes {
+      None => Read::Absent,
+      Some(b) => match sealer.open(key, b) {
+        Ok(v) => Read::Value(v),
+        Err(e) => Read::Rejected(e),
+      },
+    }
+  }
+}
 
 /// Why a network call did not complete. Every variant is a miss (or a skipped write) to the
 /// caller; the variants exist so the shim can log the right thing once.
@@ -97,7 +123,7 @@ pub enum Remote {
 }
 
 impl Remote {
-  pub async fn mget(&self, keys: Vec<String>) -> Result<Vec<Option<String>>, TierError> {
+  pub async fn mget(&self, keys: Vec<String>) -> Result<Vec<Read>, TierError> {
     match self {
       Remote::Redis(t) => t.mget(keys).await,
       Remote::Momento(t) => t.mget(keys).await,

@@ -3,9 +3,9 @@
 //! The connection is made on first use, every command has a timeout, and a [`Breaker`] stops
 //! sending commands to a Redis that keeps failing, so callers fall back to the database quickly.
 //!
-//! This tier stores and fetches strings; what they mean (generation tokens, framed payloads) is
-//! decided above it. Long values are stored compressed, as a codec frame with the LZ4 flag; reads
-//! inflate them, so callers only ever see the strings they stored.
+//! This tier stores and fetches strings; what they mean (generation tokens, payloads) is decided
+//! above it. Every value is sealed in a stored frame bound to its key (see [`crate::frame`]), long
+//! ones compressed; a read hands back only what this client would have written under that key.
 
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
@@ -19,19 +19,18 @@ use redis::cluster_async::ClusterConnection;
 use tokio::sync::OnceCell;
 
 use crate::breaker::Breaker;
-use crate::codec;
-use crate::tier::{guarded, TierError};
+use crate::frame::Sealer;
+use crate::tier::{guarded, Read, TierError};
 
 /// Where and how to connect. Validated by the shim.
-#[derive(Debug, Clone)]
 pub struct RedisConfig {
   /// One `redis://` URL, or the cluster's nodes.
   pub urls: Vec<String>,
   pub cluster: bool,
   pub connect_timeout: Duration,
   pub command_timeout: Duration,
-  /// Values of at least this many bytes are stored LZ4-compressed in a codec frame.
-  pub compress_above: usize,
+  /// Seals and opens every value (integrity key, value bound, compression).
+  pub sealer: Sealer,
   /// For `rediss://`: a CA certificate (PEM) trusted instead of the system's roots.
   pub tls_ca: Option<Vec<u8>>,
 }
@@ -134,29 +133,36 @@ impl RedisTier {
   }
 
   /// Values of several keys in one round trip (in a cluster, split per shard by the client).
-  pub async fn mget(&self, keys: Vec<String>) -> Result<Vec<Option<String>>, TierError> {
+  /// A key holding another Redis type (a hash, a list) reads as absent: MGET answers nil for it.
+  pub async fn mget(&self, keys: Vec<String>) -> Result<Vec<Read>, TierError> {
     if keys.is_empty() {
       return Ok(Vec::new());
     }
     let mut cmd = redis::cmd("MGET");
     cmd.arg(&keys);
     let values: Vec<Option<Vec<u8>>> = self.run(cmd).await?;
+    if values.len() != keys.len() {
+      return Err(TierError::Failed(format!(
+        "MGET of {} keys answered {} values",
+        keys.len(),
+        values.len()
+      )));
+    }
     Ok(
-      values
-        .into_iter()
-        .map(|v| v.and_then(|b| codec::from_stored(&b)))
+      keys
+        .iter()
+        .zip(values)
+        .map(|(k, v)| Read::of(&self.config.sealer, k, v.as_deref()))
         .collect(),
     )
   }
 
-  /// Stores a value with a TTL in milliseconds.
+  /// Stores a value with a TTL in milliseconds (SET replaces whatever type held the key).
   pub async fn set(&self, key: String, value: String, ttl_ms: u64) -> Result<(), TierError> {
+    let ttl_ms = ttl_ms.max(1);
+    let frame = self.config.sealer.seal(&key, &value, ttl_ms);
     let mut cmd = redis::cmd("SET");
-    cmd
-      .arg(key)
-      .arg(codec::to_stored(value, self.config.compress_above))
-      .arg("PX")
-      .arg(ttl_ms.max(1));
+    cmd.arg(key).arg(frame).arg("PX").arg(ttl_ms);
     self.run(cmd).await
   }
 
