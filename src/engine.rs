@@ -176,7 +176,30 @@ impl Engine {
   pub fn clear(&self) {
     self.guard.clear(|| self.tier.clear());
   }
+
+  /// Applies an invalidation message from another process: table names, one per line. Only
+  /// tables this process already knows are bumped (a table it never read has nothing here to make
+  /// stale), so names from outside never take memory. A message longer than
+  /// [`MAX_INVALIDATION_MESSAGE_BYTES`] is not read: everything is dropped instead, which is
+  /// always safe.
+  pub fn apply_invalidation(&self, message: &[u8]) {
+    if message.len() > MAX_INVALIDATION_MESSAGE_BYTES {
+      self.clear();
+      return;
+    }
+    let Ok(text) = std::str::from_utf8(message) else {
+      return;
+    };
+    for table in text.split('\n') {
+      if let Some(id) = self.guard.known_table_id(table) {
+        self.guard.bump(id);
+      }
+    }
+  }
 }
+
+/// The longest invalidation message read name by name; a write names a handful of tables.
+pub const MAX_INVALIDATION_MESSAGE_BYTES: usize = 16 * 1024;
 
 #[cfg(test)]
 mod tests {
@@ -232,6 +255,30 @@ mod tests {
     assert_eq!(e.fill(t, "[2]", None, 0), FillOutcome::Untrusted);
     e.set_trusted(true);
     assert_eq!(e.get("k", 0, |_| ()), Err(Miss::Absent), "emptied when trust changed");
+  }
+
+  #[test]
+  fn invalidation_messages_bump_known_tables_and_take_no_memory() {
+    let e = engine();
+    let users = e.guard().table_id("Users");
+    let t = e.begin_fill("k", &[users]);
+    assert_eq!(e.fill(t, "[1]", None, 0), FillOutcome::Stored);
+    let message: String = (0..5_000).map(|i| format!("made-up-{i}\n")).collect();
+    e.apply_invalidation(&message.as_bytes()[..MAX_INVALIDATION_MESSAGE_BYTES]);
+    assert_eq!(e.guard().table_count(), 1, "unknown names register nothing");
+    assert_eq!(e.get("k", 0, |_| ()), Ok(()), "and bump nothing");
+    e.apply_invalidation(b"Orders\nUsers");
+    assert_eq!(e.get("k", 0, |_| ()), Err(Miss::Stale), "a known table is bumped");
+  }
+
+  #[test]
+  fn an_oversized_invalidation_message_drops_everything() {
+    let e = engine();
+    let t = e.begin_fill("k", &[]);
+    assert_eq!(e.fill(t, "[1]", None, 0), FillOutcome::Stored);
+    e.apply_invalidation(&vec![b'x'; MAX_INVALIDATION_MESSAGE_BYTES + 1]);
+    assert_eq!(e.get("k", 0, |_| ()), Err(Miss::Absent));
+    assert_eq!(e.guard().table_count(), 0);
   }
 
   #[test]

@@ -97,6 +97,8 @@ pub struct SlotStats {
 /// A snapshot of one client's counters.
 #[napi(object)]
 pub struct NativeStats {
+  /// Table generations tracked (tables this client has read or written).
+  pub tables: f64,
   pub entries: f64,
   pub bytes: f64,
   pub evictions: f64,
@@ -331,6 +333,7 @@ pub fn cache_stats(cache: &Handle) -> NativeStats {
   let (entries, bytes) = cache.engine.usage();
   let s = cache.engine.stats();
   NativeStats {
+    tables: cache.engine.guard().table_count() as f64,
     entries: entries as f64,
     bytes: bytes as f64,
     evictions: s.evictions.load(std::sync::atomic::Ordering::Relaxed) as f64,
@@ -554,7 +557,8 @@ pub fn redis_publish<'e>(
 }
 
 /// Puts the in-process tier `cache` in front of Redis as its L1: a background task subscribes to
-/// `channel` and bumps the local generation of every table named in a message. While the
+/// `channel` and bumps the local generation of every table named in a message that this process
+/// knows (see `Engine::apply_invalidation`). While the
 /// subscription is down the L1 is untrusted (it answers nothing and stores nothing) and it is
 /// emptied on every change, since messages may have been missed.
 #[napi]
@@ -562,12 +566,7 @@ pub fn redis_attach_l1(tier: &RemoteHandle, cache: &Handle, channel: String) -> 
   let tier = redis_of(tier)?;
   let on_message = {
     let cache = std::sync::Arc::clone(cache);
-    move |tables: &str| {
-      let guard = cache.engine.guard();
-      for table in tables.split('\n').filter(|t| !t.is_empty()) {
-        guard.bump(guard.table_id(table));
-      }
-    }
+    move |tables: &[u8]| cache.engine.apply_invalidation(tables)
   };
   let on_state = {
     let cache = std::sync::Arc::clone(cache);

@@ -195,7 +195,7 @@ impl RedisTier {
   pub fn subscribe(
     tier: Arc<Self>,
     channel: String,
-    on_message: impl Fn(&str) + Send + 'static,
+    on_message: impl Fn(&[u8]) + Send + 'static,
     on_state: impl Fn(bool) + Send + 'static,
   ) {
     napi::bindgen_prelude::spawn(async move {
@@ -216,11 +216,7 @@ impl RedisTier {
               // After 500 ms of silence, check that Redis still answers: a hung Redis keeps the
               // socket open, and invalidations sent through it would never arrive.
               match tokio::time::timeout(Duration::from_millis(500), stream.next()).await {
-                Ok(Some(msg)) => {
-                  if let Ok(payload) = msg.get_payload::<String>() {
-                    on_message(&payload);
-                  }
-                }
+                Ok(Some(msg)) => on_message(msg.get_payload_bytes()),
                 Ok(None) => break,
                 Err(_) if tier.closed.load(SeqCst) => break,
                 Err(_) => {
