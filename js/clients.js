@@ -135,7 +135,11 @@ class NetworkClient extends CacheClient {
       maxBytes: l1 ? l1.maxBytes : 1024 * 1024,
       defaultTtlMs: Math.round(ttlSeconds * 1000),
       prefix,
-      remote: new AdapterTier(adapter, { onRejected: reportRejected(() => engine) }),
+      remote: new AdapterTier(adapter, {
+        onRejected: reportRejected(() => engine),
+        // While a write of this process has not reached the network tier, the L1 is not trusted.
+        onPendingChange: (pending) => engine.native.setTrust(native.TrustReason.PendingInvalidation, !pending),
+      }),
       l1TtlMs: l1 ? Math.round(l1.ttlSeconds * 1000) : undefined,
       maxValueBytes,
       maxRemoteTtlMs,
@@ -150,8 +154,12 @@ class NetworkClient extends CacheClient {
     return this[kNetwork].tier.breaker();
   }
 
-  /** Stops using the network tier (and its background tasks); later calls go to the database only. */
+  /**
+   * Stops using the network tier (and its background tasks); later calls go to the database only.
+   * First, one last attempt is made to deliver invalidations whose retries are pending.
+   */
   async close() {
+    await this[kEngine].remote.flush();
     this[kNetwork].adapter.closed = true;
     this[kNetwork].tier.close();
     this[kEngine].clear();

@@ -40,6 +40,8 @@ function createCache(options) {
     recordEvent: (slot, event) => binding.cacheRecordEvent(h, slot, event),
     invalidateKey: (key) => binding.cacheInvalidateKey(h, key),
     bumpTable: (id) => binding.cacheBumpTable(h, id),
+    /** Sets (`trusted: false`) or clears one TrustReason; the tier answers only while none is set. */
+    setTrust: (reason, trusted) => binding.cacheSetTrust(h, reason, trusted),
     clear: () => binding.cacheClear(h),
     recordBypass: (slot, reason) => binding.cacheRecordBypass(h, slot, reason),
     stats: () => binding.cacheStats(h),
@@ -97,6 +99,7 @@ module.exports = {
   createRedis,
   createMomento,
   createTextSealer,
+  TrustReason: binding.TrustReason,
   canonicalKey: binding.canonicalKey,
   pkKey: binding.pkKey,
   unkeyableReason: binding.unkeyableReason,

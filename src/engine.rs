@@ -2,7 +2,7 @@
 //! both API styles use — `get`, `begin_fill`/`fill`/`release`, `ticket_current`,
 //! `invalidate_key`, `bump_table`, `clear`. Network tiers plug in here.
 
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,6 +33,19 @@ pub enum FillOutcome {
   Untrusted = 2,
 }
 
+/// Why the in-process tier may not be trusted to answer: each reason is set and cleared on its
+/// own, and the tier is trusted only while none is set.
+#[napi_derive::napi]
+#[derive(Debug, PartialEq, Eq)]
+pub enum TrustReason {
+  /// The invalidation subscription (Redis pub/sub) is down, or Redis does not answer a PING:
+  /// other processes' writes may be missed.
+  Subscription = 1,
+  /// A write of this process has not reached the shared tier yet (its token bump is being
+  /// retried): what the shared tier holds may be older than the database.
+  PendingInvalidation = 2,
+}
+
 /// Construction options, validated by the caller.
 #[derive(Debug, Clone, Copy)]
 pub struct EngineOptions {
@@ -46,9 +59,9 @@ pub struct Engine {
   guard: FillGuard,
   stats: Arc<Stats>,
   default_ttl: Duration,
-  /// False while this tier cannot learn of other processes' writes (an L1 whose invalidation
-  /// subscription is down): then it neither answers nor stores, so it is never trusted stale.
-  trusted: AtomicBool,
+  /// The [`TrustReason`]s currently set, as bits. While any is set the tier neither answers nor
+  /// stores, so it is never trusted stale.
+  distrust: AtomicU32,
 }
 
 impl Engine {
@@ -59,20 +72,30 @@ impl Engine {
       guard: FillGuard::default(),
       stats,
       default_ttl: opts.default_ttl,
-      trusted: AtomicBool::new(true),
+      distrust: AtomicU32::new(0),
     }
   }
 
-  /// Whether the in-process tier may answer and store. Every change of trust empties it: entries
-  /// stored before a period of untrust may have missed invalidations.
-  pub fn set_trusted(&self, trusted: bool) {
-    if self.trusted.swap(trusted, SeqCst) != trusted {
+  /// Sets (`trusted: false`) or clears one reason not to trust the in-process tier. The tier is
+  /// emptied whenever it goes from trusted to untrusted or back: entries stored before a period of
+  /// untrust may have missed invalidations. (Each atomic update sees exactly one side of every
+  /// such change, so each change empties it once.)
+  pub fn set_trust(&self, reason: TrustReason, trusted: bool) {
+    let bit = reason as u32;
+    let before = if trusted {
+      self.distrust.fetch_and(!bit, SeqCst)
+    } else {
+      self.distrust.fetch_or(bit, SeqCst)
+    };
+    let after = if trusted { before & !bit } else { before | bit };
+    if (before == 0) != (after == 0) {
       self.clear();
     }
   }
 
+  /// Whether the in-process tier may answer and store: no [`TrustReason`] is set.
   pub fn is_trusted(&self) -> bool {
-    self.trusted.load(SeqCst)
+    self.distrust.load(SeqCst) == 0
   }
 
   pub fn stats(&self) -> &Stats {
@@ -249,12 +272,33 @@ mod tests {
     let e = engine();
     let t = e.begin_fill("k", &[]);
     assert_eq!(e.fill(t, "[1]", None, 0), FillOutcome::Stored);
-    e.set_trusted(false);
+    e.set_trust(TrustReason::Subscription, false);
     assert_eq!(e.get("k", 0, |_| ()), Err(Miss::Absent));
     let t = e.begin_fill("j", &[]);
     assert_eq!(e.fill(t, "[2]", None, 0), FillOutcome::Untrusted);
-    e.set_trusted(true);
+    e.set_trust(TrustReason::Subscription, true);
     assert_eq!(e.get("k", 0, |_| ()), Err(Miss::Absent), "emptied when trust changed");
+  }
+
+  #[test]
+  fn the_tier_is_trusted_only_while_no_reason_is_set() {
+    let e = engine();
+    e.set_trust(TrustReason::Subscription, false);
+    e.set_trust(TrustReason::PendingInvalidation, false);
+    e.set_trust(TrustReason::Subscription, true);
+    assert!(!e.is_trusted(), "a pending invalidation alone keeps it untrusted");
+    let t = e.begin_fill("k", &[]);
+    assert_eq!(e.fill(t, "[1]", None, 0), FillOutcome::Untrusted);
+    e.set_trust(TrustReason::PendingInvalidation, true);
+    assert!(e.is_trusted());
+    let t = e.begin_fill("k", &[]);
+    assert_eq!(e.fill(t, "[1]", None, 0), FillOutcome::Stored);
+    e.set_trust(TrustReason::PendingInvalidation, true);
+    assert_eq!(
+      e.get("k", 0, |_| ()),
+      Ok(()),
+      "clearing a reason that is not set changes nothing"
+    );
   }
 
   #[test]

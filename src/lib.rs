@@ -27,7 +27,7 @@ use std::time::Duration;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::engine::{Engine, EngineOptions, Miss};
+use crate::engine::{Engine, EngineOptions, Miss, TrustReason};
 use crate::key::{Unkeyable, Walker};
 use crate::stats::Event;
 
@@ -315,6 +315,13 @@ pub fn cache_bump_table(cache: &Handle, table_id: u32) {
   cache.engine.bump_table(table_id)
 }
 
+/// Sets (`trusted: false`) or clears one reason not to trust the in-process tier; it answers and
+/// stores only while no reason is set, and is emptied on every change (see [`TrustReason`]).
+#[napi]
+pub fn cache_set_trust(cache: &Handle, reason: TrustReason, trusted: bool) {
+  cache.engine.set_trust(reason, trusted)
+}
+
 /// Removes every entry and voids every fill in flight.
 #[napi]
 pub fn cache_clear(cache: &Handle) {
@@ -570,9 +577,9 @@ pub fn redis_attach_l1(tier: &RemoteHandle, cache: &Handle, channel: String) -> 
   };
   let on_state = {
     let cache = std::sync::Arc::clone(cache);
-    move |subscribed: bool| cache.engine.set_trusted(subscribed)
+    move |subscribed: bool| cache.engine.set_trust(TrustReason::Subscription, subscribed)
   };
-  cache.engine.set_trusted(false);
+  cache.engine.set_trust(TrustReason::Subscription, false);
   tier::redis::RedisTier::subscribe(std::sync::Arc::clone(tier), channel, on_message, on_state);
   Ok(())
 }

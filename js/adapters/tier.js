@@ -9,6 +9,13 @@
 // evicted or expired token makes entries stale, never fresh. Random tokens (not counters) mean two
 // concurrent bumps can never cancel each other. A token read back in any other format is missing.
 //
+// A write whose token bump (or PUBLISH) fails — the tier is unreachable — is not dropped: its
+// tables stay *pending* in this process and the bump is retried with a back-off until it succeeds.
+// While a table is pending, reads that depend on it neither read nor fill the tier (the database
+// answers), and `onPendingChange(true)` tells the owner (the in-process L1 stops being trusted).
+// Past MAX_PENDING_TABLES every table counts as pending until a bump of every table this process
+// knows succeeds.
+//
 // Entry body: "snc1 " + JSON [[table, token], ...] + "\n" + payload. Every value is stored in a
 // checked frame bound to the key it is stored under (src/frame.rs): the Rust core frames the native
 // tiers' values, and a JS adapter's values are text frames made through the binding (AdapterStore
@@ -22,6 +29,19 @@ const ENTRY_PREFIX = 'snc1 ';
 const TOKEN_LIFETIME_MS = 30 * 24 * 3600 * 1000;
 /** What randomUUID() writes; any other token read back is treated as missing. */
 const TOKEN_FORMAT = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+/** Tables whose failed bumps are remembered one by one; past this, every table is pending. */
+const MAX_PENDING_TABLES = 1024;
+/** Back-off of the retries of failed bumps: first delay and cap, in milliseconds. */
+const RETRY_FIRST_MS = 100;
+const RETRY_MAX_MS = 5000;
+
+/** Refuses a fill (or a read) of a table whose invalidation has not reached the tier yet. */
+class PendingInvalidation extends Error {
+  constructor() {
+    super('a write to a table this read depends on has not reached the shared tier yet; the database answers');
+    this.code = 'invalidation-pending';
+  }
+}
 
 /** A value read back that this client did not write for its key: a miss, with the reason. */
 class Rejected {
@@ -93,10 +113,100 @@ class AdapterTier {
    * @param {object} [o]
    * @param {(what: object, reason: string) => void} [o.onRejected]  told of every value rejected
    *   on read (`what` is `{ path }` or `{ table }` for a token); reads never fail because of it
+   * @param {(pending: boolean) => void} [o.onPendingChange]  told when the first table becomes
+   *   pending (true) and when none is left (false)
    */
-  constructor(store, { onRejected } = {}) {
+  constructor(store, { onRejected, onPendingChange } = {}) {
     this.store = store;
     this.onRejected = onRejected ?? (() => {});
+    this.onPendingChange = onPendingChange ?? (() => {});
+    /** Tables this process has read or written: what an overflowed pending set retries. */
+    this.known = new Set();
+    /** Tables whose bump has not reached the tier; `pendingAll`: the set overflowed. */
+    this.pending = new Set();
+    this.pendingAll = false;
+    this.retryDelayMs = RETRY_FIRST_MS;
+    this.retryTimer = undefined;
+  }
+
+  /** True while any table's bump is waiting for a retry. */
+  hasPending() {
+    return this.pendingAll || this.pending.size > 0;
+  }
+
+  #isPending(tables) {
+    return this.pendingAll || (this.pending.size > 0 && tables.some((t) => this.pending.has(t)));
+  }
+
+  #learn(tables) {
+    for (const t of tables) this.known.add(t);
+  }
+
+  #notify(pending) {
+    try {
+      this.onPendingChange(pending);
+    } catch {
+      // The owner's reaction never fails a write.
+    }
+  }
+
+  /** Remembers that `tables` were not bumped, and schedules a retry. */
+  #markPending(tables) {
+    const before = this.hasPending();
+    if (!this.pendingAll) {
+      for (const t of tables) this.pending.add(t);
+      if (this.pending.size > MAX_PENDING_TABLES) {
+        this.pendingAll = true;
+        this.pending.clear();
+      }
+    }
+    if (!before) this.#notify(true);
+    this.#scheduleRetry();
+  }
+
+  #scheduleRetry() {
+    if (this.retryTimer !== undefined || !this.hasPending()) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.#retry().then(
+        () => {
+          this.retryDelayMs = RETRY_FIRST_MS;
+        },
+        () => {
+          this.retryDelayMs = Math.min(this.retryDelayMs * 2, RETRY_MAX_MS);
+          this.#scheduleRetry();
+        },
+      );
+    }, this.retryDelayMs);
+    // A retry never keeps the process alive; close() flushes what it can.
+    this.retryTimer.unref?.();
+  }
+
+  /** One attempt to bump every pending table (every known one after an overflow). */
+  async #retry() {
+    if (!this.hasPending()) return;
+    const all = this.pendingAll;
+    const tables = all ? [...this.known] : [...this.pending];
+    await this.#bumpNow(tables);
+    if (all) this.pendingAll = false;
+    for (const t of tables) this.pending.delete(t);
+    if (!this.hasPending()) this.#notify(false);
+    else this.#scheduleRetry();
+  }
+
+  /**
+   * Tries once, now, to bump what is pending (used by close()). Resolves either way; true when
+   * nothing is left pending.
+   */
+  async flush() {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    try {
+      await this.#retry();
+    } catch {
+      // Still pending: entries written before the failed bumps expire by their TTL.
+    }
+    return !this.hasPending();
   }
 
   #rejected(what, reason) {
@@ -119,8 +229,13 @@ class AdapterTier {
     return tables.map((t, i) => this.#token(t, values[i]));
   }
 
-  /** Current tokens of `tables`, creating the missing ones, as [[table, token], ...]. */
+  /**
+   * Current tokens of `tables`, creating the missing ones, as [[table, token], ...]. Rejects with
+   * PendingInvalidation while one of them is pending: that read must not be stored.
+   */
   async tokensForFill(tables) {
+    this.#learn(tables);
+    if (this.#isPending(tables)) throw new PendingInvalidation();
     if (tables.length === 0) return [];
     const current = await this.tokens(tables);
     return Promise.all(
@@ -145,6 +260,9 @@ class AdapterTier {
    * them.
    */
   async get(path, expected = []) {
+    this.#learn(expected);
+    // A table whose write has not reached the tier: what the tier holds for it may be older.
+    if (this.#isPending(expected)) return { miss: 'pending', tokens: undefined };
     const values = await this.store.read([path, ...expected.map((t) => ['#generation', t])]);
     const known = new Map();
     expected.forEach((t, i) => known.set(t, this.#token(t, values[i + 1])));
@@ -157,6 +275,7 @@ class AdapterTier {
       return { miss: 'foreign', reason: entry.reason, tokens };
     }
     const { deps, payload } = entry;
+    if (this.#isPending(deps.map((d) => d[0]))) return { miss: 'pending', tokens: undefined };
     // An entry that does not depend on a table the caller expects was not written for this read.
     if (expected.some((t) => !deps.some((d) => d[0] === t))) return { miss: 'stale', tokens };
     // Tables the caller did not foresee (none, normally) cost a second round trip.
@@ -166,8 +285,13 @@ class AdapterTier {
     return { payload, tokens };
   }
 
-  /** Stores a payload read under `deps` ([[table, token], ...]) for `ttlMs`. */
+  /**
+   * Stores a payload read under `deps` ([[table, token], ...]) for `ttlMs`. Rejects with
+   * PendingInvalidation, storing nothing, when one of those tables is pending: its token did not
+   * move, so the entry would look current to every process.
+   */
   async set(path, payload, ttlMs, deps) {
+    if (this.#isPending(deps.map((d) => d[0]))) throw new PendingInvalidation();
     await this.store.write(path, `${ENTRY_PREFIX}${JSON.stringify(deps)}\n${payload}`, ttlMs);
   }
 
@@ -175,8 +299,27 @@ class AdapterTier {
     await this.store.remove(path);
   }
 
-  /** Makes every entry that read one of `tables` stale. */
+  /**
+   * Makes every entry that read one of `tables` stale. If that fails, the tables stay pending and
+   * the bump is retried until it succeeds; the returned promise still rejects, so the caller
+   * can report it.
+   */
   async bump(tables) {
+    this.#learn(tables);
+    try {
+      await this.#bumpNow(tables);
+    } catch (err) {
+      this.#markPending(tables);
+      throw err;
+    }
+    // A later bump that went through settles an earlier failed one of the same tables.
+    if (this.pending.size > 0 && !this.pendingAll) {
+      for (const t of tables) this.pending.delete(t);
+      if (!this.hasPending()) this.#notify(false);
+    }
+  }
+
+  async #bumpNow(tables) {
     await Promise.all(tables.map((t) => this.store.write(['#generation', t], randomUUID(), TOKEN_LIFETIME_MS)));
     // After the tokens moved: processes holding an in-process tier drop what they hold.
     if (typeof this.store.publishInvalidation === 'function') await this.store.publishInvalidation(tables);
@@ -200,8 +343,8 @@ function parseEntry(v) {
 }
 
 /** The tier over a user's JS adapter, its values in text frames sealed by the Rust core. */
-function adapterTier(adapter, { maxValueBytes, integrityKey, onRejected }) {
-  return new AdapterTier(new AdapterStore(adapter, native.createTextSealer({ maxValueBytes, integrityKey })), { onRejected });
+function adapterTier(adapter, { maxValueBytes, integrityKey, ...events }) {
+  return new AdapterTier(new AdapterStore(adapter, native.createTextSealer({ maxValueBytes, integrityKey })), events);
 }
 
-module.exports = { AdapterTier, AdapterStore, Rejected, adapterTier, isAdapter };
+module.exports = { AdapterTier, AdapterStore, Rejected, PendingInvalidation, adapterTier, isAdapter, MAX_PENDING_TABLES };
