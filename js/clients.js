@@ -233,11 +233,19 @@ class RedisCache extends NetworkClient {
   }
 }
 
+/**
+ * A redis:// URL as the core gets it: characters of the user name or password that would end
+ * the authority early (`/ ? # @ \`) percent-encoded, so that everything before the last `@` is the
+ * credentials, as a person reads it. Anything else is a TypeError that shows the URL redacted.
+ */
 function redisUrl(where, name, v) {
   if (typeof v !== 'string') throw new TypeError(`${where}: ${name} must be a redis:// URL, got ${describe(v)}`);
+  const at = v.lastIndexOf('@');
+  const sep = v.indexOf('://');
+  const normalized = sep >= 0 && at > sep ? `${v.slice(0, sep + 3)}${v.slice(sep + 3, at).replace(/[/?#@\\]/g, (c) => encodeURIComponent(c))}${v.slice(at)}` : v;
   let u;
   try {
-    u = new URL(v);
+    u = new URL(normalized);
   } catch {
     throw new TypeError(`${where}: ${name} is not a valid URL: ${JSON.stringify(redactUrl(v))}`);
   }
@@ -245,8 +253,8 @@ function redisUrl(where, name, v) {
     throw new TypeError(`${where}: ${name} must be a redis:// or rediss:// URL, got ${JSON.stringify(redactUrl(v))}`);
   }
   const db = u.pathname.replace(/^\//, '');
-  if (db !== '' && !/^\d+$/.test(db)) throw new TypeError(`${where}: ${name}: the database must be a number, got ${JSON.stringify(db)}`);
-  return v;
+  if (db !== '' && !/^\d+$/.test(db)) throw new TypeError(`${where}: ${name}: the database must be a number (the path of ${JSON.stringify(redactUrl(v))})`);
+  return normalized;
 }
 
 /** `tls: { ca }` as PEM text for the core; only meaningful with rediss:// URLs. */
@@ -255,7 +263,9 @@ function tlsOption(where, tls, urls) {
   const o = checkKeys(`${where}: tls`, tls, ['ca']);
   const ca = Buffer.isBuffer(o.ca) ? o.ca.toString('utf8') : o.ca;
   if (typeof ca !== 'string' || !ca.includes('-----BEGIN CERTIFICATE-----')) {
-    throw new TypeError(`${where}: tls.ca must be a PEM certificate (string or Buffer), got ${describe(o.ca)}`);
+    // Never echo the text: a private key passed by mistake would land in the message.
+    const got = typeof ca === 'string' ? `text of ${ca.length} characters without a certificate` : describe(o.ca);
+    throw new TypeError(`${where}: tls.ca must be a PEM certificate (string or Buffer), got ${got}`);
   }
   if (!urls.every((u) => u.startsWith('rediss://'))) throw new TypeError(`${where}: tls.ca needs rediss:// URLs (TLS)`);
   return ca;
@@ -266,9 +276,19 @@ function redisNodes(where, nodes) {
   return nodes.map((n, i) => redisUrl(where, `nodes[${i}]`, typeof n === 'string' && !n.includes('://') ? `redis://${n}` : n));
 }
 
-/** A URL with its password hidden, for error messages. */
+/**
+ * `v` with its credentials hidden, for error messages, whatever its shape: everything between the
+ * scheme and the last `@` (a password may hold `/`, `:` or `@`), and any password-like query value.
+ */
 function redactUrl(v) {
-  return v.replace(/\/\/([^:@/]*):([^@/]*)@/, '//$1:***@');
+  let out = v;
+  const at = out.lastIndexOf('@');
+  if (at >= 0) {
+    const colon = out.indexOf(':');
+    const start = colon >= 0 && colon < at ? colon + (out.startsWith('//', colon + 1) ? 3 : 1) : 0;
+    out = `${out.slice(0, start)}***${out.slice(at)}`;
+  }
+  return out.replace(/([?&;](?:password|pass|pwd|auth|token|secret)=)[^&#;]*/gi, '$1***');
 }
 
 /** Adapter clients by adapter (or ioredis settings object), with their integrity fingerprint. */
@@ -315,4 +335,4 @@ function engineOf(client, where, { acceptAdapters = false, adapterOptions = {} }
   throw new TypeError(`${where}: client must be ${expected}, got ${describe(client)}`);
 }
 
-module.exports = { CacheClient, NetworkClient, MemoryCache, RedisCache, AdapterClient, engineOf, l1Option, DEFAULT_TTL_SECONDS, DEFAULT_COMPRESS_ABOVE_BYTES };
+module.exports = { CacheClient, NetworkClient, MemoryCache, RedisCache, AdapterClient, engineOf, l1Option, redactUrl, DEFAULT_TTL_SECONDS, DEFAULT_COMPRESS_ABOVE_BYTES };

@@ -135,7 +135,8 @@ function resolveCredentials(where, props, env = process.env) {
       key = cp.getAuthToken();
       providerEndpoint = typeof cp.getCacheEndpoint === 'function' ? cp.getCacheEndpoint() : undefined;
     } catch (err) {
-      throw new TypeError(`${where}: credentialProvider failed: ${err && err.message}`);
+      // The provider's own message may hold the key: only a scrubbed snippet of it.
+      throw new TypeError(`${where}: credentialProvider failed: ${native.scrubText(String(err && err.message), [])}`);
     }
     // Newer SDKs may describe the endpoint as an object; only a host string is usable here.
     if (providerEndpoint !== null && typeof providerEndpoint === 'object' && typeof providerEndpoint.endpoint === 'string') providerEndpoint = providerEndpoint.endpoint;
@@ -267,6 +268,17 @@ function hashOf(text) {
   return require('node:crypto').createHash('sha256').update(text).digest('hex').slice(0, 16);
 }
 
+/** The key a provider or props hold, to scrub from messages that come from the SDK. */
+function secretsOf(props) {
+  try {
+    const cp = props.credentialProvider;
+    const key = cp === undefined ? process.env.MOMENTO_API_KEY : typeof cp.getAuthToken === 'function' ? cp.getAuthToken() : cp.apiKey;
+    return typeof key === 'string' && key !== '' ? [key] : [];
+  } catch {
+    return [];
+  }
+}
+
 /**
  * forceCreateCache: Momento's HTTP API cannot create caches, so this goes through @gomomento/sdk
  * when it is installed; otherwise it logs one warning saying the cache must exist.
@@ -296,7 +308,7 @@ async function createCache(cacheName, props, ttl, log) {
     if (r instanceof sdk.CreateCache.Error) throw new Error(r.message());
     client.close();
   } catch (err) {
-    log.warn('cache-force-create', { modelCacheName: cacheName, error: err && err.message }, `forceCreateCache: could not create the cache "${cacheName}"; it must exist`);
+    log.warn('cache-force-create', { modelCacheName: cacheName, error: native.scrubText(String(err && err.message), secretsOf(props)) }, `forceCreateCache: could not create the cache "${cacheName}"; it must exist`);
   }
 }
 

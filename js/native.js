@@ -100,6 +100,8 @@ module.exports = {
   createMomento,
   createTextSealer,
   TrustReason: binding.TrustReason,
+  /** `scrubText(text, secrets, maxChars?)`: text from outside, safe for a log line (src/redact.rs). */
+  scrubText: binding.scrubText,
   canonicalKey: binding.canonicalKey,
   pkKey: binding.pkKey,
   unkeyableReason: binding.unkeyableReason,

@@ -7,7 +7,8 @@
 //! - [`tier::memory`]: the in-process tier (moka, bounded in bytes, TTL per entry);
 //! - [`fill`]: table generations and key leases that stop late fills;
 //! - [`engine`]: one client's tiers, guard and counters behind get / fill / invalidate;
-//! - [`stats`]: counters per model and method.
+//! - [`stats`]: counters per model and method;
+//! - [`redact`]: keeping secrets out of log lines and error messages.
 //!
 //! Nothing here knows Sequelize beyond the shapes [`key`] recognizes; the JS shim in `js/`
 //! decides what to cache and hydrates instances.
@@ -17,6 +18,7 @@ pub mod engine;
 pub mod fill;
 pub mod frame;
 pub mod key;
+pub mod redact;
 pub mod stats;
 pub mod tier;
 
@@ -670,4 +672,17 @@ pub fn text_open(sealer: &External<frame::Sealer>, key: String, text: String) ->
       rejected: Some(e.to_string()),
     },
   }
+}
+
+/// `text` with every one of `secrets`, anything after an `Authorization` header name and every
+/// token-like run replaced, printable and at most `maxChars` characters long (see [`redact`]).
+/// For messages that come from outside (a credential provider's error, a service's answer).
+#[napi]
+pub fn scrub_text(text: String, secrets: Vec<String>, max_chars: Option<u32>) -> String {
+  let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+  redact::scrub(
+    &text,
+    &secrets,
+    max_chars.map_or(redact::MAX_SNIPPET_CHARS, |n| n as usize),
+  )
 }

@@ -18,6 +18,7 @@ use tokio::sync::Semaphore;
 
 use crate::breaker::Breaker;
 use crate::frame::{DecodeError, Sealer};
+use crate::redact;
 use crate::tier::{guarded, Read, TierError};
 
 /// Momento's largest item, key and value together: 5 MB (decimal, the safer reading).
@@ -107,7 +108,7 @@ impl MomentoTier {
         return Ok((status, None));
       }
       let body = response.bytes().await.map_err(http_error)?;
-      classify(status, &body, &self.config.cache_name).map(|()| (status, Some(body.to_vec())))
+      classify(status, &body, &self.config.cache_name, &self.config.token).map(|()| (status, Some(body.to_vec())))
     };
     // One deadline for the wait for a slot and the request together.
     guarded(&self.closed, &self.breaker, async {
@@ -190,22 +191,24 @@ fn http_error(e: reqwest::Error) -> TierError {
 }
 
 /// Maps Momento's status codes to outcomes. A 404 is a miss unless its body says the cache is
-/// missing, which is a configuration problem worth naming.
-fn classify(status: StatusCode, body: &[u8], cache: &str) -> Result<(), TierError> {
+/// missing, which is a configuration problem worth naming. A body put in an error is a short,
+/// scrubbed snippet: a proxy may echo the request, `Authorization` header (the API key) included.
+fn classify(status: StatusCode, body: &[u8], cache: &str, token: &str) -> Result<(), TierError> {
   if status.is_success() {
     return Ok(());
   }
-  let text = String::from_utf8_lossy(&body[..body.len().min(200)]).to_string();
+  let raw = String::from_utf8_lossy(&body[..body.len().min(1024)]);
+  let snippet = || redact::scrub(&raw, &[token], redact::MAX_SNIPPET_CHARS);
   match status {
-    StatusCode::NOT_FOUND if text.to_ascii_lowercase().contains("cache not found") => {
+    StatusCode::NOT_FOUND if raw.to_ascii_lowercase().contains("cache not found") => {
       Err(TierError::CacheNotFound(cache.to_owned()))
     }
     StatusCode::NOT_FOUND => Ok(()),
     StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(TierError::Unauthorized(status.as_u16())),
     StatusCode::TOO_MANY_REQUESTS => Err(TierError::Throttled),
     // Any other 4xx is about this request (a key or item the service refuses), not the service.
-    s if s.is_client_error() => Err(TierError::Rejected(s.as_u16(), text.trim().to_owned())),
-    _ => Err(TierError::Failed(format!("HTTP {}: {}", status.as_u16(), text.trim()))),
+    s if s.is_client_error() => Err(TierError::Rejected(s.as_u16(), snippet())),
+    _ => Err(TierError::Failed(format!("HTTP {}: {}", status.as_u16(), snippet()))),
   }
 }
 
@@ -215,9 +218,9 @@ mod tests {
 
   #[test]
   fn a_missing_key_is_a_miss_but_a_missing_cache_is_named() {
-    assert_eq!(classify(StatusCode::NOT_FOUND, b"Key Not Found", "c"), Ok(()));
+    assert_eq!(classify(StatusCode::NOT_FOUND, b"Key Not Found", "c", "t"), Ok(()));
     assert_eq!(
-      classify(StatusCode::NOT_FOUND, b"Cache Not Found", "model-cache"),
+      classify(StatusCode::NOT_FOUND, b"Cache Not Found", "model-cache", "t"),
       Err(TierError::CacheNotFound("model-cache".into()))
     );
   }
@@ -225,20 +228,31 @@ mod tests {
   #[test]
   fn rejected_keys_and_throttling_are_their_own_errors() {
     assert_eq!(
-      classify(StatusCode::UNAUTHORIZED, b"", "c"),
+      classify(StatusCode::UNAUTHORIZED, b"", "c", "t"),
       Err(TierError::Unauthorized(401))
     );
     assert_eq!(
-      classify(StatusCode::FORBIDDEN, b"", "c"),
+      classify(StatusCode::FORBIDDEN, b"", "c", "t"),
       Err(TierError::Unauthorized(403))
     );
     assert_eq!(
-      classify(StatusCode::TOO_MANY_REQUESTS, b"", "c"),
+      classify(StatusCode::TOO_MANY_REQUESTS, b"", "c", "t"),
       Err(TierError::Throttled)
     );
     assert!(
-      matches!(classify(StatusCode::INTERNAL_SERVER_ERROR, b"boom", "c"), Err(TierError::Failed(m)) if m.contains("500"))
+      matches!(classify(StatusCode::INTERNAL_SERVER_ERROR, b"boom", "c", "t"), Err(TierError::Failed(m)) if m.contains("500"))
     );
+  }
+
+  #[test]
+  fn an_echoed_api_key_never_reaches_an_error() {
+    let token = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ0ZXN0In0.c2lnbmF0dXJl";
+    for status in [StatusCode::BAD_REQUEST, StatusCode::INTERNAL_SERVER_ERROR] {
+      let body = format!("bad things: got {token} in\nAuthorization: {token}");
+      let e = classify(status, body.as_bytes(), "c", token).unwrap_err().to_string();
+      assert!(!e.contains("eyJ") && !e.contains("c2ln"), "{e}");
+      assert!(e.contains("bad things"), "{e}");
+    }
   }
 
   #[test]

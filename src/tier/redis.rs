@@ -20,6 +20,7 @@ use tokio::sync::OnceCell;
 
 use crate::breaker::Breaker;
 use crate::frame::Sealer;
+use crate::redact;
 use crate::tier::{guarded, Read, TierError};
 
 /// Where and how to connect. Validated by the shim.
@@ -43,6 +44,8 @@ enum Conn {
 
 pub struct RedisTier {
   config: RedisConfig,
+  /// The passwords in the URLs, kept out of every error message.
+  secrets: Vec<String>,
   conn: OnceCell<Conn>,
   pub breaker: Breaker,
   closed: AtomicBool,
@@ -50,12 +53,20 @@ pub struct RedisTier {
 
 impl RedisTier {
   pub fn new(config: RedisConfig) -> Arc<Self> {
+    let secrets = config.urls.iter().flat_map(|u| redact::url_secrets(u)).collect();
     Arc::new(RedisTier {
+      secrets,
       config,
       conn: OnceCell::new(),
       breaker: Breaker::new(3, Duration::from_millis(500), Duration::from_secs(10)),
       closed: AtomicBool::new(false),
     })
+  }
+
+  /// A failure as a tier error whose text holds no secret.
+  fn failed(&self, e: impl std::fmt::Display) -> TierError {
+    let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
+    TierError::Failed(redact::scrub(&e.to_string(), &secrets, 400))
   }
 
   async fn connect(&self) -> Result<Conn, TierError> {
@@ -70,15 +81,12 @@ impl RedisTier {
           Some(ca) => client.certs(Self::certificates(ca)),
           None => client,
         };
-        let client = client.build().map_err(|e| TierError::Failed(e.to_string()))?;
+        let client = client.build().map_err(|e| self.failed(e))?;
         Ok(Conn::Cluster(
-          client
-            .get_async_connection()
-            .await
-            .map_err(|e| TierError::Failed(e.to_string()))?,
+          client.get_async_connection().await.map_err(|e| self.failed(e))?,
         ))
       } else {
-        let client = self.client().map_err(|e| TierError::Failed(e.to_string()))?;
+        let client = self.client().map_err(|e| self.failed(e))?;
         let cfg = ConnectionManagerConfig::new()
           .set_connection_timeout(Some(c.connect_timeout))
           .set_response_timeout(Some(c.command_timeout))
@@ -86,7 +94,7 @@ impl RedisTier {
         Ok(Conn::Single(
           ConnectionManager::new_with_config(client, cfg)
             .await
-            .map_err(|e| TierError::Failed(e.to_string()))?,
+            .map_err(|e| self.failed(e))?,
         ))
       }
     };
@@ -125,7 +133,7 @@ impl RedisTier {
       };
       match tokio::time::timeout(self.config.command_timeout, query).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(TierError::Failed(e.to_string())),
+        Ok(Err(e)) => Err(self.failed(e)),
         Err(_) => Err(TierError::Timeout),
       }
     })
