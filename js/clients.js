@@ -8,7 +8,9 @@ const { AdapterTier, adapterTier, isAdapter } = require('./adapters/tier');
 const { NativeRedisAdapter } = require('./adapters/native');
 const { IORedisAdapter } = require('./adapters/ioredis');
 const native = require('./native');
-const { checkKeys, positiveInteger, positiveNumber, nonNegativeInteger, nonEmptyString, integrityKey, isModelClass, describe } = require('./options');
+const { checkKeys, nonNegativeInteger, nonEmptyString, ttlSeconds, timeoutMs, byteSize, integrityKey, isModelClass, describe } = require('./options');
+
+const { MAX_TIER_BYTES, MAX_VALUE_BYTES } = native.limits;
 
 const kEngine = Symbol('sequelize-native-cache.engine');
 
@@ -65,8 +67,8 @@ class MemoryCache extends CacheClient {
     super();
     const where = 'MemoryCache';
     const o = checkKeys(where, options, ['maxBytes', 'defaultTtlSeconds', 'modelCacheName']);
-    const maxBytes = positiveInteger(where, 'maxBytes', o.maxBytes, DEFAULT_MAX_BYTES);
-    const ttl = positiveNumber(where, 'defaultTtlSeconds', o.defaultTtlSeconds, DEFAULT_TTL_SECONDS);
+    const maxBytes = byteSize(where, 'maxBytes', o.maxBytes, DEFAULT_MAX_BYTES, MAX_TIER_BYTES);
+    const ttl = ttlSeconds(where, 'defaultTtlSeconds', o.defaultTtlSeconds, DEFAULT_TTL_SECONDS);
     const name = nonEmptyString(where, 'modelCacheName', o.modelCacheName, DEFAULT_CACHE_NAME);
     Object.defineProperty(this, kEngine, {
       value: new Engine({ maxBytes, defaultTtlMs: Math.round(ttl * 1000), prefix: name }),
@@ -113,8 +115,8 @@ function l1Option(where, value, defaultTtlSeconds) {
   if (value === false) return undefined;
   const l = checkKeys(`${where}: l1`, value, ['maxBytes', 'ttlSeconds']);
   return {
-    maxBytes: positiveInteger(`${where}: l1`, 'maxBytes', l.maxBytes, DEFAULT_L1_MAX_BYTES),
-    ttlSeconds: positiveNumber(`${where}: l1`, 'ttlSeconds', l.ttlSeconds, defaultTtlSeconds),
+    maxBytes: byteSize(`${where}: l1`, 'maxBytes', l.maxBytes, DEFAULT_L1_MAX_BYTES, MAX_TIER_BYTES),
+    ttlSeconds: ttlSeconds(`${where}: l1`, 'ttlSeconds', l.ttlSeconds, defaultTtlSeconds),
   };
 }
 
@@ -210,12 +212,12 @@ class RedisCache extends NetworkClient {
     const urls = o.url !== undefined ? [redisUrl(where, 'url', o.url)] : redisNodes(where, o.nodes);
     const namespace = nonEmptyString(where, 'namespace', o.namespace, 'snc');
     if (/[{}]/.test(namespace)) throw new TypeError(`${where}: namespace must not contain { or } (they mark Redis hash tags)`);
-    const ttl = positiveNumber(where, 'defaultTtlSeconds', o.defaultTtlSeconds, DEFAULT_TTL_SECONDS);
+    const ttl = ttlSeconds(where, 'defaultTtlSeconds', o.defaultTtlSeconds, DEFAULT_TTL_SECONDS);
     const l1 = l1Option(where, o.l1, DEFAULT_L1_TTL_SECONDS);
-    const connectTimeoutMs = positiveNumber(where, 'connectTimeoutMs', o.connectTimeoutMs, 2000);
-    const commandTimeoutMs = positiveNumber(where, 'commandTimeoutMs', o.commandTimeoutMs, 250);
-    const compressAboveBytes = nonNegativeInteger(where, 'compressAboveBytes', o.compressAboveBytes, DEFAULT_COMPRESS_ABOVE_BYTES, ' (0: never compress)');
-    const maxValueBytes = positiveInteger(where, 'maxValueBytes', o.maxValueBytes, DEFAULT_MAX_VALUE_BYTES);
+    const connectTimeoutMs = timeoutMs(where, 'connectTimeoutMs', o.connectTimeoutMs, 2000);
+    const commandTimeoutMs = timeoutMs(where, 'commandTimeoutMs', o.commandTimeoutMs, 250);
+    const compressAboveBytes = nonNegativeInteger(where, 'compressAboveBytes', o.compressAboveBytes, DEFAULT_COMPRESS_ABOVE_BYTES, MAX_VALUE_BYTES, ' bytes (0: never compress)');
+    const maxValueBytes = byteSize(where, 'maxValueBytes', o.maxValueBytes, DEFAULT_MAX_VALUE_BYTES, MAX_VALUE_BYTES);
     const tlsCa = tlsOption(where, o.tls, urls);
     const key = integrityKey(where, o.integrity);
     const redis = native.createRedis({ urls, cluster: o.nodes !== undefined, connectTimeoutMs, commandTimeoutMs, compressAboveBytes, tlsCa, maxValueBytes, integrityKey: key });

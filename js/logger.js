@@ -48,10 +48,10 @@ const LoggerFactory = {
       throw new TypeError('LoggerFactory.createLogger: options must be an object like { logLevel: "info" }');
     }
     const level = options.logLevel ?? 'info';
-    if (!Object.prototype.hasOwnProperty.call(LEVELS, level)) {
-      throw new TypeError(
-        `LoggerFactory.createLogger: logLevel must be one of ${Object.keys(LEVELS).join(', ')}; got ${JSON.stringify(level)}`,
-      );
+    if (typeof level !== 'string' || !Object.prototype.hasOwnProperty.call(LEVELS, level)) {
+      // Required here: options.js requires this module for isLogger.
+      const { describe } = require('./options');
+      throw new TypeError(`LoggerFactory.createLogger: logLevel must be one of ${Object.keys(LEVELS).join(', ')}; got ${describe(level)}`);
     }
     return new ConsoleLogger(level);
   },

@@ -13,16 +13,15 @@ const { NativeAdapter } = require('./adapters/native');
 const { CompressionType } = require('./model-cache');
 const { OnceLogger, defaultLogger } = require('./logger');
 const native = require('./native');
-const { checkKeys, positiveNumber, positiveInteger, nonNegativeInteger, nonEmptyString, optionalBoolean, optionalLogger, integrityKey, describe } = require('./options');
+const { checkKeys, positiveInteger, nonNegativeInteger, nonEmptyString, optionalBoolean, optionalLogger, ttlSeconds, timeoutMs, integrityKey, describe } = require('./options');
 
 const WHERE = 'MomentoClientGenerator';
 const DEFAULT_CACHE_NAME = 'model-cache';
 const DEFAULT_L1_TTL_SECONDS = 1;
 const DEFAULT_REQUEST_TIMEOUT_MS = 1000;
 const DEFAULT_MAX_CONCURRENT_REQUESTS = 64;
-/** Momento's limits: an item (key and value) of 5 MB, a TTL of 24 h. */
-const MAX_ITEM_BYTES = 5_000_000;
-const MAX_TTL_SECONDS = 24 * 3600;
+/** Momento's limits (src/limits.rs): an item (key and value) of 5 MB, a TTL of 24 h. */
+const { MOMENTO_MAX_ITEM_BYTES: MAX_ITEM_BYTES, MOMENTO_MAX_TTL_SECONDS: MAX_TTL_SECONDS, MAX_CONCURRENT_REQUESTS } = native.limits;
 const DEFAULT_MAX_VALUE_BYTES = 4 * 1024 * 1024;
 
 const PROPS = [
@@ -193,22 +192,21 @@ function settingsOf(props, where) {
     throw new TypeError(`${where}: configuration must be a configuration object (e.g. Configurations.Laptop.latest()), got ${describe(o.configuration)}`);
   }
   const { token, baseUrl } = resolveCredentials(where, o);
-  const ttl = positiveNumber(where, 'defaultTtlSeconds', o.defaultTtlSeconds, DEFAULT_TTL_SECONDS);
+  const ttl = ttlSeconds(where, 'defaultTtlSeconds', o.defaultTtlSeconds, DEFAULT_TTL_SECONDS);
   const cacheName = nonEmptyString(where, 'modelCacheName', o.modelCacheName, DEFAULT_CACHE_NAME);
   const namespace = nonEmptyString(where, 'namespace', o.namespace, 'snc');
   const forceCreateCache = optionalBoolean(where, 'forceCreateCache', o.forceCreateCache, false);
   const logger = optionalLogger(where, o.logger, undefined) ?? defaultLogger();
   const l1 = l1Option(where, o.l1, DEFAULT_L1_TTL_SECONDS);
-  const requestTimeoutMs = positiveNumber(where, 'requestTimeoutMs', o.requestTimeoutMs, timeoutOf(o.configuration) ?? DEFAULT_REQUEST_TIMEOUT_MS);
-  const maxConcurrentRequests = positiveInteger(where, 'maxConcurrentRequests', o.maxConcurrentRequests, DEFAULT_MAX_CONCURRENT_REQUESTS);
+  const requestTimeoutMs = timeoutMs(where, 'requestTimeoutMs', o.requestTimeoutMs, timeoutOf(o.configuration) ?? DEFAULT_REQUEST_TIMEOUT_MS);
+  const maxConcurrentRequests = positiveInteger(where, 'maxConcurrentRequests', o.maxConcurrentRequests, DEFAULT_MAX_CONCURRENT_REQUESTS, MAX_CONCURRENT_REQUESTS);
   const compressionType = o.compressionType ?? CompressionType.ZSTD;
   if (!Object.values(CompressionType).includes(compressionType)) {
     throw new TypeError(`${where}: compressionType must be one of ${Object.values(CompressionType).join(', ')}, got ${describe(compressionType)}`);
   }
-  let compressAboveBytes = nonNegativeInteger(where, 'compressAboveBytes', o.compressAboveBytes, DEFAULT_COMPRESS_ABOVE_BYTES, ' (0: never compress)');
+  let compressAboveBytes = nonNegativeInteger(where, 'compressAboveBytes', o.compressAboveBytes, DEFAULT_COMPRESS_ABOVE_BYTES, MAX_ITEM_BYTES, ' bytes (0: never compress)');
   if (compressionType === CompressionType.NONE) compressAboveBytes = 0;
-  const maxValueBytes = positiveInteger(where, 'maxValueBytes', o.maxValueBytes, DEFAULT_MAX_VALUE_BYTES);
-  if (maxValueBytes > MAX_ITEM_BYTES) throw new TypeError(`${where}: maxValueBytes must be at most ${MAX_ITEM_BYTES} (Momento's item limit), got ${maxValueBytes}`);
+  const maxValueBytes = positiveInteger(where, 'maxValueBytes', o.maxValueBytes, DEFAULT_MAX_VALUE_BYTES, MAX_ITEM_BYTES, " bytes (Momento's item limit)");
   const key = integrityKey(where, o.integrity);
   const fingerprint = JSON.stringify([baseUrl, cacheName, namespace, ttl, l1, requestTimeoutMs, maxConcurrentRequests, compressAboveBytes, maxValueBytes, hashOf(token), key && hashOf(key)]);
   return { props: o, token, baseUrl, ttl, cacheName, namespace, forceCreateCache, logger, l1, requestTimeoutMs, maxConcurrentRequests, compressAboveBytes, maxValueBytes, integrityKey: key, fingerprint };

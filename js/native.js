@@ -100,6 +100,18 @@ module.exports = {
   createMomento,
   createTextSealer,
   TrustReason: binding.TrustReason,
+  /** The bounds of every option (src/limits.rs), shared by the validators and the core. */
+  limits: Object.freeze({
+    MAX_TTL_MS: binding.MAX_TTL_MS,
+    MAX_TIER_BYTES: binding.MAX_TIER_BYTES,
+    MAX_VALUE_BYTES: binding.MAX_VALUE_BYTES,
+    MAX_TIMEOUT_MS: binding.MAX_TIMEOUT_MS,
+    MAX_CONCURRENT_REQUESTS: binding.MAX_CONCURRENT_REQUESTS,
+    MOMENTO_MAX_ITEM_BYTES: binding.MOMENTO_MAX_ITEM_BYTES,
+    MOMENTO_MAX_TTL_SECONDS: binding.MOMENTO_MAX_TTL_SECONDS,
+    MIN_INTEGRITY_KEY_BYTES: binding.MIN_INTEGRITY_KEY_BYTES,
+    MAX_INCLUDE_DEPTH: binding.MAX_INCLUDE_DEPTH,
+  }),
   /** `scrubText(text, secrets, maxChars?)`: text from outside, safe for a log line (src/redact.rs). */
   scrubText: binding.scrubText,
   canonicalKey: binding.canonicalKey,

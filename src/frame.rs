@@ -45,6 +45,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::limits::MIN_INTEGRITY_KEY_BYTES;
+
 /// First bytes of every binary frame.
 pub const MAGIC: [u8; 3] = *b"SNC";
 /// The in-process format version.
@@ -59,8 +61,6 @@ pub const STORED_HEADER_LEN: usize = 17;
 pub const FLAG_LZ4: u8 = 1;
 /// Stored-frame flag: the check is an HMAC-SHA-256.
 pub const FLAG_MAC: u8 = 2;
-/// Integrity keys shorter than this are refused (HMAC-SHA-256's own output size).
-pub const MIN_INTEGRITY_KEY_BYTES: usize = 32;
 /// Bytes a stored value may exceed the value bound by: its frame, and the list of generation
 /// tokens the shim puts before the payload.
 pub const STORED_SLACK_BYTES: usize = 64 * 1024;
@@ -222,7 +222,7 @@ impl Sealer {
   pub fn new(integrity_key: Option<&[u8]>, max_value_bytes: usize, compress_above: usize) -> Result<Self, String> {
     let mac = match integrity_key {
       None => None,
-      Some(k) if k.len() < MIN_INTEGRITY_KEY_BYTES => {
+      Some(k) if k.len() < MIN_INTEGRITY_KEY_BYTES as usize => {
         return Err(format!(
           "integrity key must be at least {MIN_INTEGRITY_KEY_BYTES} bytes, got {} bytes",
           k.len()

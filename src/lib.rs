@@ -8,7 +8,8 @@
 //! - [`fill`]: table generations and key leases that stop late fills;
 //! - [`engine`]: one client's tiers, guard and counters behind get / fill / invalidate;
 //! - [`stats`]: counters per model and method;
-//! - [`redact`]: keeping secrets out of log lines and error messages.
+//! - [`redact`]: keeping secrets out of log lines and error messages;
+//! - [`limits`]: the bounds of every option, shared with JS.
 //!
 //! Nothing here knows Sequelize beyond the shapes [`key`] recognizes; the JS shim in `js/`
 //! decides what to cache and hydrates instances.
@@ -18,6 +19,7 @@ pub mod engine;
 pub mod fill;
 pub mod frame;
 pub mod key;
+pub mod limits;
 pub mod redact;
 pub mod stats;
 pub mod tier;
@@ -129,9 +131,11 @@ pub struct Cache {
 
 type Handle = External<std::sync::Arc<Cache>>;
 
+/// A TTL from JS: None unless positive; at most [`limits::MAX_TTL_MS`] (a longer one would
+/// overflow the tier's clock arithmetic).
 fn ttl_from_ms(ms: Option<f64>) -> Option<Duration> {
   ms.filter(|m| m.is_finite() && *m > 0.0)
-    .map(|m| Duration::from_millis(m as u64))
+    .map(|m| Duration::from_millis((m as u64).clamp(1, limits::MAX_TTL_MS as u64)))
 }
 
 fn lookup_key(cache: &Cache, key: &str, slot: u32) -> Either<String, u32> {
@@ -149,16 +153,26 @@ fn lookup_key(cache: &Cache, key: &str, slot: u32) -> Either<String, u32> {
 /// Creates a cache client's engine.
 #[napi]
 pub fn cache_create(options: NativeCacheOptions) -> Result<Handle> {
-  if !(options.max_bytes.is_finite() && options.max_bytes >= 1.0) {
+  if !(options.max_bytes.is_finite() && options.max_bytes >= 1.0 && options.max_bytes <= limits::MAX_TIER_BYTES as f64)
+  {
     return Err(Error::new(
       Status::InvalidArg,
-      "maxBytes must be a positive number of bytes",
+      format!(
+        "maxBytes must be a positive number of bytes of at most {}",
+        limits::MAX_TIER_BYTES
+      ),
     ));
   }
-  let Some(default_ttl) = ttl_from_ms(Some(options.default_ttl_ms)) else {
+  let ttl_ok = options.default_ttl_ms.is_finite()
+    && options.default_ttl_ms > 0.0
+    && options.default_ttl_ms <= limits::MAX_TTL_MS as f64;
+  let (true, Some(default_ttl)) = (ttl_ok, ttl_from_ms(Some(options.default_ttl_ms))) else {
     return Err(Error::new(
       Status::InvalidArg,
-      "defaultTtlSeconds must be a positive number",
+      format!(
+        "defaultTtlSeconds must be a positive number of at most {} seconds",
+        limits::MAX_TTL_MS / 1000
+      ),
     ));
   };
   Ok(External::new(std::sync::Arc::new(Cache {
@@ -385,8 +399,10 @@ fn tier_error(e: tier::TierError) -> Error {
   Error::new(Status::GenericFailure, e.to_string())
 }
 
+/// A timeout from JS, from 1 ms to [`limits::MAX_TIMEOUT_MS`].
 fn duration_ms(v: f64) -> Duration {
-  Duration::from_millis(if v.is_finite() && v >= 1.0 { v as u64 } else { 1 })
+  let ms = if v.is_finite() && v >= 1.0 { v as u64 } else { 1 };
+  Duration::from_millis(ms.min(limits::MAX_TIMEOUT_MS as u64))
 }
 
 fn compress_threshold(bytes: f64) -> usize {
@@ -400,10 +416,13 @@ fn compress_threshold(bytes: f64) -> usize {
 /// The sealer of a tier's or adapter's values. The key is checked here too (the shim checks it
 /// first, naming the option); the error never includes it.
 fn sealer_of(integrity_key: Option<&[u8]>, max_value_bytes: f64, compress_above_bytes: f64) -> Result<frame::Sealer> {
-  if !(max_value_bytes.is_finite() && max_value_bytes >= 1.0) {
+  if !(max_value_bytes.is_finite() && max_value_bytes >= 1.0 && max_value_bytes <= limits::MAX_VALUE_BYTES as f64) {
     return Err(Error::new(
       Status::InvalidArg,
-      "maxValueBytes must be a positive number of bytes",
+      format!(
+        "maxValueBytes must be a positive number of bytes of at most {}",
+        limits::MAX_VALUE_BYTES
+      ),
     ));
   }
   frame::Sealer::new(
@@ -470,11 +489,7 @@ pub fn remote_set<'e>(
   ttl_ms: f64,
 ) -> Result<PromiseRaw<'e, ()>> {
   let t = (**tier).clone();
-  let ttl = if ttl_ms.is_finite() && ttl_ms > 0.0 {
-    ttl_ms as u64
-  } else {
-    1
-  };
+  let ttl = ttl_from_ms(Some(ttl_ms)).map_or(1, |d| d.as_millis() as u64);
   env.spawn_future(async move { t.set(key, value, ttl).await.map_err(tier_error) })
 }
 
@@ -616,7 +631,7 @@ pub fn momento_create(options: MomentoOptions) -> Result<RemoteHandle> {
     cache_name: options.cache_name,
     token: options.api_key,
     request_timeout: duration_ms(options.request_timeout_ms),
-    max_concurrency: options.max_concurrency.max(1) as usize,
+    max_concurrency: options.max_concurrency.clamp(1, limits::MAX_CONCURRENT_REQUESTS) as usize,
     sealer,
   })
   .map_err(|e| Error::new(Status::InvalidArg, e))?;
@@ -650,11 +665,7 @@ pub fn text_sealer_create(options: TextSealerOptions) -> Result<External<frame::
 /// `body` as a text frame to be stored under `key` for `ttl_ms`.
 #[napi]
 pub fn text_seal(sealer: &External<frame::Sealer>, key: String, body: String, ttl_ms: f64) -> String {
-  let ttl = if ttl_ms.is_finite() && ttl_ms >= 1.0 {
-    ttl_ms as u64
-  } else {
-    1
-  };
+  let ttl = ttl_from_ms(Some(ttl_ms)).map_or(1, |d| d.as_millis() as u64);
   sealer.seal_text(&key, &body, ttl)
 }
 

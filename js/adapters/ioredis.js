@@ -3,7 +3,7 @@
 // layout — `namespace:Model:pk` for entities, `namespace:Model:query:<key>` for query keys — and
 // `lifetime` (seconds) as the default expiry. Values are JSON.
 
-const { checkKeys, positiveNumber, describe } = require('../options');
+const { checkKeys, ttlSeconds, describe } = require('../options');
 
 class IORedisAdapter {
   /**
@@ -23,7 +23,7 @@ class IORedisAdapter {
     }
     this.client = c;
     this.namespace = o.namespace;
-    this.lifetime = positiveNumber('IORedisAdapter', 'lifetime', o.lifetime, undefined);
+    this.lifetime = ttlSeconds('IORedisAdapter', 'lifetime', o.lifetime, undefined);
   }
 
   /** The Redis key of a key array. */

@@ -18,13 +18,14 @@ use tokio::sync::Semaphore;
 
 use crate::breaker::Breaker;
 use crate::frame::{DecodeError, Sealer};
+use crate::limits;
 use crate::redact;
 use crate::tier::{guarded, Read, TierError};
 
-/// Momento's largest item, key and value together: 5 MB (decimal, the safer reading).
-pub const MAX_ITEM_BYTES: usize = 5_000_000;
-/// Momento's longest TTL: 24 hours.
-pub const MAX_TTL_SECONDS: u64 = 24 * 3600;
+/// Momento's largest item, key and value together (see [`crate::limits`]).
+const MAX_ITEM_BYTES: usize = limits::MOMENTO_MAX_ITEM_BYTES as usize;
+/// Momento's longest TTL, in seconds.
+const MAX_TTL_SECONDS: u64 = limits::MOMENTO_MAX_TTL_SECONDS as u64;
 
 /// Where and how to call Momento. Validated by the shim.
 pub struct MomentoConfig {
