@@ -15,8 +15,8 @@ try {
 }
 
 /**
- * One client's native engine as an object. The binding exposes plain functions over an opaque
- * handle (see src/lib.rs for why); this gives them back a method shape.
+ * One client's native store (src/store.rs) as an object. The binding exposes plain functions over
+ * an opaque handle (see src/lib.rs for why); this gives them back a method shape.
  */
 function createCache(options) {
   const h = binding.cacheCreate(options);
@@ -31,7 +31,6 @@ function createCache(options) {
     takeDecodeError: () => binding.cacheTakeDecodeError(h),
     beginFill: (key, models) => binding.cacheBeginFill(h, key, models),
     fill: (ticket, payload, ttlMs, slot) => binding.cacheFill(h, ticket, payload, ttlMs, slot),
-    fillRaw: (ticket, frame, ttlMs, slot) => binding.cacheFillRaw(h, ticket, frame, ttlMs, slot),
     /** True while `ticket`'s read is as fresh as one begun now (a read may join it). */
     ticketCurrent: (ticket) => binding.cacheTicketCurrent(h, ticket),
     /** Ends a ticket; every ticket must be released once its flight is over, landed or not. */
@@ -46,6 +45,8 @@ function createCache(options) {
     recordBypass: (slot, reason) => binding.cacheRecordBypass(h, slot, reason),
     stats: () => binding.cacheStats(h),
   };
+  // Only in builds with the `test-hooks` feature: stores bytes unframed (tests of foreign bytes).
+  if (typeof binding.cacheFillRaw === 'function') cache.fillRaw = (ticket, frame, ttlMs, slot) => binding.cacheFillRaw(h, ticket, frame, ttlMs, slot);
   // Old names, kept while js/engine.js still calls them: `abandon` is `release` of a ticket that
   // did not land; `modelId` and `bumpModel` take table names and table ids.
   cache.abandon = cache.release;
@@ -54,13 +55,25 @@ function createCache(options) {
   return cache;
 }
 
+/**
+ * A network call's promise as callers see it: the core resolves it to the value or to an Error
+ * whose `code` names the failure (`timeout`, `unauthorized`, `cache-not-found`, ...; see
+ * src/tier/mod.rs TierError::code); the Error is thrown here, so the promise rejects with it.
+ */
+async function settled(promise) {
+  const v = await promise;
+  if (v instanceof Error) throw v;
+  return v;
+}
+
 /** The calls every network tier answers (src/tier/mod.rs `Remote`); each returns a promise. */
 function remote(h) {
   return {
     /** Resolves to `{ values, rejected: [{ index, reason }] }` (see src/lib.rs RemoteValues). */
-    mget: (keys) => binding.remoteMget(h, keys),
-    set: (key, value, ttlMs) => binding.remoteSet(h, key, value, ttlMs),
-    del: (key) => binding.remoteDel(h, key),
+    mget: (keys) => settled(binding.remoteMget(h, keys)),
+    /** Stores `value` under `key` for `ttlMs` milliseconds. */
+    set: (key, value, ttlMs) => settled(binding.remoteSet(h, key, value, ttlMs)),
+    del: (key) => settled(binding.remoteDel(h, key)),
     breaker: () => binding.remoteBreaker(h),
     close: () => binding.remoteClose(h),
   };
@@ -71,7 +84,7 @@ function createRedis(options) {
   const h = binding.redisCreate(options);
   return {
     ...remote(h),
-    publish: (channel, message) => binding.redisPublish(h, channel, message),
+    publish: (channel, message) => settled(binding.redisPublish(h, channel, message)),
     /** Makes `cache` (from createCache) this tier's L1, kept coherent through `channel`. */
     attachL1: (cache, channel) => binding.redisAttachL1(h, cache.handle, channel),
   };
@@ -99,6 +112,13 @@ module.exports = {
   createRedis,
   createMomento,
   createTextSealer,
+  /** Why a lookup found no payload (src/store.rs Lookup); `Unkeyable` + reason code when unkeyable. */
+  Lookup: binding.Lookup,
+  /** What became of a fill (src/store.rs FillOutcome). */
+  FillOutcome: binding.FillOutcome,
+  /** Events JS records with recordEvent (src/stats.rs CacheEvent). */
+  CacheEvent: binding.CacheEvent,
+  /** Reasons not to trust the in-process tier (src/store.rs TrustReason). */
   TrustReason: binding.TrustReason,
   /** The bounds of every option (src/limits.rs), shared by the validators and the core. */
   limits: Object.freeze({

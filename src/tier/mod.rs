@@ -62,7 +62,7 @@ pub enum TierError {
 }
 
 impl TierError {
-  /// A stable code, the prefix of the message the shim receives (`<code>: <text>`).
+  /// A stable code, which JS reads as the error's `code` (`timeout`, `unauthorized`, ...).
   pub fn code(&self) -> &'static str {
     match self {
       TierError::Open => "open",
@@ -79,7 +79,6 @@ impl TierError {
 
 impl std::fmt::Display for TierError {
   fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-    write!(f, "{}: ", self.code())?;
     match self {
       TierError::Open => write!(f, "circuit open: the tier keeps failing, calls paused"),
       TierError::Timeout => write!(f, "no answer in time"),

@@ -1,14 +1,17 @@
-//! The engine: one cache client's tiers, fill guard and counters, behind the small interface
-//! both API styles use — `get`, `begin_fill`/`fill`/`release`, `ticket_current`,
-//! `invalidate_key`, `bump_table`, `clear`. Network tiers plug in here.
+//! The store: one cache client's in-process tier, fill guard and counters, behind the small
+//! interface both API styles use — `lookup`, `begin_fill`/`fill`/`release`, `ticket_current`,
+//! `invalidate_key`, `bump_table`, `clear` — plus the registry of findByPk key heads. A network
+//! tier (src/tier/) is a separate handle; when one is used, this in-process tier is its L1.
 
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
+
+use napi_derive::napi;
 
 use crate::fill::FillGuard;
 use crate::frame::{self, DecodeError};
-use crate::stats::{Event, Stats};
+use crate::stats::{CacheEvent, Stats};
 use crate::tier::memory::{Entry, MemoryTier};
 
 /// Why a lookup found nothing usable. Every variant is a miss to the caller.
@@ -22,8 +25,34 @@ pub enum Miss {
   Corrupt(DecodeError),
 }
 
+/// Why a lookup returned no payload, as JS receives it (`cache_get`, `cache_lookup_pk`).
+#[napi]
+#[derive(Debug, PartialEq, Eq)]
+pub enum Lookup {
+  /// No entry (or it expired, or the tier is untrusted).
+  Absent = 0,
+  /// The entry was read under a table generation that has since moved; it was dropped.
+  Stale = 1,
+  /// The entry could not be decoded; it was dropped (`cache_take_decode_error` says why).
+  Corrupt = 2,
+  /// The key could not be built: the value is this plus the unkeyable-reason code (for
+  /// `unkeyable_reason`).
+  Unkeyable = 16,
+}
+
+impl From<&Miss> for Lookup {
+  fn from(m: &Miss) -> Self {
+    match m {
+      Miss::Absent => Lookup::Absent,
+      Miss::Stale => Lookup::Stale,
+      Miss::Corrupt(_) => Lookup::Corrupt,
+    }
+  }
+}
+
 /// What became of a fill.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[napi]
+#[derive(Debug, PartialEq, Eq)]
 pub enum FillOutcome {
   /// An invalidation overtook the read: nothing may be stored anywhere.
   Rejected = 0,
@@ -35,7 +64,7 @@ pub enum FillOutcome {
 
 /// Why the in-process tier may not be trusted to answer: each reason is set and cleared on its
 /// own, and the tier is trusted only while none is set.
-#[napi_derive::napi]
+#[napi]
 #[derive(Debug, PartialEq, Eq)]
 pub enum TrustReason {
   /// The invalidation subscription (Redis pub/sub) is down, or Redis does not answer a PING:
@@ -48,13 +77,13 @@ pub enum TrustReason {
 
 /// Construction options, validated by the caller.
 #[derive(Debug, Clone, Copy)]
-pub struct EngineOptions {
+pub struct StoreOptions {
   pub max_bytes: u64,
   pub default_ttl: Duration,
 }
 
 /// One cache client's state.
-pub struct Engine {
+pub struct Store {
   tier: MemoryTier,
   guard: FillGuard,
   stats: Arc<Stats>,
@@ -62,18 +91,57 @@ pub struct Engine {
   /// The [`TrustReason`]s currently set, as bits. While any is set the tier neither answers nor
   /// stores, so it is never trusted stale.
   distrust: AtomicU32,
+  /// Why the last corrupt entry could not be decoded, until JS asks (one call per warning).
+  last_decode_error: Mutex<Option<String>>,
+  /// (key head, primary-key attribute) pairs registered by [`Store::register_pk_head`].
+  pk_heads: RwLock<Vec<(String, String)>>,
 }
 
-impl Engine {
-  pub fn new(opts: EngineOptions) -> Self {
+impl Store {
+  pub fn new(opts: StoreOptions) -> Self {
     let stats = Arc::new(Stats::default());
-    Engine {
+    Store {
       tier: MemoryTier::new(opts.max_bytes, stats.clone()),
       guard: FillGuard::default(),
       stats,
       default_ttl: opts.default_ttl,
       distrust: AtomicU32::new(0),
+      last_decode_error: Mutex::new(None),
+      pk_heads: RwLock::new(Vec::new()),
     }
+  }
+
+  /// Registers the key head and primary-key attribute of a model's bare `findByPk` (once per
+  /// pair); returns its id.
+  pub fn register_pk_head(&self, head: String, attr: String) -> u32 {
+    let mut heads = self.pk_heads.write().expect("lock");
+    if let Some(i) = heads.iter().position(|(h, a)| *h == head && *a == attr) {
+      return i as u32;
+    }
+    heads.push((head, attr));
+    (heads.len() - 1) as u32
+  }
+
+  /// Runs `f` with the (head, attribute) registered as `id`; None for an unknown id.
+  pub fn with_pk_head<R>(&self, id: u32, f: impl FnOnce(&str, &str) -> R) -> Option<R> {
+    let heads = self.pk_heads.read().expect("lock");
+    heads.get(id as usize).map(|(h, a)| f(h, a))
+  }
+
+  /// Looks `key` up: its payload, or why not. A corrupt entry's decode error is kept for
+  /// [`Store::take_decode_error`].
+  pub fn lookup(&self, key: &str, slot: u32) -> Result<String, Lookup> {
+    self.get(key, slot, str::to_owned).map_err(|miss| {
+      if let Miss::Corrupt(e) = &miss {
+        *self.last_decode_error.lock().expect("lock") = Some(e.to_string());
+      }
+      Lookup::from(&miss)
+    })
+  }
+
+  /// Why the last corrupt entry could not be decoded (once).
+  pub fn take_decode_error(&self) -> Option<String> {
+    self.last_decode_error.lock().expect("lock").take()
   }
 
   /// Sets (`trusted: false`) or clears one reason not to trust the in-process tier. The tier is
@@ -124,14 +192,19 @@ impl Engine {
         Ok(payload) => Ok(read(payload)),
         Err(e) => {
           self.tier.remove(key);
-          self.stats.record(slot, Event::Corrupt);
+          self.stats.record(slot, CacheEvent::Corrupt);
           Err(Miss::Corrupt(e))
         }
       },
     };
-    self
-      .stats
-      .record(slot, if outcome.is_ok() { Event::Hit } else { Event::Miss });
+    self.stats.record(
+      slot,
+      if outcome.is_ok() {
+        CacheEvent::Hit
+      } else {
+        CacheEvent::Miss
+      },
+    );
     outcome
   }
 
@@ -173,8 +246,8 @@ impl Engine {
       (true, false) => FillOutcome::Untrusted,
     };
     match outcome {
-      FillOutcome::Rejected => self.stats.record(slot, Event::FillRejected),
-      FillOutcome::Stored => self.stats.record(slot, Event::Fill),
+      FillOutcome::Rejected => self.stats.record(slot, CacheEvent::FillRejected),
+      FillOutcome::Stored => self.stats.record(slot, CacheEvent::Fill),
       FillOutcome::Untrusted => {}
     }
     outcome
@@ -228,8 +301,8 @@ pub const MAX_INVALIDATION_MESSAGE_BYTES: usize = 16 * 1024;
 mod tests {
   use super::*;
 
-  fn engine() -> Engine {
-    Engine::new(EngineOptions {
+  fn engine() -> Store {
+    Store::new(StoreOptions {
       max_bytes: 1 << 20,
       default_ttl: Duration::from_secs(60),
     })
