@@ -23,7 +23,7 @@ import { startMomentoServer } from './support/momento-server.mjs';
 import { recordingLogger, eventually, schema } from './support/suite.mjs';
 import { RedisCache, MomentoClientGenerator, modelCacheFactory } from '../js/index.mjs';
 
-const { adapterTier, PendingInvalidation, MAX_PENDING_TABLES } = await import('../js/adapters/tier.js');
+const { adapterTier, PendingInvalidation, MAX_PENDING_TABLES } = await import('../js/remote/generations.js');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

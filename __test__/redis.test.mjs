@@ -15,6 +15,8 @@ import { freePort, startRedis } from './support/redis-server.mjs';
 import { recordingLogger, schema, eventually } from './support/suite.mjs';
 import { RedisCache, modelCacheFactory, withCache } from '../js/index.mjs';
 
+const { engineOf } = await import('../js/clients.js');
+
 const unhandled = [];
 process.on('unhandledRejection', (e) => unhandled.push(e));
 
@@ -53,6 +55,20 @@ describe('RedisCache', () => {
     assert.equal(client.stats().hits, 2);
     await client.close();
     await sequelize.close();
+  });
+
+  test('storeAtKey: a one-element path is stored at exactly that key; tokens stay under {namespace}', async () => {
+    const client = new RedisCache({ url: `redis://127.0.0.1:${port}`, namespace: 'atkey', l1: false });
+    const engine = engineOf(client, 'test');
+    const key = 'atkey:findAll:UserModels:{}';
+    const deps = await engine.remote.tokensForFill(['UserModels']);
+    await engine.remote.set([key], '1 rows []\n[]', 1500, deps);
+    assert.equal(await inspect.exists(key), 1, 'stored at the key itself');
+    assert.equal(await inspect.exists('{atkey}:#generation:UserModels'), 1, 'the token where tokens live');
+    const ttl = await inspect.pttl(key);
+    assert.ok(ttl > 1000 && ttl <= 1500, `milliseconds end to end, not rounded to seconds (pttl ${ttl})`);
+    assert.deepEqual(await engine.remote.get([key], ['UserModels']), { payload: '1 rows []\n[]', tokens: deps });
+    await client.close();
   });
 
   test("two app servers on one Redis see each other's writes", async () => {

@@ -1,7 +1,8 @@
 'use strict';
 // Public entry point (CommonJS). The ESM entry (index.mjs) re-exports these names.
 
-const { MemoryCache, RedisCache, CacheClient } = require('./clients');
+const { MemoryCache, CacheClient } = require('./clients');
+const { RedisCache } = require('./redis');
 const { modelCacheFactory, CompressionType } = require('./model-cache');
 const { LoggerFactory } = require('./logger');
 const { withCache } = require('./with-cache');

@@ -2,14 +2,15 @@
 // Momento: `MomentoClientGenerator.getInstance(props)` as in @gomomento-poc/momento-sequelize-cache,
 // returning a MomentoCache — a client whose entries live in a Momento cache, reached through
 // Momento's HTTP API by the Rust core (src/tier/momento.rs). This module resolves credentials and
-// props; the tier logic is the shared one (adapters/tier.js over adapters/native.js).
+// props; the tier logic is the shared one (remote/generations.js over remote/batch.js).
 //
 // Momento's HTTP API has no subscription, so the in-process L1 in front of it cannot be told of
 // other processes' writes: it is kept short (1 s by default) and that TTL bounds how long another
 // process's write can go unseen. Writes made in this process reach its own L1 at once.
 
-const { NetworkClient, l1Option, DEFAULT_TTL_SECONDS, DEFAULT_COMPRESS_ABOVE_BYTES } = require('./clients');
-const { NativeAdapter } = require('./adapters/native');
+const { createHash } = require('node:crypto');
+const { NetworkClient, l1Option, DEFAULT_TTL_SECONDS, DEFAULT_COMPRESS_ABOVE_BYTES, DEFAULT_MAX_VALUE_BYTES } = require('./clients');
+const { NativeAdapter } = require('./remote/batch');
 const { CompressionType } = require('./model-cache');
 const { OnceLogger, defaultLogger } = require('./logger');
 const native = require('./native');
@@ -22,7 +23,6 @@ const DEFAULT_REQUEST_TIMEOUT_MS = 1000;
 const DEFAULT_MAX_CONCURRENT_REQUESTS = 64;
 /** Momento's limits (src/limits.rs): an item (key and value) of 5 MB, a TTL of 24 h. */
 const { MOMENTO_MAX_ITEM_BYTES: MAX_ITEM_BYTES, MOMENTO_MAX_TTL_SECONDS: MAX_TTL_SECONDS, MAX_CONCURRENT_REQUESTS } = native.limits;
-const DEFAULT_MAX_VALUE_BYTES = 4 * 1024 * 1024;
 
 const PROPS = [
   'configuration',
@@ -179,10 +179,6 @@ function timeoutOf(configuration) {
 }
 
 /**
- * A client whose entries live in a Momento cache, with an in-process L1 in front (short TTL).
- * Construct it through MomentoClientGenerator.
- */
-/**
  * The validated settings of `props`, and their fingerprint (what getInstance compares to notice a
  * second call with other props; it holds no secret). Throws a TypeError naming a bad prop.
  */
@@ -263,7 +259,7 @@ const kFingerprint = Symbol('sequelize-native-cache.momento-fingerprint');
 const kLog = Symbol('sequelize-native-cache.momento-log');
 
 function hashOf(text) {
-  return require('node:crypto').createHash('sha256').update(text).digest('hex').slice(0, 16);
+  return createHash('sha256').update(text).digest('hex').slice(0, 16);
 }
 
 /** The key a provider or props hold, to scrub from messages that come from the SDK. */
@@ -372,4 +368,4 @@ const CredentialProvider = Object.freeze({
   },
 });
 
-module.exports = { MomentoCache, MomentoClientGenerator, Configurations, CredentialProvider, resolveCredentials, MAX_TTL_SECONDS, MAX_ITEM_BYTES };
+module.exports = { MomentoCache, MomentoClientGenerator, Configurations, CredentialProvider };

@@ -1,6 +1,7 @@
 'use strict';
 // Loads the napi-rs binding. The generated loader (js/binding/index.js) stays internal: the rest
-// of the shim imports the engine from here, and users import from js/index.js.
+// of the shim reaches the Rust core from here (with method shapes, the enums of the typed
+// contract and the limits), and users import from js/index.js.
 let binding;
 try {
   binding = require('./binding/index.js');
@@ -29,7 +30,8 @@ function createCache(options) {
     lookupPk: (pkHead, value, slot) => binding.cacheLookupPk(h, pkHead, value, slot),
     invalidatePk: (pkHead, value) => binding.cacheInvalidatePk(h, pkHead, value),
     takeDecodeError: () => binding.cacheTakeDecodeError(h),
-    beginFill: (key, models) => binding.cacheBeginFill(h, key, models),
+    /** Starts a read of `key` that depends on `tableIds`; returns its ticket (see release). */
+    beginFill: (key, tableIds) => binding.cacheBeginFill(h, key, tableIds),
     fill: (ticket, payload, ttlMs, slot) => binding.cacheFill(h, ticket, payload, ttlMs, slot),
     /** True while `ticket`'s read is as fresh as one begun now (a read may join it). */
     ticketCurrent: (ticket) => binding.cacheTicketCurrent(h, ticket),

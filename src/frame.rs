@@ -141,19 +141,26 @@ pub fn encode(payload: &str) -> Vec<u8> {
   out
 }
 
-/// Reads an in-process frame back, borrowing its payload.
-pub fn decode(frame: &[u8]) -> Result<&str, DecodeError> {
-  if frame.len() < HEADER_LEN {
+/// Checks what every binary frame starts with (its length at least `header_len`, the magic, the
+/// version) and returns its flags byte.
+fn head(frame: &[u8], header_len: usize, version: u8) -> Result<u8, DecodeError> {
+  if frame.len() < header_len {
     return Err(DecodeError::TooShort);
   }
   if frame[..3] != MAGIC {
     return Err(DecodeError::BadMagic);
   }
-  if frame[3] != FORMAT_VERSION {
+  if frame[3] != version {
     return Err(DecodeError::UnknownVersion(frame[3]));
   }
-  if frame[4] != 0 {
-    return Err(DecodeError::UnknownFlags(frame[4]));
+  Ok(frame[4])
+}
+
+/// Reads an in-process frame back, borrowing its payload.
+pub fn decode(frame: &[u8]) -> Result<&str, DecodeError> {
+  let flags = head(frame, HEADER_LEN, FORMAT_VERSION)?;
+  if flags != 0 {
+    return Err(DecodeError::UnknownFlags(flags));
   }
   let expected = u32::from_le_bytes(frame[5..9].try_into().expect("4 bytes")) as usize;
   let payload = &frame[HEADER_LEN..];
@@ -298,16 +305,7 @@ impl Sealer {
     if frame.len() > self.max_stored + STORED_HEADER_LEN + MAC_LEN {
       return Err(DecodeError::TooLarge);
     }
-    if frame.len() < STORED_HEADER_LEN {
-      return Err(DecodeError::TooShort);
-    }
-    if frame[..3] != MAGIC {
-      return Err(DecodeError::BadMagic);
-    }
-    if frame[3] != STORED_VERSION {
-      return Err(DecodeError::UnknownVersion(frame[3]));
-    }
-    let flags = frame[4];
+    let flags = head(frame, STORED_HEADER_LEN, STORED_VERSION)?;
     if flags & !(FLAG_LZ4 | FLAG_MAC) != 0 {
       return Err(DecodeError::UnknownFlags(flags));
     }

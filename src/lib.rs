@@ -82,7 +82,7 @@ pub struct NativeCacheOptions {
   pub default_ttl_ms: f64,
 }
 
-/// Counters of one (model, method) pair.
+/// Counters of one (model, method) pair (the fields of `stats::SlotSnapshot`, as JS numbers).
 #[napi(object)]
 pub struct SlotStats {
   pub model: String,
@@ -352,7 +352,9 @@ pub fn cache_stats(cache: &Handle) -> NativeStats {
 /// The breaker's phase (`closed`, `open`, `probing`) and how often it changed.
 #[napi(object)]
 pub struct BreakerState {
+  /// `closed`, `open` or `probing`.
   pub phase: String,
+  /// How many times the phase changed.
   pub changes: f64,
 }
 
@@ -499,8 +501,11 @@ pub fn remote_close(tier: &RemoteHandle) {
 pub struct RedisOptions {
   /// One `redis://` or `rediss://` URL, or the cluster's nodes.
   pub urls: Vec<String>,
+  /// Whether `urls` are a cluster's nodes.
   pub cluster: bool,
+  /// Connect timeout, in milliseconds.
   pub connect_timeout_ms: f64,
+  /// Command timeout, in milliseconds.
   pub command_timeout_ms: f64,
   /// Values of at least this many bytes are stored compressed (0: never).
   pub compress_above_bytes: f64,
@@ -560,7 +565,7 @@ pub fn redis_publish<'e>(
 
 /// Puts the in-process tier `cache` in front of Redis as its L1: a background task subscribes to
 /// `channel` and bumps the local generation of every table named in a message that this process
-/// knows (see `Engine::apply_invalidation`). While the
+/// knows (see `Store::apply_invalidation`). While the
 /// subscription is down the L1 is untrusted (it answers nothing and stores nothing) and it is
 /// emptied on every change, since messages may have been missed.
 #[napi]
@@ -584,9 +589,13 @@ pub fn redis_attach_l1(tier: &RemoteHandle, cache: &Handle, channel: String) -> 
 pub struct MomentoOptions {
   /// `https://api.cache.<cell-host>`, or a loopback `http://` URL.
   pub base_url: String,
+  /// The Momento cache.
   pub cache_name: String,
+  /// The key sent as `Authorization`.
   pub api_key: String,
+  /// Covers waiting for a request slot and the request, in milliseconds.
   pub request_timeout_ms: f64,
+  /// Requests in flight at most.
   pub max_concurrency: u32,
   /// Values of at least this many bytes are stored compressed (0: never).
   pub compress_above_bytes: f64,
@@ -630,7 +639,9 @@ pub struct TextSealerOptions {
 /// What [`text_open`] found: the body, or why the text was rejected.
 #[napi(object)]
 pub struct OpenedText {
+  /// The body, when the frame checked out.
   pub body: Option<String>,
+  /// Why the text was rejected (see [`frame::DecodeError`]).
   pub rejected: Option<String>,
 }
 

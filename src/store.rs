@@ -78,7 +78,9 @@ pub enum TrustReason {
 /// Construction options, validated by the caller.
 #[derive(Debug, Clone, Copy)]
 pub struct StoreOptions {
+  /// Upper bound of the in-process tier, in bytes.
   pub max_bytes: u64,
+  /// TTL of entries stored without one.
   pub default_ttl: Duration,
 }
 
@@ -98,6 +100,7 @@ pub struct Store {
 }
 
 impl Store {
+  /// An empty store, trusted.
   pub fn new(opts: StoreOptions) -> Self {
     let stats = Arc::new(Stats::default());
     Store {
@@ -166,10 +169,12 @@ impl Store {
     self.distrust.load(SeqCst) == 0
   }
 
+  /// The counters.
   pub fn stats(&self) -> &Stats {
     &self.stats
   }
 
+  /// The fill guard: table generations and key leases.
   pub fn guard(&self) -> &FillGuard {
     &self.guard
   }
@@ -226,7 +231,7 @@ impl Store {
     self.fill_frame(ticket, frame, ttl, slot)
   }
 
-  /// As [`Engine::fill`] with an already framed value (also used to store foreign bytes in tests).
+  /// As [`Store::fill`] with an already framed value (also used to store foreign bytes in tests).
   pub fn fill_frame(&self, ticket: u32, frame: Box<[u8]>, ttl: Option<Duration>, slot: u32) -> FillOutcome {
     let ttl = ttl.unwrap_or(self.default_ttl);
     let trusted = self.is_trusted();
@@ -301,7 +306,7 @@ pub const MAX_INVALIDATION_MESSAGE_BYTES: usize = 16 * 1024;
 mod tests {
   use super::*;
 
-  fn engine() -> Store {
+  fn store() -> Store {
     Store::new(StoreOptions {
       max_bytes: 1 << 20,
       default_ttl: Duration::from_secs(60),
@@ -310,7 +315,7 @@ mod tests {
 
   #[test]
   fn read_aside_round_trip() {
-    let e = engine();
+    let e = store();
     let s = e.stats().slot("User", "findAll");
     assert_eq!(e.get("k", s, |p| p.to_owned()), Err(Miss::Absent));
     let t = e.begin_fill("k", &[]);
@@ -322,7 +327,7 @@ mod tests {
 
   #[test]
   fn entries_of_a_bumped_table_are_stale() {
-    let e = engine();
+    let e = store();
     let users = e.guard().table_id("Users");
     let t = e.begin_fill("k", &[users]);
     assert_eq!(e.fill(t, "[1]", None, 0), FillOutcome::Stored);
@@ -333,7 +338,7 @@ mod tests {
 
   #[test]
   fn a_fill_overtaken_by_invalidation_does_not_land() {
-    let e = engine();
+    let e = store();
     let t = e.begin_fill("k", &[]);
     e.invalidate_key("k");
     assert_eq!(e.fill(t, "[1]", None, 0), FillOutcome::Rejected);
@@ -342,7 +347,7 @@ mod tests {
 
   #[test]
   fn an_untrusted_tier_neither_answers_nor_stores_and_is_emptied() {
-    let e = engine();
+    let e = store();
     let t = e.begin_fill("k", &[]);
     assert_eq!(e.fill(t, "[1]", None, 0), FillOutcome::Stored);
     e.set_trust(TrustReason::Subscription, false);
@@ -355,7 +360,7 @@ mod tests {
 
   #[test]
   fn the_tier_is_trusted_only_while_no_reason_is_set() {
-    let e = engine();
+    let e = store();
     e.set_trust(TrustReason::Subscription, false);
     e.set_trust(TrustReason::PendingInvalidation, false);
     e.set_trust(TrustReason::Subscription, true);
@@ -376,7 +381,7 @@ mod tests {
 
   #[test]
   fn invalidation_messages_bump_known_tables_and_take_no_memory() {
-    let e = engine();
+    let e = store();
     let users = e.guard().table_id("Users");
     let t = e.begin_fill("k", &[users]);
     assert_eq!(e.fill(t, "[1]", None, 0), FillOutcome::Stored);
@@ -390,7 +395,7 @@ mod tests {
 
   #[test]
   fn an_oversized_invalidation_message_drops_everything() {
-    let e = engine();
+    let e = store();
     let t = e.begin_fill("k", &[]);
     assert_eq!(e.fill(t, "[1]", None, 0), FillOutcome::Stored);
     e.apply_invalidation(&vec![b'x'; MAX_INVALIDATION_MESSAGE_BYTES + 1]);
@@ -400,7 +405,7 @@ mod tests {
 
   #[test]
   fn corrupt_entries_are_misses_and_are_dropped() {
-    let e = engine();
+    let e = store();
     let s = e.stats().slot("User", "findAll");
     let t = e.begin_fill("k", &[]);
     assert_eq!(

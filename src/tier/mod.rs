@@ -1,6 +1,6 @@
 //! Storage tiers. The in-process tier (`memory`) holds in-process frames (see [`crate::frame`])
 //! under canonical keys; the network tiers (`redis`, `momento`) store strings for the shim's
-//! generation-token logic (js/adapters/tier.js), each sealed in a stored frame bound to its key,
+//! generation-token logic (js/remote/generations.js), each sealed in a stored frame bound to its key,
 //! behind one [`Remote`] surface so both reach JS through the same calls.
 
 pub mod memory;
@@ -117,11 +117,14 @@ pub async fn guarded<T>(
 /// A network tier, whichever service it talks to.
 #[derive(Clone)]
 pub enum Remote {
+  /// Redis or a Redis Cluster.
   Redis(Arc<redis::RedisTier>),
+  /// Momento's HTTP API.
   Momento(Arc<momento::MomentoTier>),
 }
 
 impl Remote {
+  /// What is stored under each key, in order.
   pub async fn mget(&self, keys: Vec<String>) -> Result<Vec<Read>, TierError> {
     match self {
       Remote::Redis(t) => t.mget(keys).await,
@@ -129,6 +132,7 @@ impl Remote {
     }
   }
 
+  /// Stores `value` under `key` for `ttl_ms` milliseconds (sealed in a stored frame).
   pub async fn set(&self, key: String, value: String, ttl_ms: u64) -> Result<(), TierError> {
     match self {
       Remote::Redis(t) => t.set(key, value, ttl_ms).await,
@@ -136,6 +140,7 @@ impl Remote {
     }
   }
 
+  /// Deletes `key`.
   pub async fn del(&self, key: String) -> Result<(), TierError> {
     match self {
       Remote::Redis(t) => t.del(key).await,
@@ -143,6 +148,7 @@ impl Remote {
     }
   }
 
+  /// The tier's circuit breaker.
   pub fn breaker(&self) -> &Breaker {
     match self {
       Remote::Redis(t) => &t.breaker,
@@ -150,6 +156,7 @@ impl Remote {
     }
   }
 
+  /// Stops the tier: no further call goes out, background tasks end.
   pub fn close(&self) {
     match self {
       Remote::Redis(t) => t.close(),

@@ -162,6 +162,7 @@ impl MomentoTier {
     Ok(())
   }
 
+  /// Deletes `key` (Momento answers 204 whether it existed or not).
   pub async fn del(&self, key: String) -> Result<(), TierError> {
     self.send(self.http.delete(self.url(&key, None))).await?;
     Ok(())

@@ -174,12 +174,14 @@ impl RedisTier {
     self.run(cmd).await
   }
 
+  /// Deletes `key`.
   pub async fn del(&self, key: String) -> Result<(), TierError> {
     let mut cmd = redis::cmd("DEL");
     cmd.arg(key);
     self.run(cmd).await
   }
 
+  /// PUBLISHes `message` on `channel` (the invalidation channel).
   pub async fn publish(&self, channel: String, message: String) -> Result<(), TierError> {
     let mut cmd = redis::cmd("PUBLISH");
     cmd.arg(channel).arg(message);

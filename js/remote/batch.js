@@ -1,6 +1,6 @@
 'use strict';
-// The store behind RedisCache and MomentoCache: the same generation-token tier as any adapter
-// (tier.js), with every network call made by the Rust core (src/tier/: redis-rs or reqwest,
+// The store behind RedisCache and MomentoCache, batching reads per tick: the same
+// generation-token tier as any adapter (generations.js), with every network call made by the Rust core (src/tier/: redis-rs or reqwest,
 // timeouts, circuit breaker), which also seals every value in a frame bound to its key.
 //
 // Keys: a one-element path is the key itself (the engine's full key, which already starts with the
@@ -13,7 +13,7 @@
 // cluster client), concurrent GETs on Momento. A lone read pays one extra tick; 64 concurrent
 // reads pay one crossing instead of 64.
 
-const { Rejected } = require('./tier');
+const { Rejected } = require('./generations');
 
 /**
  * Keys per native call, about: a batch is sent once it holds this many (a caller's keys stay in one
