@@ -141,7 +141,15 @@ export interface RedisCacheOptions {
   maxValueBytes?: number;
   /** With `rediss://`: the CA certificate (PEM) to trust instead of the system's roots. */
   tls?: { ca: string | Buffer };
+  /**
+   * Sign every stored value with HMAC-SHA-256 under `key` (at least 32 bytes); `false`: none.
+   * Default: the SNC_INTEGRITY_KEY environment variable, when set.
+   */
+  integrity?: IntegrityOption;
 }
+
+/** `{ key }` (a Buffer or string of at least 32 bytes) signs stored values; `false` turns signing off. */
+export type IntegrityOption = { key: Buffer | Uint8Array | string } | false;
 
 /** Redis (or a Redis Cluster) through the Rust core, with timeouts and a circuit breaker. */
 export declare class RedisCache extends CacheClient {
@@ -194,6 +202,8 @@ export interface MomentoClientProps {
   /** Results larger than this are not cached (default 4 MiB, at most 5 MB: Momento's item limit). */
   maxValueBytes?: number;
   /** Where warnings at construction go (default: the console, warn and above). */
+  /** As RedisCache's `integrity`: sign every stored value (default: SNC_INTEGRITY_KEY, when set). */
+  integrity?: IntegrityOption;
   logger?: Logger;
 }
 

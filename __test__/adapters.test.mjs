@@ -221,6 +221,21 @@ describe('IORedisAdapter over a real Redis', () => {
     }
   });
 
+  test('withCache({ client, namespace, lifetime }) over an ioredis client works as an IORedisAdapter', async () => {
+    const { sequelize, User, counted } = await schema();
+    const settings = { client: redis, namespace: `${namespace}-settings`, lifetime: 120 };
+    const { withCache: wrap } = withCache(settings, { logger: recordingLogger() });
+    wrap(User);
+    const u = await User.cache().create({ name: 'Bob', status: 'active' });
+    assert.equal(await redis.exists(`${namespace}-settings:User:${u.id}`), 1, "the seed's key layout, in its namespace");
+    const ttl = await redis.ttl(`${namespace}-settings:User:${u.id}`);
+    assert.ok(ttl > 100 && ttl <= 120, `its lifetime (ttl ${ttl})`);
+    const [row, statements] = await counted(() => User.cache().findByPk(u.id));
+    assert.deepEqual([row.name, statements], ['Bob', 0]);
+    assert.equal(User.cache().client, settings);
+    await sequelize.close();
+  });
+
   test('bad options are TypeErrors naming the option', () => {
     assert.throws(() => new IORedisAdapter({}), /client/);
     assert.throws(() => new IORedisAdapter({ client: redis, lifetime: -1 }), /lifetime/);

@@ -16,16 +16,13 @@
 // Times are CLOCK_MONOTONIC (process.hrtime), which on Linux is one clock for all processes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
-import { createDb } from './support/redis-worker.mjs';
+import { createDb, startWorker, message } from './support/redis-worker.mjs';
 import { freePort, startRedis } from './support/redis-server.mjs';
 
-const WORKER = fileURLToPath(new URL('./support/redis-worker.mjs', import.meta.url));
 const VERSIONS = 100;
 const INTERVAL_MS = 20;
 /** How long the readers keep reading after the last write. Longer than LOST_BOUND_MS, so the
@@ -33,38 +30,6 @@ const INTERVAL_MS = 20;
 const TAIL_MS = 1500;
 /** A read starting this long after a write must see it. Generous: only a lost invalidation fails it. */
 const LOST_BOUND_MS = 1000;
-
-/** A worker process; its stderr is kept for failure messages. */
-function startWorker(role, config) {
-  const child = fork(WORKER, [role, JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'advanced' });
-  child.role = role;
-  child.output = '';
-  child.stdout.on('data', (d) => (child.output += d));
-  child.stderr.on('data', (d) => (child.output += d));
-  child.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  return child;
-}
-
-/** The next message of `type` from `child`; rejects on an error message, an exit or a timeout. */
-function message(child, type, timeoutMs = 15_000) {
-  return new Promise((resolve, reject) => {
-    const done = (fn, v) => {
-      clearTimeout(timer);
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-      fn(v);
-    };
-    const fail = (why) => done(reject, new Error(`${child.role} ${child.pid}: ${why}\n--- its output ---\n${child.output}`));
-    const onMessage = (m) => {
-      if (m.type === type) done(resolve, m);
-      else if (m.type === 'error') fail(m.message);
-    };
-    const onExit = (code, signal) => fail(`exited (${code ?? signal}) before sending '${type}'`);
-    const timer = setTimeout(() => fail(`no '${type}' within ${timeoutMs} ms`), timeoutMs);
-    child.on('message', onMessage);
-    child.on('exit', onExit);
-  });
-}
 
 function percentile(sorted, p) {
   if (sorted.length === 0) return NaN;

@@ -15,6 +15,8 @@ import { freePort, startRedis } from './support/redis-server.mjs';
 import { recordingLogger, schema, eventually } from './support/suite.mjs';
 import { RedisCache, modelCacheFactory, withCache } from '../js/index.mjs';
 
+const { engineOf } = await import('../js/clients.js');
+
 const unhandled = [];
 process.on('unhandledRejection', (e) => unhandled.push(e));
 
@@ -53,6 +55,20 @@ describe('RedisCache', () => {
     assert.equal(client.stats().hits, 2);
     await client.close();
     await sequelize.close();
+  });
+
+  test('storeAtKey: a one-element path is stored at exactly that key; tokens stay under {namespace}', async () => {
+    const client = new RedisCache({ url: `redis://127.0.0.1:${port}`, namespace: 'atkey', l1: false });
+    const engine = engineOf(client, 'test');
+    const key = 'atkey:findAll:UserModels:{}';
+    const deps = await engine.remote.tokensForFill(['UserModels']);
+    await engine.remote.set([key], '1 rows []\n[]', 1500, deps);
+    assert.equal(await inspect.exists(key), 1, 'stored at the key itself');
+    assert.equal(await inspect.exists('{atkey}:#generation:UserModels'), 1, 'the token where tokens live');
+    const ttl = await inspect.pttl(key);
+    assert.ok(ttl > 1000 && ttl <= 1500, `milliseconds end to end, not rounded to seconds (pttl ${ttl})`);
+    assert.deepEqual(await engine.remote.get([key], ['UserModels']), { payload: '1 rows []\n[]', tokens: deps });
+    await client.close();
   });
 
   test("two app servers on one Redis see each other's writes", async () => {
@@ -142,41 +158,49 @@ describe('RedisCache', () => {
     const { sequelize, User, counted } = await schema();
     const logger = recordingLogger();
     const client = new RedisCache({ url: `redis://127.0.0.1:${own}`, namespace: 'flaky', commandTimeoutMs: 200, connectTimeoutMs: 300 });
-    const cache = await modelCacheFactory(client, logger);
-    const u = await User.create({ name: 'up' });
-    await cache.wrap(User).findByPk(u.id);
-    let [row, statements] = await counted(() => cache.wrap(User).findByPk(u.id));
-    assert.deepEqual([row.name, statements], ['up', 0]);
-
-    // Hung: SIGSTOP keeps the socket open and answers nothing.
-    proc.kill('SIGSTOP');
-    await User.update({ name: 'while hung' }, { where: { id: u.id } });
-    for (let i = 0; i < 6; i++) assert.equal((await cache.wrap(User).findByPk(u.id)).name, 'while hung');
-    assert.equal(client.breaker().phase, 'open', 'the breaker stopped sending commands');
-    proc.kill('SIGCONT');
-
-    // Down.
-    proc.kill('SIGKILL');
-    await new Promise((r) => proc.on('exit', r));
-    await User.update({ name: 'while down' }, { where: { id: u.id } });
-    for (let i = 0; i < 6; i++) assert.equal((await cache.wrap(User).findByPk(u.id)).name, 'while down');
-    const warnings = logger.lines.filter((l) => l.level === 'warn').length;
-    assert.ok(warnings >= 1 && warnings <= 4, `one warning per kind of failure, not per call (${warnings})`);
-
-    // Back: the breaker probes and hits resume by themselves.
-    proc = await startRedis(own);
-    let resumed = false;
-    for (let i = 0; i < 100 && !resumed; i++) {
-      await new Promise((r) => setTimeout(r, 100));
+    try {
+      const cache = await modelCacheFactory(client, logger);
+      const u = await User.create({ name: 'up' });
       await cache.wrap(User).findByPk(u.id);
-      [row, statements] = await counted(() => cache.wrap(User).findByPk(u.id));
-      resumed = statements === 0;
+      let [row, statements] = await counted(() => cache.wrap(User).findByPk(u.id));
+      assert.deepEqual([row.name, statements], ['up', 0]);
+
+      // Hung: SIGSTOP keeps the socket open and answers nothing. The write's bump fails and is
+      // retried; the retries (the reads of the written table do not go to Redis meanwhile) open
+      // the breaker.
+      proc.kill('SIGSTOP');
+      await User.update({ name: 'while hung' }, { where: { id: u.id } });
+      for (let i = 0; i < 6; i++) assert.equal((await cache.wrap(User).findByPk(u.id)).name, 'while hung');
+      assert.ok(await eventually(() => client.breaker().phase, (p) => p === 'open'), 'the breaker stopped sending commands');
+      proc.kill('SIGCONT');
+
+      // Down.
+      proc.kill('SIGKILL');
+      await new Promise((r) => proc.on('exit', r));
+      await User.update({ name: 'while down' }, { where: { id: u.id } });
+      for (let i = 0; i < 6; i++) assert.equal((await cache.wrap(User).findByPk(u.id)).name, 'while down');
+      const warnings = logger.lines.filter((l) => l.level === 'warn').length;
+      assert.ok(warnings >= 1 && warnings <= 4, `one warning per kind of failure, not per call (${warnings})`);
+
+      // Back: the breaker probes, the pending bumps go through, and hits resume by themselves.
+      proc = await startRedis(own);
+      let resumed = false;
+      for (let i = 0; i < 100 && !resumed; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        await cache.wrap(User).findByPk(u.id);
+        [row, statements] = await counted(() => cache.wrap(User).findByPk(u.id));
+        resumed = statements === 0;
+      }
+      assert.ok(resumed, 'hits resumed after Redis came back');
+      assert.equal(row.name, 'while down', 'and they are fresh');
+      assert.equal(client.breaker().phase, 'closed');
+    } finally {
+      // A stopped child process would keep the test process alive.
+      proc.kill('SIGCONT');
+      proc.kill('SIGKILL');
+      await client.close();
+      await sequelize.close();
     }
-    assert.ok(resumed, 'hits resumed after Redis came back');
-    assert.equal(row.name, 'while down', 'and they are fresh');
-    assert.equal(client.breaker().phase, 'closed');
-    proc.kill('SIGKILL');
-    await sequelize.close();
   });
 
   test('concurrent hits issued in one tick cost one MGET: entries and their tables\' tokens in one round trip', async () => {

@@ -5,7 +5,8 @@
 // that function (`const { withCache } = require('sequelize-transparent-cache')(adaptor)`): its
 // users change only the module name. Every export is also a property of it.
 
-const { MemoryCache, RedisCache, CacheClient } = require('./clients');
+const { MemoryCache, CacheClient } = require('./clients');
+const { RedisCache } = require('./redis');
 const { modelCacheFactory, CompressionType } = require('./model-cache');
 const { LoggerFactory } = require('./logger');
 const { withCache } = require('./with-cache');

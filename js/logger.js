@@ -48,10 +48,10 @@ const LoggerFactory = {
       throw new TypeError('LoggerFactory.createLogger: options must be an object like { logLevel: "info" }');
     }
     const level = options.logLevel ?? 'info';
-    if (!Object.prototype.hasOwnProperty.call(LEVELS, level)) {
-      throw new TypeError(
-        `LoggerFactory.createLogger: logLevel must be one of ${Object.keys(LEVELS).join(', ')}; got ${JSON.stringify(level)}`,
-      );
+    if (typeof level !== 'string' || !Object.prototype.hasOwnProperty.call(LEVELS, level)) {
+      // Required here: options.js requires this module for isLogger.
+      const { describe } = require('./options');
+      throw new TypeError(`LoggerFactory.createLogger: logLevel must be one of ${Object.keys(LEVELS).join(', ')}; got ${describe(level)}`);
     }
     return new ConsoleLogger(level);
   },
@@ -79,14 +79,15 @@ class OnceLogger {
   }
 
   /**
-   * Reports a failed network-tier call. Rejected credentials and a missing cache are errors with
-   * their own codes (they need the user's attention); anything else is an adapter warning.
+   * Reports a failed network-tier call (an error from js/native.js, whose `code` names the
+   * failure, or whatever a JS adapter threw). Rejected credentials and a missing cache are errors
+   * with their own log codes (they need the user's attention); anything else is an adapter warning.
    */
   tierFailed(err, obj, msg) {
     const message = err && err.message;
-    const kind = typeof message === 'string' ? /^(unauthorized|cache-not-found): /.exec(message) : null;
-    if (kind) this.error(`cache-${kind[1]}`, { ...obj, error: message }, `${message.slice(kind[0].length)}; the database answers`);
-    else this.warn('cache-adapter', { ...obj, error: message }, msg);
+    const code = err && err.code;
+    if (code === 'unauthorized' || code === 'cache-not-found') this.error(`cache-${code}`, { ...obj, error: message }, `${message}; the database answers`);
+    else this.warn('cache-adapter', { ...obj, error: message, ...(typeof code === 'string' ? { reason: code } : {}) }, msg);
   }
 
   #emit(level, code, obj, msg) {

@@ -2,28 +2,27 @@
 // Momento: `MomentoClientGenerator.getInstance(props)` as in @gomomento-poc/momento-sequelize-cache,
 // returning a MomentoCache — a client whose entries live in a Momento cache, reached through
 // Momento's HTTP API by the Rust core (src/tier/momento.rs). This module resolves credentials and
-// props; the tier logic is the shared one (adapters/tier.js over adapters/native.js).
+// props; the tier logic is the shared one (remote/generations.js over remote/batch.js).
 //
 // Momento's HTTP API has no subscription, so the in-process L1 in front of it cannot be told of
 // other processes' writes: it is kept short (1 s by default) and that TTL bounds how long another
 // process's write can go unseen. Writes made in this process reach its own L1 at once.
 
-const { NetworkClient, l1Option, DEFAULT_TTL_SECONDS, DEFAULT_COMPRESS_ABOVE_BYTES } = require('./clients');
-const { NativeAdapter } = require('./adapters/native');
+const { createHash } = require('node:crypto');
+const { NetworkClient, l1Option, DEFAULT_TTL_SECONDS, DEFAULT_COMPRESS_ABOVE_BYTES, DEFAULT_MAX_VALUE_BYTES } = require('./clients');
+const { NativeAdapter } = require('./remote/batch');
 const { CompressionType } = require('./model-cache');
 const { OnceLogger, defaultLogger } = require('./logger');
 const native = require('./native');
-const { checkKeys, positiveNumber, positiveInteger, nonNegativeInteger, nonEmptyString, optionalBoolean, optionalLogger, describe } = require('./options');
+const { checkKeys, positiveInteger, nonNegativeInteger, nonEmptyString, optionalBoolean, optionalLogger, ttlSeconds, timeoutMs, integrityKey, describe } = require('./options');
 
 const WHERE = 'MomentoClientGenerator';
 const DEFAULT_CACHE_NAME = 'model-cache';
 const DEFAULT_L1_TTL_SECONDS = 1;
 const DEFAULT_REQUEST_TIMEOUT_MS = 1000;
 const DEFAULT_MAX_CONCURRENT_REQUESTS = 64;
-/** Momento's limits: an item (key and value) of 5 MB, a TTL of 24 h. */
-const MAX_ITEM_BYTES = 5_000_000;
-const MAX_TTL_SECONDS = 24 * 3600;
-const DEFAULT_MAX_VALUE_BYTES = 4 * 1024 * 1024;
+/** Momento's limits (src/limits.rs): an item (key and value) of 5 MB, a TTL of 24 h. */
+const { MOMENTO_MAX_ITEM_BYTES: MAX_ITEM_BYTES, MOMENTO_MAX_TTL_SECONDS: MAX_TTL_SECONDS, MAX_CONCURRENT_REQUESTS } = native.limits;
 
 const PROPS = [
   'configuration',
@@ -39,6 +38,7 @@ const PROPS = [
   'compressionType',
   'compressAboveBytes',
   'maxValueBytes',
+  'integrity',
   'logger',
 ];
 
@@ -134,7 +134,8 @@ function resolveCredentials(where, props, env = process.env) {
       key = cp.getAuthToken();
       providerEndpoint = typeof cp.getCacheEndpoint === 'function' ? cp.getCacheEndpoint() : undefined;
     } catch (err) {
-      throw new TypeError(`${where}: credentialProvider failed: ${err && err.message}`);
+      // The provider's own message may hold the key: only a scrubbed snippet of it.
+      throw new TypeError(`${where}: credentialProvider failed: ${native.scrubText(String(err && err.message), [])}`);
     }
     // Newer SDKs may describe the endpoint as an object; only a host string is usable here.
     if (providerEndpoint !== null && typeof providerEndpoint === 'object' && typeof providerEndpoint.endpoint === 'string') providerEndpoint = providerEndpoint.endpoint;
@@ -178,10 +179,6 @@ function timeoutOf(configuration) {
 }
 
 /**
- * A client whose entries live in a Momento cache, with an in-process L1 in front (short TTL).
- * Construct it through MomentoClientGenerator.
- */
-/**
  * The validated settings of `props`, and their fingerprint (what getInstance compares to notice a
  * second call with other props; it holds no secret). Throws a TypeError naming a bad prop.
  */
@@ -191,24 +188,24 @@ function settingsOf(props, where) {
     throw new TypeError(`${where}: configuration must be a configuration object (e.g. Configurations.Laptop.latest()), got ${describe(o.configuration)}`);
   }
   const { token, baseUrl } = resolveCredentials(where, o);
-  const ttl = positiveNumber(where, 'defaultTtlSeconds', o.defaultTtlSeconds, DEFAULT_TTL_SECONDS);
+  const ttl = ttlSeconds(where, 'defaultTtlSeconds', o.defaultTtlSeconds, DEFAULT_TTL_SECONDS);
   const cacheName = nonEmptyString(where, 'modelCacheName', o.modelCacheName, DEFAULT_CACHE_NAME);
   const namespace = nonEmptyString(where, 'namespace', o.namespace, 'snc');
   const forceCreateCache = optionalBoolean(where, 'forceCreateCache', o.forceCreateCache, false);
   const logger = optionalLogger(where, o.logger, undefined) ?? defaultLogger();
   const l1 = l1Option(where, o.l1, DEFAULT_L1_TTL_SECONDS);
-  const requestTimeoutMs = positiveNumber(where, 'requestTimeoutMs', o.requestTimeoutMs, timeoutOf(o.configuration) ?? DEFAULT_REQUEST_TIMEOUT_MS);
-  const maxConcurrentRequests = positiveInteger(where, 'maxConcurrentRequests', o.maxConcurrentRequests, DEFAULT_MAX_CONCURRENT_REQUESTS);
+  const requestTimeoutMs = timeoutMs(where, 'requestTimeoutMs', o.requestTimeoutMs, timeoutOf(o.configuration) ?? DEFAULT_REQUEST_TIMEOUT_MS);
+  const maxConcurrentRequests = positiveInteger(where, 'maxConcurrentRequests', o.maxConcurrentRequests, DEFAULT_MAX_CONCURRENT_REQUESTS, MAX_CONCURRENT_REQUESTS);
   const compressionType = o.compressionType ?? CompressionType.ZSTD;
   if (!Object.values(CompressionType).includes(compressionType)) {
     throw new TypeError(`${where}: compressionType must be one of ${Object.values(CompressionType).join(', ')}, got ${describe(compressionType)}`);
   }
-  let compressAboveBytes = nonNegativeInteger(where, 'compressAboveBytes', o.compressAboveBytes, DEFAULT_COMPRESS_ABOVE_BYTES, ' (0: never compress)');
+  let compressAboveBytes = nonNegativeInteger(where, 'compressAboveBytes', o.compressAboveBytes, DEFAULT_COMPRESS_ABOVE_BYTES, MAX_ITEM_BYTES, ' bytes (0: never compress)');
   if (compressionType === CompressionType.NONE) compressAboveBytes = 0;
-  const maxValueBytes = positiveInteger(where, 'maxValueBytes', o.maxValueBytes, DEFAULT_MAX_VALUE_BYTES);
-  if (maxValueBytes > MAX_ITEM_BYTES) throw new TypeError(`${where}: maxValueBytes must be at most ${MAX_ITEM_BYTES} (Momento's item limit), got ${maxValueBytes}`);
-  const fingerprint = JSON.stringify([baseUrl, cacheName, namespace, ttl, l1, requestTimeoutMs, maxConcurrentRequests, compressAboveBytes, maxValueBytes, hashOf(token)]);
-  return { props: o, token, baseUrl, ttl, cacheName, namespace, forceCreateCache, logger, l1, requestTimeoutMs, maxConcurrentRequests, compressAboveBytes, maxValueBytes, fingerprint };
+  const maxValueBytes = positiveInteger(where, 'maxValueBytes', o.maxValueBytes, DEFAULT_MAX_VALUE_BYTES, MAX_ITEM_BYTES, " bytes (Momento's item limit)");
+  const key = integrityKey(where, o.integrity);
+  const fingerprint = JSON.stringify([baseUrl, cacheName, namespace, ttl, l1, requestTimeoutMs, maxConcurrentRequests, compressAboveBytes, maxValueBytes, hashOf(token), key && hashOf(key)]);
+  return { props: o, token, baseUrl, ttl, cacheName, namespace, forceCreateCache, logger, l1, requestTimeoutMs, maxConcurrentRequests, compressAboveBytes, maxValueBytes, integrityKey: key, fingerprint };
 }
 
 /**
@@ -228,6 +225,8 @@ class MomentoCache extends NetworkClient {
       requestTimeoutMs: c.requestTimeoutMs,
       maxConcurrency: c.maxConcurrentRequests,
       compressAboveBytes: c.compressAboveBytes,
+      maxValueBytes: c.maxValueBytes,
+      integrityKey: c.integrityKey,
     });
     // No subscription: the L1 is trusted from the start, and its short TTL bounds staleness.
     const engine = this.attachTier({
@@ -260,7 +259,18 @@ const kFingerprint = Symbol('sequelize-native-cache.momento-fingerprint');
 const kLog = Symbol('sequelize-native-cache.momento-log');
 
 function hashOf(text) {
-  return require('node:crypto').createHash('sha256').update(text).digest('hex').slice(0, 16);
+  return createHash('sha256').update(text).digest('hex').slice(0, 16);
+}
+
+/** The key a provider or props hold, to scrub from messages that come from the SDK. */
+function secretsOf(props) {
+  try {
+    const cp = props.credentialProvider;
+    const key = cp === undefined ? process.env.MOMENTO_API_KEY : typeof cp.getAuthToken === 'function' ? cp.getAuthToken() : cp.apiKey;
+    return typeof key === 'string' && key !== '' ? [key] : [];
+  } catch {
+    return [];
+  }
 }
 
 /**
@@ -292,7 +302,7 @@ async function createCache(cacheName, props, ttl, log) {
     if (r instanceof sdk.CreateCache.Error) throw new Error(r.message());
     client.close();
   } catch (err) {
-    log.warn('cache-force-create', { modelCacheName: cacheName, error: err && err.message }, `forceCreateCache: could not create the cache "${cacheName}"; it must exist`);
+    log.warn('cache-force-create', { modelCacheName: cacheName, error: native.scrubText(String(err && err.message), secretsOf(props)) }, `forceCreateCache: could not create the cache "${cacheName}"; it must exist`);
   }
 }
 
@@ -358,4 +368,4 @@ const CredentialProvider = Object.freeze({
   },
 });
 
-module.exports = { MomentoCache, MomentoClientGenerator, Configurations, CredentialProvider, resolveCredentials, MAX_TTL_SECONDS, MAX_ITEM_BYTES };
+module.exports = { MomentoCache, MomentoClientGenerator, Configurations, CredentialProvider };

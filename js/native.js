@@ -1,6 +1,7 @@
 'use strict';
 // Loads the napi-rs binding. The generated loader (js/binding/index.js) stays internal: the rest
-// of the shim imports the engine from here, and users import from js/index.js.
+// of the shim reaches the Rust core from here (with method shapes, the enums of the typed
+// contract and the limits), and users import from js/index.js.
 let binding;
 try {
   binding = require('./binding/index.js');
@@ -15,8 +16,8 @@ try {
 }
 
 /**
- * One client's native engine as an object. The binding exposes plain functions over an opaque
- * handle (see src/lib.rs for why); this gives them back a method shape.
+ * One client's native store (src/store.rs) as an object. The binding exposes plain functions over
+ * an opaque handle (see src/lib.rs for why); this gives them back a method shape.
  */
 function createCache(options) {
   const h = binding.cacheCreate(options);
@@ -29,9 +30,9 @@ function createCache(options) {
     lookupPk: (pkHead, value, slot) => binding.cacheLookupPk(h, pkHead, value, slot),
     invalidatePk: (pkHead, value) => binding.cacheInvalidatePk(h, pkHead, value),
     takeDecodeError: () => binding.cacheTakeDecodeError(h),
-    beginFill: (key, models) => binding.cacheBeginFill(h, key, models),
+    /** Starts a read of `key` that depends on `tableIds`; returns its ticket (see release). */
+    beginFill: (key, tableIds) => binding.cacheBeginFill(h, key, tableIds),
     fill: (ticket, payload, ttlMs, slot) => binding.cacheFill(h, ticket, payload, ttlMs, slot),
-    fillRaw: (ticket, frame, ttlMs, slot) => binding.cacheFillRaw(h, ticket, frame, ttlMs, slot),
     /** True while `ticket`'s read is as fresh as one begun now (a read may join it). */
     ticketCurrent: (ticket) => binding.cacheTicketCurrent(h, ticket),
     /** Ends a ticket; every ticket must be released once its flight is over, landed or not. */
@@ -40,10 +41,14 @@ function createCache(options) {
     recordEvent: (slot, event) => binding.cacheRecordEvent(h, slot, event),
     invalidateKey: (key) => binding.cacheInvalidateKey(h, key),
     bumpTable: (id) => binding.cacheBumpTable(h, id),
+    /** Sets (`trusted: false`) or clears one TrustReason; the tier answers only while none is set. */
+    setTrust: (reason, trusted) => binding.cacheSetTrust(h, reason, trusted),
     clear: () => binding.cacheClear(h),
     recordBypass: (slot, reason) => binding.cacheRecordBypass(h, slot, reason),
     stats: () => binding.cacheStats(h),
   };
+  // Only in builds with the `test-hooks` feature: stores bytes unframed (tests of foreign bytes).
+  if (typeof binding.cacheFillRaw === 'function') cache.fillRaw = (ticket, frame, ttlMs, slot) => binding.cacheFillRaw(h, ticket, frame, ttlMs, slot);
   // Old names, kept while js/engine.js still calls them: `abandon` is `release` of a ticket that
   // did not land; `modelId` and `bumpModel` take table names and table ids.
   cache.abandon = cache.release;
@@ -52,12 +57,25 @@ function createCache(options) {
   return cache;
 }
 
+/**
+ * A network call's promise as callers see it: the core resolves it to the value or to an Error
+ * whose `code` names the failure (`timeout`, `unauthorized`, `cache-not-found`, ...; see
+ * src/tier/mod.rs TierError::code); the Error is thrown here, so the promise rejects with it.
+ */
+async function settled(promise) {
+  const v = await promise;
+  if (v instanceof Error) throw v;
+  return v;
+}
+
 /** The calls every network tier answers (src/tier/mod.rs `Remote`); each returns a promise. */
 function remote(h) {
   return {
-    mget: (keys) => binding.remoteMget(h, keys),
-    set: (key, value, ttlMs) => binding.remoteSet(h, key, value, ttlMs),
-    del: (key) => binding.remoteDel(h, key),
+    /** Resolves to `{ values, rejected: [{ index, reason }] }` (see src/lib.rs RemoteValues). */
+    mget: (keys) => settled(binding.remoteMget(h, keys)),
+    /** Stores `value` under `key` for `ttlMs` milliseconds. */
+    set: (key, value, ttlMs) => settled(binding.remoteSet(h, key, value, ttlMs)),
+    del: (key) => settled(binding.remoteDel(h, key)),
     breaker: () => binding.remoteBreaker(h),
     close: () => binding.remoteClose(h),
   };
@@ -68,7 +86,7 @@ function createRedis(options) {
   const h = binding.redisCreate(options);
   return {
     ...remote(h),
-    publish: (channel, message) => binding.redisPublish(h, channel, message),
+    publish: (channel, message) => settled(binding.redisPublish(h, channel, message)),
     /** Makes `cache` (from createCache) this tier's L1, kept coherent through `channel`. */
     attachL1: (cache, channel) => binding.redisAttachL1(h, cache.handle, channel),
   };
@@ -79,10 +97,45 @@ function createMomento(options) {
   return remote(binding.momentoCreate(options));
 }
 
+/**
+ * Checked text frames for a JS adapter's values (src/frame.rs), bound to the key they are stored
+ * under: `seal(key, body, ttlMs)` → text; `open(key, text)` → `{ body }` or `{ rejected: reason }`.
+ */
+function createTextSealer({ maxValueBytes, integrityKey }) {
+  const h = binding.textSealerCreate({ maxValueBytes, integrityKey });
+  return {
+    seal: (key, body, ttlMs) => binding.textSeal(h, key, body, ttlMs),
+    open: (key, text) => binding.textOpen(h, key, text),
+  };
+}
+
 module.exports = {
   createCache,
   createRedis,
   createMomento,
+  createTextSealer,
+  /** Why a lookup found no payload (src/store.rs Lookup); `Unkeyable` + reason code when unkeyable. */
+  Lookup: binding.Lookup,
+  /** What became of a fill (src/store.rs FillOutcome). */
+  FillOutcome: binding.FillOutcome,
+  /** Events JS records with recordEvent (src/stats.rs CacheEvent). */
+  CacheEvent: binding.CacheEvent,
+  /** Reasons not to trust the in-process tier (src/store.rs TrustReason). */
+  TrustReason: binding.TrustReason,
+  /** The bounds of every option (src/limits.rs), shared by the validators and the core. */
+  limits: Object.freeze({
+    MAX_TTL_MS: binding.MAX_TTL_MS,
+    MAX_TIER_BYTES: binding.MAX_TIER_BYTES,
+    MAX_VALUE_BYTES: binding.MAX_VALUE_BYTES,
+    MAX_TIMEOUT_MS: binding.MAX_TIMEOUT_MS,
+    MAX_CONCURRENT_REQUESTS: binding.MAX_CONCURRENT_REQUESTS,
+    MOMENTO_MAX_ITEM_BYTES: binding.MOMENTO_MAX_ITEM_BYTES,
+    MOMENTO_MAX_TTL_SECONDS: binding.MOMENTO_MAX_TTL_SECONDS,
+    MIN_INTEGRITY_KEY_BYTES: binding.MIN_INTEGRITY_KEY_BYTES,
+    MAX_INCLUDE_DEPTH: binding.MAX_INCLUDE_DEPTH,
+  }),
+  /** `scrubText(text, secrets, maxChars?)`: text from outside, safe for a log line (src/redact.rs). */
+  scrubText: binding.scrubText,
   canonicalKey: binding.canonicalKey,
   pkKey: binding.pkKey,
   unkeyableReason: binding.unkeyableReason,

@@ -2,10 +2,13 @@
 // Validation of user options: every bad value is a TypeError that names the option.
 
 const { isLogger } = require('./logger');
+const native = require('./native');
 
 function describe(v) {
   if (v === null) return 'null';
   if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'bigint') return `${v}n (a BigInt)`;
+  if (typeof v === 'symbol') return 'a symbol';
   if (typeof v === 'function') return `function ${v.name || '(anonymous)'}`;
   if (typeof v === 'object') return Array.isArray(v) ? 'an array' : `an object (${Object.keys(v).slice(0, 5).join(', ')})`;
   return String(v);
@@ -25,36 +28,72 @@ function checkKeys(where, options, allowed) {
   return options;
 }
 
-function positiveNumber(where, name, v, fallback) {
+/**
+ * The one numeric check behind every numeric option: `v` (or `fallback` when undefined) must be a
+ * finite number, an integer if `integer`, at least `min` (or above 0 when `min` is 0 and `positive`)
+ * and at most `max`. The TypeError names the option, what it must be, and the bound.
+ */
+function numberOption(where, name, v, fallback, { max, integer = false, positive = true, unit = '', meaning = '' }) {
   if (v === undefined) return fallback;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
-    throw new TypeError(`${where}: ${name} must be a positive number, got ${describe(v)}`);
+  const ok = typeof v === 'number' && Number.isFinite(v) && (integer ? Number.isSafeInteger(v) : true) && (positive ? v > 0 : v >= 0) && v <= max;
+  if (!ok) {
+    const kind = `${positive ? 'a positive' : 'a'} ${integer ? 'integer' : 'number'}`;
+    const range = max === Infinity ? (positive ? '' : ' ≥ 0') : positive ? ` of at most ${max}` : ` from 0 to ${max}`;
+    throw new TypeError(`${where}: ${name} must be ${kind}${range}${unit}${meaning}, got ${describe(v)}`);
   }
   return v;
 }
 
-function positiveInteger(where, name, v, fallback) {
-  if (v === undefined) return fallback;
-  if (!Number.isSafeInteger(v) || v <= 0) {
-    throw new TypeError(`${where}: ${name} must be a positive integer, got ${describe(v)}`);
-  }
-  return v;
+/**
+ * Callers that do not pass a bound yet (js/with-cache.js and js/model-cache.js, until their TTLs
+ * use ttlSeconds / ttlSecondsOrZero) keep their old arguments (`meaning` in place of `max`) and
+ * get no upper bound.
+ */
+function unbounded(max, meaning) {
+  return typeof max === 'number' ? { max, meaning } : { max: Infinity, meaning: typeof max === 'string' ? max : meaning };
 }
 
-function nonNegativeNumber(where, name, v, fallback, meaning = '') {
-  if (v === undefined) return fallback;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-    throw new TypeError(`${where}: ${name} must be a number ≥ 0${meaning}, got ${describe(v)}`);
-  }
-  return v;
+/** A number in (0, max]. */
+function positiveNumber(where, name, v, fallback, max, unit) {
+  return numberOption(where, name, v, fallback, { ...unbounded(max), unit });
 }
 
-function nonNegativeInteger(where, name, v, fallback, meaning = '') {
-  if (v === undefined) return fallback;
-  if (!Number.isSafeInteger(v) || v < 0) {
-    throw new TypeError(`${where}: ${name} must be an integer ≥ 0${meaning}, got ${describe(v)}`);
-  }
-  return v;
+/** An integer in [1, max]. */
+function positiveInteger(where, name, v, fallback, max, unit) {
+  return numberOption(where, name, v, fallback, { max, unit, integer: true });
+}
+
+/** A number in [0, max]; `meaning` says what 0 means. */
+function nonNegativeNumber(where, name, v, fallback, max, meaning) {
+  return numberOption(where, name, v, fallback, { ...unbounded(max, meaning), positive: false });
+}
+
+/** An integer in [0, max]; `meaning` says what 0 means. */
+function nonNegativeInteger(where, name, v, fallback, max, meaning) {
+  return numberOption(where, name, v, fallback, { max, positive: false, integer: true, meaning });
+}
+
+/** Longest TTL option, in seconds (src/limits.rs MAX_TTL_MS). */
+const MAX_TTL_SECONDS = native.limits.MAX_TTL_MS / 1000;
+
+/** A TTL in seconds: positive, at most MAX_TTL_SECONDS (a year). For every `ttl`-like option. */
+function ttlSeconds(where, name, v, fallback) {
+  return positiveNumber(where, name, v, fallback, MAX_TTL_SECONDS, ' seconds');
+}
+
+/** A TTL in seconds where 0 means "not at all" (withCache's negativeTtl). */
+function ttlSecondsOrZero(where, name, v, fallback) {
+  return nonNegativeNumber(where, name, v, fallback, MAX_TTL_SECONDS, ' seconds (0: never)');
+}
+
+/** A timeout in milliseconds: positive, at most src/limits.rs MAX_TIMEOUT_MS. */
+function timeoutMs(where, name, v, fallback) {
+  return positiveNumber(where, name, v, fallback, native.limits.MAX_TIMEOUT_MS, ' ms');
+}
+
+/** A size bound in bytes: a positive integer, at most `max`. */
+function byteSize(where, name, v, fallback, max) {
+  return positiveInteger(where, name, v, fallback, max, ' bytes');
 }
 
 function optionalBoolean(where, name, v, fallback) {
@@ -78,6 +117,41 @@ function nonEmptyString(where, name, v, fallback) {
   return v;
 }
 
+const { MIN_INTEGRITY_KEY_BYTES } = native.limits;
+
+/**
+ * The integrity key of a network client or adapter, as a Buffer, or undefined for none:
+ * `integrity: { key }` (a Buffer or a string of at least 32 bytes), `integrity: false` (none, even
+ * with the environment variable set), or, when `integrity` is not given, SNC_INTEGRITY_KEY. The key
+ * itself never appears in an error.
+ */
+function integrityKey(where, value, env = process.env) {
+  if (value === false) return undefined;
+  let key;
+  let name;
+  if (value === undefined) {
+    key = env.SNC_INTEGRITY_KEY;
+    name = 'the SNC_INTEGRITY_KEY environment variable';
+    if (key === undefined || key === '') return undefined;
+  } else {
+    const o = checkKeys(`${where}: integrity`, value, ['key']);
+    key = o.key;
+    name = 'integrity.key';
+  }
+  let bytes;
+  if (Buffer.isBuffer(key)) bytes = Buffer.from(key);
+  else if (key instanceof Uint8Array) bytes = Buffer.from(key.buffer, key.byteOffset, key.byteLength);
+  else if (typeof key === 'string') bytes = Buffer.from(key, 'utf8');
+  else {
+    const got = key === null ? 'null' : Array.isArray(key) ? 'an array' : typeof key;
+    throw new TypeError(`${where}: ${name} must be a Buffer or a string of at least ${MIN_INTEGRITY_KEY_BYTES} bytes, got ${got}`);
+  }
+  if (bytes.length < MIN_INTEGRITY_KEY_BYTES) {
+    throw new TypeError(`${where}: ${name} must be at least ${MIN_INTEGRITY_KEY_BYTES} bytes, got ${bytes.length} bytes`);
+  }
+  return bytes;
+}
+
 /** True for a Sequelize model class (duck-typed, so any copy of sequelize v6 works). */
 function isModelClass(M) {
   return (
@@ -95,9 +169,15 @@ module.exports = {
   positiveInteger,
   nonNegativeNumber,
   nonNegativeInteger,
+  ttlSeconds,
+  ttlSecondsOrZero,
+  timeoutMs,
+  byteSize,
+  MAX_TTL_SECONDS,
   optionalBoolean,
   optionalLogger,
   nonEmptyString,
+  integrityKey,
   isModelClass,
   describe,
 };

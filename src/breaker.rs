@@ -20,12 +20,16 @@ enum State {
 /// The observable state, for logs and stats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
+  /// Calls go out.
   Closed,
+  /// Calls fail at once until the back-off passes.
   Open,
+  /// One call (the probe) is out; the others fail at once until it reports.
   Probing,
 }
 
 impl Phase {
+  /// The name JS sees in `breaker().phase`.
   pub fn as_str(self) -> &'static str {
     match self {
       Phase::Closed => "closed",
@@ -35,6 +39,8 @@ impl Phase {
   }
 }
 
+/// One network tier's breaker. Every call asks [`Breaker::allow`] and reports its outcome with
+/// [`Breaker::success`] or [`Breaker::failure`].
 pub struct Breaker {
   state: Mutex<State>,
   threshold: u32,
@@ -44,6 +50,8 @@ pub struct Breaker {
 }
 
 impl Breaker {
+  /// Opens after `threshold` consecutive failures for `first_backoff`, doubling on each failed
+  /// probe up to `max_backoff`.
   pub fn new(threshold: u32, first_backoff: Duration, max_backoff: Duration) -> Self {
     Breaker {
       state: Mutex::new(State::Closed { failures: 0 }),
@@ -73,6 +81,7 @@ impl Breaker {
     }
   }
 
+  /// A call succeeded (or was refused by a service that answered): the breaker closes.
   pub fn success(&self) {
     let mut s = self.state.lock().expect("breaker lock");
     if !matches!(*s, State::Closed { .. }) {
@@ -81,6 +90,7 @@ impl Breaker {
     *s = State::Closed { failures: 0 };
   }
 
+  /// A call failed: one more toward the threshold, or a longer back-off after a failed probe.
   pub fn failure(&self) {
     let mut s = self.state.lock().expect("breaker lock");
     let next = match *s {
@@ -106,6 +116,7 @@ impl Breaker {
     *s = next;
   }
 
+  /// The current phase.
   pub fn phase(&self) -> Phase {
     match *self.state.lock().expect("breaker lock") {
       State::Closed { .. } => Phase::Closed,

@@ -3,36 +3,41 @@
 //!
 //! This file is only the N-API surface; each concept lives in its own module:
 //! - [`key`]: canonical query keys, read straight from JS values;
-//! - [`ffi`]: the safe surface over raw N-API that [`key`] walks through (the only raw calls);
-//! - [`codec`]: the framed, versioned format of stored values;
-//! - [`tier::memory`]: the in-process tier (moka, bounded in bytes, TTL per entry);
+//! - [`ffi`]: the safe surface over raw N-API and libuv (the only unsafe code);
+//! - [`frame`]: the framed, versioned formats of stored values (checked, optionally signed);
+//! - [`tier`]: the in-process tier (moka) and the network tiers (Redis, Momento);
+//! - [`breaker`]: the network tiers' circuit breaker;
 //! - [`fill`]: table generations and key leases that stop late fills;
-//! - [`engine`]: one client's tiers, guard and counters behind get / fill / invalidate;
-//! - [`stats`]: counters per model and method.
+//! - [`store`]: one client's in-process tier, guard and counters behind lookup / fill / invalidate;
+//! - [`stats`]: counters per model and method;
+//! - [`redact`]: keeping secrets out of log lines and error messages;
+//! - [`limits`]: the bounds of every option, shared with JS.
 //!
 //! Nothing here knows Sequelize beyond the shapes [`key`] recognizes; the JS shim in `js/`
 //! decides what to cache and hydrates instances.
 
 pub mod breaker;
-pub mod codec;
-pub mod engine;
 pub mod ffi;
 pub mod fill;
+pub mod frame;
 pub mod key;
+pub mod limits;
+pub mod redact;
 pub mod stats;
+pub mod store;
 pub mod tier;
 
 use std::collections::HashMap;
-use std::sync::{Mutex, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::engine::{Engine, EngineOptions, Miss};
 use crate::key::walk::Walker;
 use crate::key::Unkeyable;
-use crate::stats::Event;
+use crate::stats::CacheEvent;
+use crate::store::{FillOutcome, Lookup, Store, StoreOptions, TrustReason};
 
 /// Builds the canonical key of a query: `head` (`prefix:method:segment`), the model's active
 /// `scope` and the query `options`. Returns the key, or a number (an unkeyable-reason code for
@@ -80,7 +85,7 @@ pub struct NativeCacheOptions {
   pub default_ttl_ms: f64,
 }
 
-/// Counters of one (model, method) pair.
+/// Counters of one (model, method) pair (the fields of `stats::SlotSnapshot`, as JS numbers).
 #[napi(object)]
 pub struct SlotStats {
   pub model: String,
@@ -100,6 +105,8 @@ pub struct SlotStats {
 /// A snapshot of one client's counters.
 #[napi(object)]
 pub struct NativeStats {
+  /// Table generations tracked (tables this client has read or written).
+  pub tables: f64,
   pub entries: f64,
   pub bytes: f64,
   pub evictions: f64,
@@ -107,83 +114,73 @@ pub struct NativeStats {
   pub slots: Vec<SlotStats>,
 }
 
-/// Lookup outcome codes returned by [`cache_get`] on a miss.
-pub const MISS_ABSENT: u32 = 0;
-pub const MISS_STALE: u32 = 1;
-pub const MISS_CORRUPT: u32 = 2;
-/// Added to an unkeyable-reason code by [`cache_lookup_pk`].
-pub const UNKEYABLE: u32 = 16;
-
-/// One cache client's engine, held by JS as an opaque handle.
+/// One cache client's store, held by JS as an opaque handle.
 ///
 /// The binding is a set of plain functions taking this handle rather than a napi class: napi-rs
 /// re-validates `this` on every class-method call (hundreds of nanoseconds here), which would
 /// dominate an in-process hit.
-pub struct Cache {
-  engine: Engine,
-  last_decode_error: Mutex<Option<String>>,
-  /// (key head, primary-key attribute) pairs registered by [`cache_pk_head`].
-  pk_heads: RwLock<Vec<(String, String)>>,
-}
+type Handle = External<Arc<Store>>;
 
-type Handle = External<std::sync::Arc<Cache>>;
-
+/// A TTL from JS: None unless positive; at most [`limits::MAX_TTL_MS`] (a longer one would
+/// overflow the tier's clock arithmetic).
 fn ttl_from_ms(ms: Option<f64>) -> Option<Duration> {
   ms.filter(|m| m.is_finite() && *m > 0.0)
-    .map(|m| Duration::from_millis(m as u64))
+    .map(|m| Duration::from_millis((m as u64).clamp(1, limits::MAX_TTL_MS as u64)))
 }
 
-fn lookup_key(cache: &Cache, key: &str, slot: u32) -> Either<String, u32> {
-  match cache.engine.get(key, slot, str::to_owned) {
+/// A lookup as JS receives it: the payload, or a [`Lookup`] code.
+fn lookup_key(cache: &Store, key: &str, slot: u32) -> Either<String, u32> {
+  match cache.lookup(key, slot) {
     Ok(payload) => Either::A(payload),
-    Err(Miss::Absent) => Either::B(MISS_ABSENT),
-    Err(Miss::Stale) => Either::B(MISS_STALE),
-    Err(Miss::Corrupt(e)) => {
-      *cache.last_decode_error.lock().expect("lock") = Some(e.to_string());
-      Either::B(MISS_CORRUPT)
-    }
+    Err(why) => Either::B(why as u32),
   }
 }
 
-/// Creates a cache client's engine.
+/// Creates a cache client's store.
 #[napi]
 pub fn cache_create(options: NativeCacheOptions) -> Result<Handle> {
-  if !(options.max_bytes.is_finite() && options.max_bytes >= 1.0) {
+  if !(options.max_bytes.is_finite() && options.max_bytes >= 1.0 && options.max_bytes <= limits::MAX_TIER_BYTES as f64)
+  {
     return Err(Error::new(
       Status::InvalidArg,
-      "maxBytes must be a positive number of bytes",
+      format!(
+        "maxBytes must be a positive number of bytes of at most {}",
+        limits::MAX_TIER_BYTES
+      ),
     ));
   }
-  let Some(default_ttl) = ttl_from_ms(Some(options.default_ttl_ms)) else {
+  let ttl_ok = options.default_ttl_ms.is_finite()
+    && options.default_ttl_ms > 0.0
+    && options.default_ttl_ms <= limits::MAX_TTL_MS as f64;
+  let (true, Some(default_ttl)) = (ttl_ok, ttl_from_ms(Some(options.default_ttl_ms))) else {
     return Err(Error::new(
       Status::InvalidArg,
-      "defaultTtlSeconds must be a positive number",
+      format!(
+        "defaultTtlSeconds must be a positive number of at most {} seconds",
+        limits::MAX_TTL_MS / 1000
+      ),
     ));
   };
-  Ok(External::new(std::sync::Arc::new(Cache {
-    engine: Engine::new(EngineOptions {
-      max_bytes: options.max_bytes as u64,
-      default_ttl,
-    }),
-    last_decode_error: Mutex::new(None),
-    pk_heads: RwLock::new(Vec::new()),
-  })))
+  Ok(External::new(Arc::new(Store::new(StoreOptions {
+    max_bytes: options.max_bytes as u64,
+    default_ttl,
+  }))))
 }
 
 /// The stats slot of (model, method).
 #[napi]
 pub fn cache_slot(cache: &Handle, model: String, method: String) -> u32 {
-  cache.engine.stats().slot(&model, &method)
+  cache.stats().slot(&model, &method)
 }
 
 /// The generation id of a table (its schema-qualified name, or another generation name such as
 /// `<table>#entities`), registering it on first use.
 #[napi]
 pub fn cache_table_id(cache: &Handle, name: String) -> u32 {
-  cache.engine.guard().table_id(&name)
+  cache.guard().table_id(&name)
 }
 
-/// The payload stored under `key`, or a miss code: 0 absent, 1 stale, 2 corrupt (then
+/// The payload stored under `key`, or a [`Lookup`] code (`Corrupt`: then
 /// [`cache_take_decode_error`] says why).
 #[napi]
 pub fn cache_get(cache: &Handle, key: String, slot: u32) -> Either<String, u32> {
@@ -194,37 +191,30 @@ pub fn cache_get(cache: &Handle, key: String, slot: u32) -> Either<String, u32> 
 /// hit passes only the id value across N-API.
 #[napi]
 pub fn cache_pk_head(cache: &Handle, head: String, attr: String) -> u32 {
-  let mut heads = cache.pk_heads.write().expect("lock");
-  if let Some(i) = heads.iter().position(|(h, a)| *h == head && *a == attr) {
-    return i as u32;
-  }
-  heads.push((head, attr));
-  (heads.len() - 1) as u32
+  cache.register_pk_head(head, attr)
 }
 
 /// The key of `value` under a head registered by [`cache_pk_head`]; None for an unknown head.
 fn registered_pk_key(
   env: &Env,
-  cache: &Cache,
+  cache: &Store,
   pk_head: u32,
   value: &Unknown,
 ) -> Option<std::result::Result<String, Unkeyable>> {
-  let heads = cache.pk_heads.read().expect("lock");
-  let (head, attr) = heads.get(pk_head as usize)?;
   let env = ffi::Env::new(env);
-  Some(Walker::new(env).pk_key(head, attr, env.arg(value)))
+  cache.with_pk_head(pk_head, |head, attr| Walker::new(env).pk_key(head, attr, env.arg(value)))
 }
 
 /// Builds the key of `findByPk(value)` with no options and no scope (as [`pk_key`], from a head
 /// registered by [`cache_pk_head`]) and looks it up in one crossing, so the hottest hit never
-/// turns its key into a JS string. Returns the payload, a miss code (as [`cache_get`]), or
-/// [`UNKEYABLE`] plus an unkeyable-reason code.
+/// turns its key into a JS string. Returns the payload, a [`Lookup`] code (as [`cache_get`]),
+/// or [`Lookup::Unkeyable`] plus an unkeyable-reason code.
 #[napi]
 pub fn cache_lookup_pk(env: Env, cache: &Handle, pk_head: u32, value: Unknown, slot: u32) -> Either<String, u32> {
   match registered_pk_key(&env, cache, pk_head, &value) {
     Some(Ok(key)) => lookup_key(cache, &key, slot),
-    Some(Err(why)) => Either::B(UNKEYABLE + why as u32),
-    None => Either::B(MISS_ABSENT),
+    Some(Err(why)) => Either::B(Lookup::Unkeyable as u32 + why as u32),
+    None => Either::B(Lookup::Absent as u32),
   }
 }
 
@@ -233,21 +223,21 @@ pub fn cache_lookup_pk(env: Env, cache: &Handle, pk_head: u32, value: Unknown, s
 #[napi]
 pub fn cache_invalidate_pk(env: Env, cache: &Handle, pk_head: u32, value: Unknown) {
   if let Some(Ok(key)) = registered_pk_key(&env, cache, pk_head, &value) {
-    cache.engine.invalidate_key(&key);
+    cache.invalidate_key(&key);
   }
 }
 
 /// Why the last corrupt entry could not be decoded.
 #[napi]
 pub fn cache_take_decode_error(cache: &Handle) -> Option<String> {
-  cache.last_decode_error.lock().expect("lock").take()
+  cache.take_decode_error()
 }
 
 /// Starts a read of `key` that depends on `tables` (ids from [`cache_table_id`]); returns its
 /// ticket. The ticket lives until [`cache_release`].
 #[napi]
 pub fn cache_begin_fill(cache: &Handle, key: String, tables: Vec<u32>) -> u32 {
-  cache.engine.begin_fill(&key, &tables)
+  cache.begin_fill(&key, &tables)
 }
 
 /// True while the read behind `ticket` is as fresh as one begun now: the ticket was not
@@ -256,28 +246,30 @@ pub fn cache_begin_fill(cache: &Handle, key: String, tables: Vec<u32>) -> u32 {
 /// ticket is still checked.
 #[napi]
 pub fn cache_ticket_current(cache: &Handle, ticket: u32) -> bool {
-  cache.engine.ticket_current(ticket)
+  cache.ticket_current(ticket)
 }
 
 /// Ends a ticket (landed or not): its read failed, or its flight is over.
 #[napi]
 pub fn cache_release(cache: &Handle, ticket: u32) {
-  cache.engine.release(ticket)
+  cache.release(ticket)
 }
 
-/// Stores `payload` unless an invalidation overtook the ticket (or it landed before). Returns 0
-/// when it was overtaken (store it nowhere), 1 when stored, 2 when current but this tier is
-/// untrusted (see [`redis_attach_l1`]). The ticket stays alive until [`cache_release`].
+/// Stores `payload` unless an invalidation overtook the ticket (or it landed before); see
+/// [`FillOutcome`] (`Rejected`: store it nowhere; `Untrusted`: current, but this tier is
+/// untrusted, see [`redis_attach_l1`]). The ticket stays alive until [`cache_release`].
 #[napi]
-pub fn cache_fill(cache: &Handle, ticket: u32, payload: String, ttl_ms: Option<f64>, slot: u32) -> u32 {
-  cache.engine.fill(ticket, &payload, ttl_from_ms(ttl_ms), slot) as u32
+pub fn cache_fill(cache: &Handle, ticket: u32, payload: String, ttl_ms: Option<f64>, slot: u32) -> FillOutcome {
+  cache.fill(ticket, &payload, ttl_from_ms(ttl_ms), slot)
 }
 
-/// Stores bytes as they are, without framing them. Exists so tests can prove that bytes the
-/// codec did not write read back as a miss.
-#[napi]
-pub fn cache_fill_raw(cache: &Handle, ticket: u32, frame: &[u8], ttl_ms: Option<f64>, slot: u32) -> u32 {
-  cache.engine.fill_frame(ticket, frame.into(), ttl_from_ms(ttl_ms), slot) as u32
+/// Stores bytes as they are, without framing them, so tests can prove that bytes the frame
+/// format did not write read back as a miss. Built only with the `test-hooks` feature, and kept
+/// out of the generated typings, so they are the same whichever features a build has.
+#[cfg(feature = "test-hooks")]
+#[napi(skip_typescript)]
+pub fn cache_fill_raw(cache: &Handle, ticket: u32, frame: &[u8], ttl_ms: Option<f64>, slot: u32) -> FillOutcome {
+  cache.fill_frame(ticket, frame.into(), ttl_from_ms(ttl_ms), slot)
 }
 
 /// Lands a ticket without storing anything here: true if no invalidation overtook it. Used when
@@ -285,56 +277,54 @@ pub fn cache_fill_raw(cache: &Handle, ticket: u32, frame: &[u8], ttl_ms: Option<
 /// [`cache_release`].
 #[napi]
 pub fn cache_settle(cache: &Handle, ticket: u32) -> bool {
-  cache.engine.guard().land(ticket, |_| {})
+  cache.guard().land(ticket, |_| {})
 }
 
-/// Counts an event that happened outside the in-process tier: 0 hit, 1 miss, 2 fill, 3 fill
-/// rejected, 4 corrupt, 5 network-tier hit, 6 network-tier miss, 7 network-tier fill.
+/// Counts an event that happened outside the in-process tier. A value that is not a
+/// [`CacheEvent`] is refused (an `InvalidArg` error), never counted.
 #[napi]
-pub fn cache_record_event(cache: &Handle, slot: u32, event: u32) {
-  let e = match event {
-    0 => Event::Hit,
-    1 => Event::Miss,
-    2 => Event::Fill,
-    3 => Event::FillRejected,
-    5 => Event::RemoteHit,
-    6 => Event::RemoteMiss,
-    7 => Event::RemoteFill,
-    _ => Event::Corrupt,
-  };
-  cache.engine.stats().record(slot, e);
+pub fn cache_record_event(cache: &Handle, slot: u32, event: CacheEvent) {
+  cache.stats().record(slot, event);
 }
 
 /// Removes `key` and voids any fill of it in flight.
 #[napi]
 pub fn cache_invalidate_key(cache: &Handle, key: String) {
-  cache.engine.invalidate_key(&key)
+  cache.invalidate_key(&key)
 }
 
 /// Makes every entry and in-flight fill that read the table stale.
 #[napi]
 pub fn cache_bump_table(cache: &Handle, table_id: u32) {
-  cache.engine.bump_table(table_id)
+  cache.bump_table(table_id)
+}
+
+/// Sets (`trusted: false`) or clears one reason not to trust the in-process tier; it answers and
+/// stores only while no reason is set, and is emptied on every change (see [`TrustReason`]).
+#[napi]
+pub fn cache_set_trust(cache: &Handle, reason: TrustReason, trusted: bool) {
+  cache.set_trust(reason, trusted)
 }
 
 /// Removes every entry and voids every fill in flight.
 #[napi]
 pub fn cache_clear(cache: &Handle) {
-  cache.engine.clear()
+  cache.clear()
 }
 
 /// Counts a call that went to the database without touching the cache.
 #[napi]
 pub fn cache_record_bypass(cache: &Handle, slot: u32, reason: String) {
-  cache.engine.stats().record_bypass(slot, &reason)
+  cache.stats().record_bypass(slot, &reason)
 }
 
 /// A snapshot of the counters.
 #[napi]
 pub fn cache_stats(cache: &Handle) -> NativeStats {
-  let (entries, bytes) = cache.engine.usage();
-  let s = cache.engine.stats();
+  let (entries, bytes) = cache.usage();
+  let s = cache.stats();
   NativeStats {
+    tables: cache.guard().table_count() as f64,
     entries: entries as f64,
     bytes: bytes as f64,
     evictions: s.evictions.load(std::sync::atomic::Ordering::Relaxed) as f64,
@@ -365,20 +355,31 @@ pub fn cache_stats(cache: &Handle) -> NativeStats {
 /// The breaker's phase (`closed`, `open`, `probing`) and how often it changed.
 #[napi(object)]
 pub struct BreakerState {
+  /// `closed`, `open` or `probing`.
   pub phase: String,
+  /// How many times the phase changed.
   pub changes: f64,
 }
 
 /// A network tier (Redis or Momento) behind one set of calls.
 type RemoteHandle = External<tier::Remote>;
 
-/// A tier failure as a JS error whose message starts with the failure's code (`timeout: ...`).
-fn tier_error(e: tier::TierError) -> Error {
-  Error::new(Status::GenericFailure, e.to_string())
+/// What a network call's promise resolves to: the value, or an `Error` whose `code` is the
+/// failure's [`tier::TierError::code`]. js/native.js throws the latter, so callers see a rejection
+/// with `err.code`. (A rejected napi promise can only carry napi's own status as its code.)
+type Settled<T> = Either<T, Error<String>>;
+
+fn settled<T>(r: std::result::Result<T, tier::TierError>) -> Result<Settled<T>> {
+  Ok(match r {
+    Ok(v) => Either::A(v),
+    Err(e) => Either::B(Error::new(e.code().to_owned(), e.to_string())),
+  })
 }
 
+/// A timeout from JS, from 1 ms to [`limits::MAX_TIMEOUT_MS`].
 fn duration_ms(v: f64) -> Duration {
-  Duration::from_millis(if v.is_finite() && v >= 1.0 { v as u64 } else { 1 })
+  let ms = if v.is_finite() && v >= 1.0 { v as u64 } else { 1 };
+  Duration::from_millis(ms.min(limits::MAX_TIMEOUT_MS as u64))
 }
 
 fn compress_threshold(bytes: f64) -> usize {
@@ -389,16 +390,76 @@ fn compress_threshold(bytes: f64) -> usize {
   }
 }
 
-/// Values of several keys: one MGET on Redis, concurrent GETs on Momento. Resolves to the values
-/// (null where absent or unreadable); rejects on any tier problem (the caller treats it as a miss).
+/// The sealer of a tier's or adapter's values. The key is checked here too (the shim checks it
+/// first, naming the option); the error never includes it.
+fn sealer_of(integrity_key: Option<&[u8]>, max_value_bytes: f64, compress_above_bytes: f64) -> Result<frame::Sealer> {
+  if !(max_value_bytes.is_finite() && max_value_bytes >= 1.0 && max_value_bytes <= limits::MAX_VALUE_BYTES as f64) {
+    return Err(Error::new(
+      Status::InvalidArg,
+      format!(
+        "maxValueBytes must be a positive number of bytes of at most {}",
+        limits::MAX_VALUE_BYTES
+      ),
+    ));
+  }
+  frame::Sealer::new(
+    integrity_key,
+    max_value_bytes as usize,
+    compress_threshold(compress_above_bytes),
+  )
+  .map_err(|e| Error::new(Status::InvalidArg, e))
+}
+
+/// A stored value this client did not write for its key (see [`frame::DecodeError`]).
+#[napi(object)]
+pub struct RejectedValue {
+  /// Its position among the keys asked for.
+  pub index: u32,
+  /// Why it was rejected, for the log (never the value itself).
+  pub reason: String,
+}
+
+/// What [`remote_mget`] found.
+#[napi(object)]
+pub struct RemoteValues {
+  /// One per key: the value, or null where nothing usable is stored.
+  pub values: Vec<Option<String>>,
+  /// The keys whose stored bytes were rejected (null in `values`): misses to count and log.
+  pub rejected: Vec<RejectedValue>,
+}
+
+/// Values of several keys: one MGET on Redis, concurrent GETs on Momento. Any tier problem is a
+/// failure (see [`Settled`]; the caller treats it as a miss).
 #[napi]
 pub fn remote_mget<'e>(
   env: &'e Env,
   tier: &RemoteHandle,
   keys: Vec<String>,
-) -> Result<PromiseRaw<'e, Vec<Option<String>>>> {
+) -> Result<PromiseRaw<'e, Settled<RemoteValues>>> {
   let t = (**tier).clone();
-  env.spawn_future(async move { t.mget(keys).await.map_err(tier_error) })
+  env.spawn_future(async move { settled(t.mget(keys).await.map(remote_values)) })
+}
+
+/// Reads as JS receives them: values, and the rejected ones apart.
+fn remote_values(reads: Vec<tier::Read>) -> RemoteValues {
+  let mut out = RemoteValues {
+    values: Vec::with_capacity(reads.len()),
+    rejected: Vec::new(),
+  };
+  for (i, r) in reads.into_iter().enumerate() {
+    out.values.push(match r {
+      tier::Read::Value(v) => Some(v),
+      tier::Read::Absent => None,
+      tier::Read::Rejected(e) => {
+        out.rejected.push(RejectedValue {
+          index: i as u32,
+          reason: e.to_string(),
+        });
+        None
+      }
+    });
+  }
+  out
 }
 
 /// Stores a value with a TTL in milliseconds.
@@ -409,21 +470,17 @@ pub fn remote_set<'e>(
   key: String,
   value: String,
   ttl_ms: f64,
-) -> Result<PromiseRaw<'e, ()>> {
+) -> Result<PromiseRaw<'e, Settled<()>>> {
   let t = (**tier).clone();
-  let ttl = if ttl_ms.is_finite() && ttl_ms > 0.0 {
-    ttl_ms as u64
-  } else {
-    1
-  };
-  env.spawn_future(async move { t.set(key, value, ttl).await.map_err(tier_error) })
+  let ttl = ttl_from_ms(Some(ttl_ms)).map_or(1, |d| d.as_millis() as u64);
+  env.spawn_future(async move { settled(t.set(key, value, ttl).await) })
 }
 
 /// Deletes a key.
 #[napi]
-pub fn remote_del<'e>(env: &'e Env, tier: &RemoteHandle, key: String) -> Result<PromiseRaw<'e, ()>> {
+pub fn remote_del<'e>(env: &'e Env, tier: &RemoteHandle, key: String) -> Result<PromiseRaw<'e, Settled<()>>> {
   let t = (**tier).clone();
-  env.spawn_future(async move { t.del(key).await.map_err(tier_error) })
+  env.spawn_future(async move { settled(t.del(key).await) })
 }
 
 /// The breaker's state, so the shim can log once per change.
@@ -447,13 +504,20 @@ pub fn remote_close(tier: &RemoteHandle) {
 pub struct RedisOptions {
   /// One `redis://` or `rediss://` URL, or the cluster's nodes.
   pub urls: Vec<String>,
+  /// Whether `urls` are a cluster's nodes.
   pub cluster: bool,
+  /// Connect timeout, in milliseconds.
   pub connect_timeout_ms: f64,
+  /// Command timeout, in milliseconds.
   pub command_timeout_ms: f64,
   /// Values of at least this many bytes are stored compressed (0: never).
   pub compress_above_bytes: f64,
   /// For `rediss://`: a CA certificate (PEM) trusted instead of the system's roots.
   pub tls_ca: Option<String>,
+  /// Values read back longer than this (plus their frame) are misses, never decoded.
+  pub max_value_bytes: f64,
+  /// Signs every stored value with HMAC-SHA-256 under this key (at least 32 bytes).
+  pub integrity_key: Option<Buffer>,
 }
 
 /// A Redis tier. Nothing connects until the first command.
@@ -465,19 +529,24 @@ pub fn redis_create(options: RedisOptions) -> Result<RemoteHandle> {
       "a Redis URL or cluster nodes are required",
     ));
   }
+  let sealer = sealer_of(
+    options.integrity_key.as_deref(),
+    options.max_value_bytes,
+    options.compress_above_bytes,
+  )?;
   Ok(External::new(tier::Remote::Redis(tier::redis::RedisTier::new(
     tier::redis::RedisConfig {
       urls: options.urls,
       cluster: options.cluster,
       connect_timeout: duration_ms(options.connect_timeout_ms),
       command_timeout: duration_ms(options.command_timeout_ms),
-      compress_above: compress_threshold(options.compress_above_bytes),
+      sealer,
       tls_ca: options.tls_ca.map(String::into_bytes),
     },
   ))))
 }
 
-fn redis_of(tier: &RemoteHandle) -> Result<&std::sync::Arc<tier::redis::RedisTier>> {
+fn redis_of(tier: &RemoteHandle) -> Result<&Arc<tier::redis::RedisTier>> {
   match &**tier {
     tier::Remote::Redis(t) => Ok(t),
     _ => Err(Error::new(Status::InvalidArg, "not a Redis tier")),
@@ -492,33 +561,29 @@ pub fn redis_publish<'e>(
   tier: &RemoteHandle,
   channel: String,
   message: String,
-) -> Result<PromiseRaw<'e, ()>> {
-  let t = std::sync::Arc::clone(redis_of(tier)?);
-  env.spawn_future(async move { t.publish(channel, message).await.map_err(tier_error) })
+) -> Result<PromiseRaw<'e, Settled<()>>> {
+  let t = Arc::clone(redis_of(tier)?);
+  env.spawn_future(async move { settled(t.publish(channel, message).await) })
 }
 
 /// Puts the in-process tier `cache` in front of Redis as its L1: a background task subscribes to
-/// `channel` and bumps the local generation of every table named in a message. While the
+/// `channel` and bumps the local generation of every table named in a message that this process
+/// knows (see `Store::apply_invalidation`). While the
 /// subscription is down the L1 is untrusted (it answers nothing and stores nothing) and it is
 /// emptied on every change, since messages may have been missed.
 #[napi]
 pub fn redis_attach_l1(tier: &RemoteHandle, cache: &Handle, channel: String) -> Result<()> {
   let tier = redis_of(tier)?;
   let on_message = {
-    let cache = std::sync::Arc::clone(cache);
-    move |tables: &str| {
-      let guard = cache.engine.guard();
-      for table in tables.split('\n').filter(|t| !t.is_empty()) {
-        guard.bump(guard.table_id(table));
-      }
-    }
+    let cache = Arc::clone(cache);
+    move |tables: &[u8]| cache.apply_invalidation(tables)
   };
   let on_state = {
-    let cache = std::sync::Arc::clone(cache);
-    move |subscribed: bool| cache.engine.set_trusted(subscribed)
+    let cache = Arc::clone(cache);
+    move |subscribed: bool| cache.set_trust(TrustReason::Subscription, subscribed)
   };
-  cache.engine.set_trusted(false);
-  tier::redis::RedisTier::subscribe(std::sync::Arc::clone(tier), channel, on_message, on_state);
+  cache.set_trust(TrustReason::Subscription, false);
+  tier::redis::RedisTier::subscribe(Arc::clone(tier), channel, on_message, on_state);
   Ok(())
 }
 
@@ -527,25 +592,100 @@ pub fn redis_attach_l1(tier: &RemoteHandle, cache: &Handle, channel: String) -> 
 pub struct MomentoOptions {
   /// `https://api.cache.<cell-host>`, or a loopback `http://` URL.
   pub base_url: String,
+  /// The Momento cache.
   pub cache_name: String,
+  /// The key sent as `Authorization`.
   pub api_key: String,
+  /// Covers waiting for a request slot and the request, in milliseconds.
   pub request_timeout_ms: f64,
+  /// Requests in flight at most.
   pub max_concurrency: u32,
   /// Values of at least this many bytes are stored compressed (0: never).
   pub compress_above_bytes: f64,
+  /// Values read back longer than this (plus their frame) are misses, never downloaded whole.
+  pub max_value_bytes: f64,
+  /// Signs every stored value with HMAC-SHA-256 under this key (at least 32 bytes).
+  pub integrity_key: Option<Buffer>,
 }
 
 /// A Momento tier over its HTTP API. Nothing connects until the first request.
 #[napi]
 pub fn momento_create(options: MomentoOptions) -> Result<RemoteHandle> {
+  let sealer = sealer_of(
+    options.integrity_key.as_deref(),
+    options.max_value_bytes,
+    options.compress_above_bytes,
+  )?;
   let tier = tier::momento::MomentoTier::new(tier::momento::MomentoConfig {
     base_url: options.base_url,
     cache_name: options.cache_name,
     token: options.api_key,
     request_timeout: duration_ms(options.request_timeout_ms),
-    max_concurrency: options.max_concurrency.max(1) as usize,
-    compress_above: compress_threshold(options.compress_above_bytes),
+    max_concurrency: options.max_concurrency.clamp(1, limits::MAX_CONCURRENT_REQUESTS) as usize,
+    sealer,
   })
   .map_err(|e| Error::new(Status::InvalidArg, e))?;
   Ok(External::new(tier::Remote::Momento(tier)))
+}
+
+// ---- text frames, for JS adapters -------------------------------------------------------------
+
+/// Options of [`text_sealer_create`].
+#[napi(object)]
+pub struct TextSealerOptions {
+  /// Values read back longer than this (plus their frame) are misses, never checked further.
+  pub max_value_bytes: f64,
+  /// Signs every stored value with HMAC-SHA-256 under this key (at least 32 bytes).
+  pub integrity_key: Option<Buffer>,
+}
+
+/// What [`text_open`] found: the body, or why the text was rejected.
+#[napi(object)]
+pub struct OpenedText {
+  /// The body, when the frame checked out.
+  pub body: Option<String>,
+  /// Why the text was rejected (see [`frame::DecodeError`]).
+  pub rejected: Option<String>,
+}
+
+/// Seals and opens the text frames a JS adapter stores (see [`frame`]): one per adapter client.
+#[napi]
+pub fn text_sealer_create(options: TextSealerOptions) -> Result<External<frame::Sealer>> {
+  sealer_of(options.integrity_key.as_deref(), options.max_value_bytes, 0.0).map(External::new)
+}
+
+/// `body` as a text frame to be stored under `key` for `ttl_ms`.
+#[napi]
+pub fn text_seal(sealer: &External<frame::Sealer>, key: String, body: String, ttl_ms: f64) -> String {
+  let ttl = ttl_from_ms(Some(ttl_ms)).map_or(1, |d| d.as_millis() as u64);
+  sealer.seal_text(&key, &body, ttl)
+}
+
+/// The body of a text frame read back from under `key`, or why it is not one this client wrote
+/// for that key.
+#[napi]
+pub fn text_open(sealer: &External<frame::Sealer>, key: String, text: String) -> OpenedText {
+  match sealer.open_text(&key, &text) {
+    Ok(body) => OpenedText {
+      body: Some(body.to_owned()),
+      rejected: None,
+    },
+    Err(e) => OpenedText {
+      body: None,
+      rejected: Some(e.to_string()),
+    },
+  }
+}
+
+/// `text` with every one of `secrets`, anything after an `Authorization` header name and every
+/// token-like run replaced, printable and at most `maxChars` characters long (see [`redact`]).
+/// For messages that come from outside (a credential provider's error, a service's answer).
+#[napi]
+pub fn scrub_text(text: String, secrets: Vec<String>, max_chars: Option<u32>) -> String {
+  let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+  redact::scrub(
+    &text,
+    &secrets,
+    max_chars.map_or(redact::MAX_SNIPPET_CHARS, |n| n as usize),
+  )
 }

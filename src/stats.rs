@@ -4,28 +4,32 @@
 //! every call, so the hot path increments an atomic instead of hashing two strings.
 
 use std::collections::BTreeMap;
+
+use napi_derive::napi;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, RwLock};
 
-/// What happened to one call or one fill.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Event {
+/// What happened to one call or one fill. JS records the ones that happen outside the
+/// in-process tier through `cache_record_event`.
+#[napi]
+#[derive(Debug, PartialEq, Eq)]
+pub enum CacheEvent {
   /// Served from the cache.
-  Hit,
+  Hit = 0,
   /// Not in the cache (or expired, stale or unreadable): the database answered.
-  Miss,
+  Miss = 1,
   /// A database result was stored.
-  Fill,
+  Fill = 2,
   /// A database result was not stored because an invalidation happened while it was read.
-  FillRejected,
-  /// An entry failed to decode and was dropped.
-  Corrupt,
+  FillRejected = 3,
+  /// An entry failed to decode (or was rejected by its frame) and was dropped.
+  Corrupt = 4,
   /// Served by the network tier behind the in-process one (recorded by the shim).
-  RemoteHit,
+  RemoteHit = 5,
   /// Not found (or stale, or unreachable) in the network tier.
-  RemoteMiss,
+  RemoteMiss = 6,
   /// A database result was stored in the network tier.
-  RemoteFill,
+  RemoteFill = 7,
 }
 
 #[derive(Default)]
@@ -103,19 +107,19 @@ impl Stats {
   }
 
   /// Counts `event` for `slot`; an unknown slot is ignored (stats never fail a call).
-  pub fn record(&self, slot: u32, event: Event) {
+  pub fn record(&self, slot: u32, event: CacheEvent) {
     let slots = self.slots.read().expect("stats lock");
     let Some(s) = slots.get(slot as usize) else { return };
     let c = &s.counters;
     let counter = match event {
-      Event::Hit => &c.hits,
-      Event::Miss => &c.misses,
-      Event::Fill => &c.fills,
-      Event::FillRejected => &c.fills_rejected,
-      Event::Corrupt => &c.corrupt,
-      Event::RemoteHit => &c.remote_hits,
-      Event::RemoteMiss => &c.remote_misses,
-      Event::RemoteFill => &c.remote_fills,
+      CacheEvent::Hit => &c.hits,
+      CacheEvent::Miss => &c.misses,
+      CacheEvent::Fill => &c.fills,
+      CacheEvent::FillRejected => &c.fills_rejected,
+      CacheEvent::Corrupt => &c.corrupt,
+      CacheEvent::RemoteHit => &c.remote_hits,
+      CacheEvent::RemoteMiss => &c.remote_misses,
+      CacheEvent::RemoteFill => &c.remote_fills,
     };
     counter.fetch_add(1, Relaxed);
   }
@@ -167,13 +171,13 @@ mod tests {
     let b = s.slot("User", "findAll");
     assert_eq!(s.slot("User", "findByPk"), a);
     assert_ne!(a, b);
-    s.record(a, Event::Hit);
-    s.record(a, Event::Hit);
-    s.record(b, Event::Miss);
+    s.record(a, CacheEvent::Hit);
+    s.record(a, CacheEvent::Hit);
+    s.record(b, CacheEvent::Miss);
     s.record_bypass(b, "transaction");
     s.record_bypass(b, "transaction");
     s.record_bypass(b, "lock");
-    s.record(99, Event::Hit);
+    s.record(99, CacheEvent::Hit);
     let snap = s.snapshot();
     assert_eq!(snap[a as usize].hits, 2);
     assert_eq!(snap[b as usize].misses, 1);

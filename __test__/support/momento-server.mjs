@@ -8,7 +8,9 @@
 // "Cache Not Found"; an item (key + value) over 5 MB or a TTL over 24 h is 400.
 //
 // Tests can inject failures: `server.fail(status, count)` answers the next `count` requests with
-// `status` (e.g. 429, 500); `server.delayMs` delays every answer. `server.requests` counts
+// `status` (e.g. 429, 500); `server.delayMs` delays every answer. With `server.echoRequest` set,
+// every error answer ends with the request's headers, `Authorization` included, as a careless
+// proxy might. `server.requests` counts
 // requests by method (also served as JSON at /_stand-in/requests).
 //
 // Run as a script (`node momento-server.mjs <token>`), it serves in its own process and prints
@@ -24,6 +26,7 @@ export async function startMomentoServer({ token = 'test-token', caches = ['mode
     token,
     caches: new Set(caches),
     delayMs: 0,
+    echoRequest: false,
     injected: [],
     requests: { GET: 0, PUT: 0, DELETE: 0 },
     hits: 0,
@@ -34,6 +37,7 @@ export async function startMomentoServer({ token = 'test-token', caches = ['mode
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
       const answer = (status, body = '') => {
+        if (status >= 400 && state.echoRequest) body = `${body}\nrequest: ${req.method} ${req.url}\nAuthorization: ${req.headers.authorization}\ntoken=${req.headers.authorization}`;
         const send = () => {
           res.writeHead(status, { 'content-type': status === 200 ? 'application/octet-stream' : 'text/plain' });
           res.end(body);

@@ -1,6 +1,7 @@
-// One process of __test__/redis-processes.test.mjs, started with child_process.fork (IPC, advanced
-// serialization). `node redis-worker.mjs <reader|writer> <json config>`; config is
-// `{ url, namespace, storage, versions?, intervalMs? }`.
+// One process of __test__/redis-processes.test.mjs or redis-outage.test.mjs, started with
+// startWorker (child_process.fork, IPC, advanced serialization). `node redis-worker.mjs
+// <reader|writer|peer> <json config>`; config is `{ url, namespace, storage, versions?,
+// intervalMs?, commandTimeoutMs?, connectTimeoutMs? }`.
 //
 // Every timestamp is CLOCK_MONOTONIC (process.hrtime), in ms. On Linux that clock is system-wide,
 // so the writer's and the readers' times compare directly.
@@ -13,7 +14,11 @@
 //         User.update({ version: v }, { where: { id: 1 } }) for v = 1..versions every intervalMs,
 //         recording when each update's promise resolved (committed and invalidated), and answers
 //         { type: 'done', writes: [{ v, start, t }] }.
-import { pathToFileURL } from 'node:url';
+// peer:   another app server: sends { type: 'ready' }; answers each { type: 'read' } with
+//         { type: 'row', version, dbReads } (wrap(User).findByPk(1), with the default L1, and the
+//         database statements it took); on { type: 'close' } closes its client and exits.
+import { fork } from 'node:child_process';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { setImmediate as immediate, setTimeout as sleep } from 'node:timers/promises';
 import { Sequelize, DataTypes } from 'sequelize';
 import { RedisCache, modelCacheFactory } from '../../js/index.mjs';
@@ -52,6 +57,10 @@ const logger = {
 let stopRequested = false;
 let goRequested;
 const go = new Promise((r) => (goRequested = r));
+/** Messages a peer has not handled yet, and the handler waiting for the next one. */
+const inbox = [];
+let inboxWaiter;
+const nextMessage = () => (inbox.length > 0 ? Promise.resolve(inbox.shift()) : new Promise((r) => (inboxWaiter = r)));
 
 async function reader({ url, namespace, storage }) {
   let dbReads = 0;
@@ -131,6 +140,60 @@ async function writer({ url, namespace, storage, versions = 100, intervalMs = 20
   await sequelize.close();
 }
 
+async function peer({ url, namespace, storage, commandTimeoutMs, connectTimeoutMs }) {
+  let dbReads = 0;
+  const { sequelize, User } = await openDb(storage, (sql) => {
+    if (/\bSELECT\b/i.test(sql)) dbReads++;
+  });
+  const client = new RedisCache({ url, namespace, commandTimeoutMs, connectTimeoutMs });
+  const cache = await modelCacheFactory(client, logger);
+  await send({ type: 'ready' });
+  for (;;) {
+    const m = await nextMessage();
+    if (m.type === 'close') break;
+    if (m.type !== 'read') continue;
+    const before = dbReads;
+    const row = await cache.wrap(User).findByPk(1);
+    await send({ type: 'row', version: row === null ? -1 : row.version, dbReads: dbReads - before });
+  }
+  await client.close();
+  await sequelize.close();
+}
+
+const WORKER = fileURLToPath(import.meta.url);
+
+/** Starts a worker process in `role`; its output is kept (child.output) for failure messages. */
+export function startWorker(role, config) {
+  const child = fork(WORKER, [role, JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'advanced' });
+  child.role = role;
+  child.output = '';
+  child.stdout.on('data', (d) => (child.output += d));
+  child.stderr.on('data', (d) => (child.output += d));
+  child.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  return child;
+}
+
+/** The next message of `type` from `child`; rejects on an error message, an exit or a timeout. */
+export function message(child, type, timeoutMs = 15_000) {
+  return new Promise((resolve, reject) => {
+    const done = (fn, v) => {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+      fn(v);
+    };
+    const fail = (why) => done(reject, new Error(`${child.role} ${child.pid}: ${why}\n--- its output ---\n${child.output}`));
+    const onMessage = (m) => {
+      if (m.type === type) done(resolve, m);
+      else if (m.type === 'error') fail(m.message);
+    };
+    const onExit = (code, signal) => fail(`exited (${code ?? signal}) before sending '${type}'`);
+    const timer = setTimeout(() => fail(`no '${type}' within ${timeoutMs} ms`), timeoutMs);
+    child.on('message', onMessage);
+    child.on('exit', onExit);
+  });
+}
+
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const role = process.argv[2];
   const config = JSON.parse(process.argv[3]);
@@ -139,8 +202,13 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   process.on('message', (m) => {
     if (m && m.type === 'stop') stopRequested = true;
     if (m && m.type === 'go') goRequested();
+    if (inboxWaiter !== undefined) {
+      const w = inboxWaiter;
+      inboxWaiter = undefined;
+      w(m);
+    } else inbox.push(m);
   });
-  const main = role === 'reader' ? reader : role === 'writer' ? writer : null;
+  const main = { reader, writer, peer }[role] ?? null;
   try {
     if (main === null) throw new Error(`unknown role ${role}`);
     await main(config);

@@ -3,7 +3,7 @@
 // layout — `namespace:Model:pk` for entities, `namespace:Model:query:<key>` for query keys — and
 // `lifetime` (seconds) as the default expiry. Values are JSON.
 
-const { checkKeys, positiveNumber, describe } = require('../options');
+const { checkKeys, ttlSeconds, describe } = require('../options');
 
 class IORedisAdapter {
   /**
@@ -23,7 +23,7 @@ class IORedisAdapter {
     }
     this.client = c;
     this.namespace = o.namespace;
-    this.lifetime = positiveNumber('IORedisAdapter', 'lifetime', o.lifetime, undefined);
+    this.lifetime = ttlSeconds('IORedisAdapter', 'lifetime', o.lifetime, undefined);
   }
 
   /** The Redis key of a key array. */
@@ -31,8 +31,16 @@ class IORedisAdapter {
     return (this.namespace ? [this.namespace, ...parts] : parts).join(':');
   }
 
+  /** The JSON value under `key`, or null: absent, not JSON, or another Redis type (a hash, a list). */
   async get(key) {
-    const raw = await this.client.get(this.key(key));
+    let raw;
+    try {
+      raw = await this.client.get(this.key(key));
+    } catch (err) {
+      // Not a string key: nothing this adapter stored; the next set replaces it.
+      if (err && /^WRONGTYPE/.test(err.message)) return null;
+      throw err;
+    }
     if (raw === null || raw === undefined) return null;
     try {
       return JSON.parse(raw);

@@ -19,7 +19,7 @@ pub const ENTRY_OVERHEAD: u32 = 96;
 /// A stored value and what it was computed from.
 #[derive(Debug)]
 pub struct Entry {
-  /// The framed value (see [`crate::codec`]).
+  /// The in-process frame (see [`crate::frame`]).
   pub frame: Box<[u8]>,
   /// (model id, generation) pairs the value was read under; stale once any generation moved.
   pub deps: Box<[(u32, u64)]>,

@@ -1,6 +1,7 @@
-//! Storage tiers. The in-process tier (`memory`) holds framed values (see [`crate::codec`]) under
-//! canonical keys; the network tiers (`redis`, `momento`) store strings for the shim's tier logic
-//! (js/adapters/tier.js), behind one [`Remote`] surface so both reach JS through the same calls.
+//! Storage tiers. The in-process tier (`memory`) holds in-process frames (see [`crate::frame`])
+//! under canonical keys; the network tiers (`redis`, `momento`) store strings for the shim's
+//! generation-token logic (js/remote/generations.js), each sealed in a stored frame bound to its key,
+//! behind one [`Remote`] surface so both reach JS through the same calls.
 
 pub mod memory;
 pub mod momento;
@@ -11,6 +12,31 @@ use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
 
 use crate::breaker::Breaker;
+use crate::frame::{DecodeError, Sealer};
+
+/// What a network tier found under one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Read {
+  /// Nothing (or nothing this tier can read as a value, such as a Redis hash at the key).
+  Absent,
+  /// The value stored, its frame checked.
+  Value(String),
+  /// Something is stored that this client did not write for this key: a miss, to be counted.
+  Rejected(DecodeError),
+}
+
+impl Read {
+  /// Opens the bytes found under `key` (None: nothing there).
+  pub fn of(sealer: &Sealer, key: &str, bytes: Option<&[u8]>) -> Read {
+    match bytes {
+      None => Read::Absent,
+      Some(b) => match sealer.open(key, b) {
+        Ok(v) => Read::Value(v),
+        Err(e) => Read::Rejected(e),
+      },
+    }
+  }
+}
 
 /// Why a network call did not complete. Every variant is a miss (or a skipped write) to the
 /// caller; the variants exist so the shim can log the right thing once.
@@ -36,7 +62,7 @@ pub enum TierError {
 }
 
 impl TierError {
-  /// A stable code, the prefix of the message the shim receives (`<code>: <text>`).
+  /// A stable code, which JS reads as the error's `code` (`timeout`, `unauthorized`, ...).
   pub fn code(&self) -> &'static str {
     match self {
       TierError::Open => "open",
@@ -53,7 +79,6 @@ impl TierError {
 
 impl std::fmt::Display for TierError {
   fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-    write!(f, "{}: ", self.code())?;
     match self {
       TierError::Open => write!(f, "circuit open: the tier keeps failing, calls paused"),
       TierError::Timeout => write!(f, "no answer in time"),
@@ -92,18 +117,22 @@ pub async fn guarded<T>(
 /// A network tier, whichever service it talks to.
 #[derive(Clone)]
 pub enum Remote {
+  /// Redis or a Redis Cluster.
   Redis(Arc<redis::RedisTier>),
+  /// Momento's HTTP API.
   Momento(Arc<momento::MomentoTier>),
 }
 
 impl Remote {
-  pub async fn mget(&self, keys: Vec<String>) -> Result<Vec<Option<String>>, TierError> {
+  /// What is stored under each key, in order.
+  pub async fn mget(&self, keys: Vec<String>) -> Result<Vec<Read>, TierError> {
     match self {
       Remote::Redis(t) => t.mget(keys).await,
       Remote::Momento(t) => t.mget(keys).await,
     }
   }
 
+  /// Stores `value` under `key` for `ttl_ms` milliseconds (sealed in a stored frame).
   pub async fn set(&self, key: String, value: String, ttl_ms: u64) -> Result<(), TierError> {
     match self {
       Remote::Redis(t) => t.set(key, value, ttl_ms).await,
@@ -111,6 +140,7 @@ impl Remote {
     }
   }
 
+  /// Deletes `key`.
   pub async fn del(&self, key: String) -> Result<(), TierError> {
     match self {
       Remote::Redis(t) => t.del(key).await,
@@ -118,6 +148,7 @@ impl Remote {
     }
   }
 
+  /// The tier's circuit breaker.
   pub fn breaker(&self) -> &Breaker {
     match self {
       Remote::Redis(t) => &t.breaker,
@@ -125,6 +156,7 @@ impl Remote {
     }
   }
 
+  /// Stops the tier: no further call goes out, background tasks end.
   pub fn close(&self) {
     match self {
       Remote::Redis(t) => t.close(),

@@ -1,9 +1,10 @@
 //! The Momento tier: Momento's HTTP API (`GET`/`PUT`/`DELETE <base>/cache/<cache>?key=...`,
 //! header `Authorization: <token>`) with reqwest over rustls, on napi's tokio runtime.
 //!
-//! Like the Redis tier it stores and fetches strings, compresses long values into codec frames,
-//! and puts every request behind a timeout, a bound on requests in flight and a [`Breaker`], so a
-//! failing Momento costs callers one fast miss, never a hung query or a retry storm.
+//! Like the Redis tier it stores and fetches strings, each sealed in a stored frame bound to the
+//! cache and key (see [`crate::frame`]), and puts every request behind a timeout, a bound on
+//! requests in flight and a [`Breaker`], so a failing Momento costs callers one fast miss, never a
+//! hung query or a retry storm.
 //!
 //! Momento's limits are kept here, before any request: an item (key and value) over
 //! [`MAX_ITEM_BYTES`] is not sent, and a TTL is clamped to [`MAX_TTL_SECONDS`].
@@ -16,16 +17,17 @@ use reqwest::{StatusCode, Url};
 use tokio::sync::Semaphore;
 
 use crate::breaker::Breaker;
-use crate::codec;
-use crate::tier::{guarded, TierError};
+use crate::frame::{DecodeError, Sealer};
+use crate::limits;
+use crate::redact;
+use crate::tier::{guarded, Read, TierError};
 
-/// Momento's largest item, key and value together: 5 MB (decimal, the safer reading).
-pub const MAX_ITEM_BYTES: usize = 5_000_000;
-/// Momento's longest TTL: 24 hours.
-pub const MAX_TTL_SECONDS: u64 = 24 * 3600;
+/// Momento's largest item, key and value together (see [`crate::limits`]).
+const MAX_ITEM_BYTES: usize = limits::MOMENTO_MAX_ITEM_BYTES as usize;
+/// Momento's longest TTL, in seconds.
+const MAX_TTL_SECONDS: u64 = limits::MOMENTO_MAX_TTL_SECONDS as u64;
 
 /// Where and how to call Momento. Validated by the shim.
-#[derive(Debug, Clone)]
 pub struct MomentoConfig {
   /// `https://api.cache.<cell-host>`, or a loopback `http://` URL for a local test server.
   pub base_url: String,
@@ -35,8 +37,8 @@ pub struct MomentoConfig {
   pub request_timeout: Duration,
   /// Requests in flight at most; more wait for a slot (within their timeout).
   pub max_concurrency: usize,
-  /// Values of at least this many bytes are stored LZ4-compressed in a codec frame.
-  pub compress_above: usize,
+  /// Seals and opens every value (integrity key, value bound, compression).
+  pub sealer: Sealer,
 }
 
 pub struct MomentoTier {
@@ -88,7 +90,8 @@ impl MomentoTier {
 
   /// Sends one request through the breaker, the concurrency bound and the timeout. Returns the
   /// status and body of an answer that is not an error; 404 "Key Not Found" counts as an answer.
-  async fn send(&self, request: reqwest::RequestBuilder) -> Result<(StatusCode, Vec<u8>), TierError> {
+  /// A body longer than the sealer reads back is not downloaded: its body is None.
+  async fn send(&self, request: reqwest::RequestBuilder) -> Result<(StatusCode, Option<Vec<u8>>), TierError> {
     let attempt = async {
       let _permit = self
         .permits
@@ -101,8 +104,12 @@ impl MomentoTier {
         .await
         .map_err(http_error)?;
       let status = response.status();
+      let limit = (self.config.sealer.max_stored() + 4096) as u64;
+      if status.is_success() && response.content_length().is_some_and(|n| n > limit) {
+        return Ok((status, None));
+      }
       let body = response.bytes().await.map_err(http_error)?;
-      classify(status, &body, &self.config.cache_name).map(|()| (status, body.to_vec()))
+      classify(status, &body, &self.config.cache_name, &self.config.token).map(|()| (status, Some(body.to_vec())))
     };
     // One deadline for the wait for a slot and the request together.
     guarded(&self.closed, &self.breaker, async {
@@ -114,20 +121,29 @@ impl MomentoTier {
     .await
   }
 
-  /// The value stored under `key`, or None (absent, or bytes this tier did not write).
-  pub async fn get(&self, key: String) -> Result<Option<String>, TierError> {
+  /// The key a value's frame is bound to: the cache and the key, so an item copied from another
+  /// cache does not answer either.
+  fn bound_key(&self, key: &str) -> String {
+    format!("{}\n{key}", self.config.cache_name)
+  }
+
+  /// What is stored under `key`.
+  pub async fn get(&self, key: String) -> Result<Read, TierError> {
     let (status, body) = self.send(self.http.get(self.url(&key, None))).await?;
     if status == StatusCode::NOT_FOUND {
-      return Ok(None);
+      return Ok(Read::Absent);
     }
-    Ok(codec::from_stored(&body))
+    Ok(match body {
+      None => Read::Rejected(DecodeError::TooLarge),
+      Some(b) => Read::of(&self.config.sealer, &self.bound_key(&key), Some(&b)),
+    })
   }
 
   /// Several GETs, concurrently (the HTTP API has no multi-get); one failure fails them all, as
   /// the caller treats any failure as a miss. Every GET runs to the end, even after another has
   /// failed: a breaker probe among them must report its outcome, or the breaker would wait for
   /// it forever.
-  pub async fn mget(&self, keys: Vec<String>) -> Result<Vec<Option<String>>, TierError> {
+  pub async fn mget(&self, keys: Vec<String>) -> Result<Vec<Read>, TierError> {
     futures_util::future::join_all(keys.into_iter().map(|k| self.get(k)))
       .await
       .into_iter()
@@ -136,15 +152,17 @@ impl MomentoTier {
 
   /// Stores a value for `ttl_ms` (rounded up to whole seconds, at most [`MAX_TTL_SECONDS`]).
   pub async fn set(&self, key: String, value: String, ttl_ms: u64) -> Result<(), TierError> {
-    let body = codec::to_stored(value, self.config.compress_above);
+    let ttl = ttl_ms.div_ceil(1000).clamp(1, MAX_TTL_SECONDS);
+    // The frame expires with the item, as Momento will keep it.
+    let body = self.config.sealer.seal(&self.bound_key(&key), &value, ttl * 1000);
     if key.len() + body.len() > MAX_ITEM_BYTES {
       return Err(TierError::TooLarge);
     }
-    let ttl = ttl_ms.div_ceil(1000).clamp(1, MAX_TTL_SECONDS);
     self.send(self.http.put(self.url(&key, Some(ttl))).body(body)).await?;
     Ok(())
   }
 
+  /// Deletes `key` (Momento answers 204 whether it existed or not).
   pub async fn del(&self, key: String) -> Result<(), TierError> {
     self.send(self.http.delete(self.url(&key, None))).await?;
     Ok(())
@@ -175,22 +193,24 @@ fn http_error(e: reqwest::Error) -> TierError {
 }
 
 /// Maps Momento's status codes to outcomes. A 404 is a miss unless its body says the cache is
-/// missing, which is a configuration problem worth naming.
-fn classify(status: StatusCode, body: &[u8], cache: &str) -> Result<(), TierError> {
+/// missing, which is a configuration problem worth naming. A body put in an error is a short,
+/// scrubbed snippet: a proxy may echo the request, `Authorization` header (the API key) included.
+fn classify(status: StatusCode, body: &[u8], cache: &str, token: &str) -> Result<(), TierError> {
   if status.is_success() {
     return Ok(());
   }
-  let text = String::from_utf8_lossy(&body[..body.len().min(200)]).to_string();
+  let raw = String::from_utf8_lossy(&body[..body.len().min(1024)]);
+  let snippet = || redact::scrub(&raw, &[token], redact::MAX_SNIPPET_CHARS);
   match status {
-    StatusCode::NOT_FOUND if text.to_ascii_lowercase().contains("cache not found") => {
+    StatusCode::NOT_FOUND if raw.to_ascii_lowercase().contains("cache not found") => {
       Err(TierError::CacheNotFound(cache.to_owned()))
     }
     StatusCode::NOT_FOUND => Ok(()),
     StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(TierError::Unauthorized(status.as_u16())),
     StatusCode::TOO_MANY_REQUESTS => Err(TierError::Throttled),
     // Any other 4xx is about this request (a key or item the service refuses), not the service.
-    s if s.is_client_error() => Err(TierError::Rejected(s.as_u16(), text.trim().to_owned())),
-    _ => Err(TierError::Failed(format!("HTTP {}: {}", status.as_u16(), text.trim()))),
+    s if s.is_client_error() => Err(TierError::Rejected(s.as_u16(), snippet())),
+    _ => Err(TierError::Failed(format!("HTTP {}: {}", status.as_u16(), snippet()))),
   }
 }
 
@@ -200,9 +220,9 @@ mod tests {
 
   #[test]
   fn a_missing_key_is_a_miss_but_a_missing_cache_is_named() {
-    assert_eq!(classify(StatusCode::NOT_FOUND, b"Key Not Found", "c"), Ok(()));
+    assert_eq!(classify(StatusCode::NOT_FOUND, b"Key Not Found", "c", "t"), Ok(()));
     assert_eq!(
-      classify(StatusCode::NOT_FOUND, b"Cache Not Found", "model-cache"),
+      classify(StatusCode::NOT_FOUND, b"Cache Not Found", "model-cache", "t"),
       Err(TierError::CacheNotFound("model-cache".into()))
     );
   }
@@ -210,20 +230,31 @@ mod tests {
   #[test]
   fn rejected_keys_and_throttling_are_their_own_errors() {
     assert_eq!(
-      classify(StatusCode::UNAUTHORIZED, b"", "c"),
+      classify(StatusCode::UNAUTHORIZED, b"", "c", "t"),
       Err(TierError::Unauthorized(401))
     );
     assert_eq!(
-      classify(StatusCode::FORBIDDEN, b"", "c"),
+      classify(StatusCode::FORBIDDEN, b"", "c", "t"),
       Err(TierError::Unauthorized(403))
     );
     assert_eq!(
-      classify(StatusCode::TOO_MANY_REQUESTS, b"", "c"),
+      classify(StatusCode::TOO_MANY_REQUESTS, b"", "c", "t"),
       Err(TierError::Throttled)
     );
     assert!(
-      matches!(classify(StatusCode::INTERNAL_SERVER_ERROR, b"boom", "c"), Err(TierError::Failed(m)) if m.contains("500"))
+      matches!(classify(StatusCode::INTERNAL_SERVER_ERROR, b"boom", "c", "t"), Err(TierError::Failed(m)) if m.contains("500"))
     );
+  }
+
+  #[test]
+  fn an_echoed_api_key_never_reaches_an_error() {
+    let token = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ0ZXN0In0.c2lnbmF0dXJl";
+    for status in [StatusCode::BAD_REQUEST, StatusCode::INTERNAL_SERVER_ERROR] {
+      let body = format!("bad things: got {token} in\nAuthorization: {token}");
+      let e = classify(status, body.as_bytes(), "c", token).unwrap_err().to_string();
+      assert!(!e.contains("eyJ") && !e.contains("c2ln"), "{e}");
+      assert!(e.contains("bad things"), "{e}");
+    }
   }
 
   #[test]
@@ -234,7 +265,7 @@ mod tests {
       token: "t".into(),
       request_timeout: Duration::from_secs(1),
       max_concurrency: 4,
-      compress_above: usize::MAX,
+      sealer: Sealer::new(None, 1 << 20, usize::MAX).unwrap(),
     })
     .unwrap();
     let url = tier.url("model-cache:findByPk:Users:{\"where\":{\"id\":1}}&x", Some(60));

@@ -3,9 +3,9 @@
 //! The connection is made on first use, every command has a timeout, and a [`Breaker`] stops
 //! sending commands to a Redis that keeps failing, so callers fall back to the database quickly.
 //!
-//! This tier stores and fetches strings; what they mean (generation tokens, framed payloads) is
-//! decided above it. Long values are stored compressed, as a codec frame with the LZ4 flag; reads
-//! inflate them, so callers only ever see the strings they stored.
+//! This tier stores and fetches strings; what they mean (generation tokens, payloads) is decided
+//! above it. Every value is sealed in a stored frame bound to its key (see [`crate::frame`]), long
+//! ones compressed; a read hands back only what this client would have written under that key.
 
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
@@ -19,19 +19,19 @@ use redis::cluster_async::ClusterConnection;
 use tokio::sync::OnceCell;
 
 use crate::breaker::Breaker;
-use crate::codec;
-use crate::tier::{guarded, TierError};
+use crate::frame::Sealer;
+use crate::redact;
+use crate::tier::{guarded, Read, TierError};
 
 /// Where and how to connect. Validated by the shim.
-#[derive(Debug, Clone)]
 pub struct RedisConfig {
   /// One `redis://` URL, or the cluster's nodes.
   pub urls: Vec<String>,
   pub cluster: bool,
   pub connect_timeout: Duration,
   pub command_timeout: Duration,
-  /// Values of at least this many bytes are stored LZ4-compressed in a codec frame.
-  pub compress_above: usize,
+  /// Seals and opens every value (integrity key, value bound, compression).
+  pub sealer: Sealer,
   /// For `rediss://`: a CA certificate (PEM) trusted instead of the system's roots.
   pub tls_ca: Option<Vec<u8>>,
 }
@@ -44,6 +44,8 @@ enum Conn {
 
 pub struct RedisTier {
   config: RedisConfig,
+  /// The passwords in the URLs, kept out of every error message.
+  secrets: Vec<String>,
   conn: OnceCell<Conn>,
   pub breaker: Breaker,
   closed: AtomicBool,
@@ -51,12 +53,20 @@ pub struct RedisTier {
 
 impl RedisTier {
   pub fn new(config: RedisConfig) -> Arc<Self> {
+    let secrets = config.urls.iter().flat_map(|u| redact::url_secrets(u)).collect();
     Arc::new(RedisTier {
+      secrets,
       config,
       conn: OnceCell::new(),
       breaker: Breaker::new(3, Duration::from_millis(500), Duration::from_secs(10)),
       closed: AtomicBool::new(false),
     })
+  }
+
+  /// A failure as a tier error whose text holds no secret.
+  fn failed(&self, e: impl std::fmt::Display) -> TierError {
+    let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
+    TierError::Failed(redact::scrub(&e.to_string(), &secrets, 400))
   }
 
   async fn connect(&self) -> Result<Conn, TierError> {
@@ -71,15 +81,12 @@ impl RedisTier {
           Some(ca) => client.certs(Self::certificates(ca)),
           None => client,
         };
-        let client = client.build().map_err(|e| TierError::Failed(e.to_string()))?;
+        let client = client.build().map_err(|e| self.failed(e))?;
         Ok(Conn::Cluster(
-          client
-            .get_async_connection()
-            .await
-            .map_err(|e| TierError::Failed(e.to_string()))?,
+          client.get_async_connection().await.map_err(|e| self.failed(e))?,
         ))
       } else {
-        let client = self.client().map_err(|e| TierError::Failed(e.to_string()))?;
+        let client = self.client().map_err(|e| self.failed(e))?;
         let cfg = ConnectionManagerConfig::new()
           .set_connection_timeout(Some(c.connect_timeout))
           .set_response_timeout(Some(c.command_timeout))
@@ -87,7 +94,7 @@ impl RedisTier {
         Ok(Conn::Single(
           ConnectionManager::new_with_config(client, cfg)
             .await
-            .map_err(|e| TierError::Failed(e.to_string()))?,
+            .map_err(|e| self.failed(e))?,
         ))
       }
     };
@@ -126,7 +133,7 @@ impl RedisTier {
       };
       match tokio::time::timeout(self.config.command_timeout, query).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(TierError::Failed(e.to_string())),
+        Ok(Err(e)) => Err(self.failed(e)),
         Err(_) => Err(TierError::Timeout),
       }
     })
@@ -134,38 +141,47 @@ impl RedisTier {
   }
 
   /// Values of several keys in one round trip (in a cluster, split per shard by the client).
-  pub async fn mget(&self, keys: Vec<String>) -> Result<Vec<Option<String>>, TierError> {
+  /// A key holding another Redis type (a hash, a list) reads as absent: MGET answers nil for it.
+  pub async fn mget(&self, keys: Vec<String>) -> Result<Vec<Read>, TierError> {
     if keys.is_empty() {
       return Ok(Vec::new());
     }
     let mut cmd = redis::cmd("MGET");
     cmd.arg(&keys);
     let values: Vec<Option<Vec<u8>>> = self.run(cmd).await?;
+    if values.len() != keys.len() {
+      return Err(TierError::Failed(format!(
+        "MGET of {} keys answered {} values",
+        keys.len(),
+        values.len()
+      )));
+    }
     Ok(
-      values
-        .into_iter()
-        .map(|v| v.and_then(|b| codec::from_stored(&b)))
+      keys
+        .iter()
+        .zip(values)
+        .map(|(k, v)| Read::of(&self.config.sealer, k, v.as_deref()))
         .collect(),
     )
   }
 
-  /// Stores a value with a TTL in milliseconds.
+  /// Stores a value with a TTL in milliseconds (SET replaces whatever type held the key).
   pub async fn set(&self, key: String, value: String, ttl_ms: u64) -> Result<(), TierError> {
+    let ttl_ms = ttl_ms.max(1);
+    let frame = self.config.sealer.seal(&key, &value, ttl_ms);
     let mut cmd = redis::cmd("SET");
-    cmd
-      .arg(key)
-      .arg(codec::to_stored(value, self.config.compress_above))
-      .arg("PX")
-      .arg(ttl_ms.max(1));
+    cmd.arg(key).arg(frame).arg("PX").arg(ttl_ms);
     self.run(cmd).await
   }
 
+  /// Deletes `key`.
   pub async fn del(&self, key: String) -> Result<(), TierError> {
     let mut cmd = redis::cmd("DEL");
     cmd.arg(key);
     self.run(cmd).await
   }
 
+  /// PUBLISHes `message` on `channel` (the invalidation channel).
   pub async fn publish(&self, channel: String, message: String) -> Result<(), TierError> {
     let mut cmd = redis::cmd("PUBLISH");
     cmd.arg(channel).arg(message);
@@ -189,7 +205,7 @@ impl RedisTier {
   pub fn subscribe(
     tier: Arc<Self>,
     channel: String,
-    on_message: impl Fn(&str) + Send + 'static,
+    on_message: impl Fn(&[u8]) + Send + 'static,
     on_state: impl Fn(bool) + Send + 'static,
   ) {
     napi::bindgen_prelude::spawn(async move {
@@ -210,11 +226,7 @@ impl RedisTier {
               // After 500 ms of silence, check that Redis still answers: a hung Redis keeps the
               // socket open, and invalidations sent through it would never arrive.
               match tokio::time::timeout(Duration::from_millis(500), stream.next()).await {
-                Ok(Some(msg)) => {
-                  if let Ok(payload) = msg.get_payload::<String>() {
-                    on_message(&payload);
-                  }
-                }
+                Ok(Some(msg)) => on_message(msg.get_payload_bytes()),
                 Ok(None) => break,
                 Err(_) if tier.closed.load(SeqCst) => break,
                 Err(_) => {

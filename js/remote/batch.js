@@ -1,13 +1,19 @@
 'use strict';
-// The adapter behind RedisCache and MomentoCache: the same generation-token tier as any adapter
-// (tier.js), with every network call made by the Rust core (src/tier/: redis-rs or reqwest,
-// timeouts, circuit breaker). Keys are `<namespace>:<parts...>`; generation tokens share the
-// Redis hash tag `{<namespace>}` (harmless braces on Momento).
+// The store behind RedisCache and MomentoCache, batching reads per tick: the same
+// generation-token tier as any adapter (generations.js), with every network call made by the Rust core (src/tier/: redis-rs or reqwest,
+// timeouts, circuit breaker), which also seals every value in a frame bound to its key.
 //
-// Reads are batched: every get or mget issued in one tick of the event loop — concurrent queries
+// Keys: a one-element path is the key itself (the engine's full key, which already starts with the
+// client's prefix); a longer path is `<namespace>:<parts...>`; generation tokens are
+// `{<namespace>}:#generation:<table>`, sharing the Redis hash tag `{<namespace>}` (harmless braces
+// on Momento).
+//
+// Reads are batched: every read issued in one tick of the event loop — concurrent queries
 // included — is queued and sent as one native call: one MGET on Redis (split per shard by the
 // cluster client), concurrent GETs on Momento. A lone read pays one extra tick; 64 concurrent
 // reads pay one crossing instead of 64.
+
+const { Rejected } = require('./generations');
 
 /**
  * Keys per native call, about: a batch is sent once it holds this many (a caller's keys stay in one
@@ -31,8 +37,9 @@ class NativeAdapter {
   }
 
   /**
-   * Resolves with the values of `keys`, read together with every other read asked for in this
-   * tick: one native call, one promise per caller.
+   * Resolves with the values of `keys` (strings, null where absent, Rejected where the core
+   * refused the stored bytes), read together with every other read asked for in this tick: one
+   * native call, one promise per caller.
    */
   #read(keys) {
     return new Promise((resolve, reject) => {
@@ -66,8 +73,10 @@ class NativeAdapter {
       pending = Promise.reject(err); // every waiter hears of it, none is left pending
     }
     pending.then(
-      (values) => {
-        for (const w of b.waiters) w.resolve(w.at.map((i) => values[i] ?? null));
+      ({ values, rejected }) => {
+        const out = values.slice();
+        for (const r of rejected) out[r.index] = new Rejected(r.reason);
+        for (const w of b.waiters) w.resolve(w.at.map((i) => out[i] ?? null));
       },
       (err) => {
         for (const w of b.waiters) w.reject(err);
@@ -77,6 +86,7 @@ class NativeAdapter {
 
   key(parts) {
     if (parts[0] === '#generation') return `{${this.namespace}}:#generation:${parts.slice(1).join(':')}`;
+    if (parts.length === 1) return parts[0];
     return `${this.namespace}:${parts.join(':')}`;
   }
 
@@ -84,23 +94,19 @@ class NativeAdapter {
     if (this.closed) throw new Error('the cache client is closed');
   }
 
-  async get(parts) {
-    this.checkOpen();
-    return (await this.#read([this.key(parts)]))[0];
-  }
-
-  async mget(paths) {
+  /** Values of several paths (see #read). */
+  async read(paths) {
     this.checkOpen();
     return this.#read(paths.map((p) => this.key(p)));
   }
 
-  async set(parts, value, options = {}) {
+  /** Stores a string for `ttlMs` milliseconds. */
+  async write(parts, value, ttlMs) {
     this.checkOpen();
-    const seconds = options.lifetime ?? options.ttl;
-    await this.tier.set(this.key(parts), typeof value === 'string' ? value : JSON.stringify(value), Math.round(seconds * 1000));
+    await this.tier.set(this.key(parts), value, ttlMs);
   }
 
-  async del(parts) {
+  async remove(parts) {
     this.checkOpen();
     await this.tier.del(this.key(parts));
   }

@@ -1,0 +1,350 @@
+'use strict';
+// A cache tier shared with other processes: the native network tiers (RedisCache, MomentoCache)
+// and JS adapters (the seed's CacheAdapter, IORedisAdapter, sequelize-transparent-cache adaptors).
+//
+// Such a tier is shared by many processes, so invalidation cannot live in this process's memory.
+// Every table has a *generation token* in the tier (`['#generation', table]`), a random UUID
+// replaced on each write. An entry carries the tokens of the tables it read, taken before its
+// database read; a lookup compares them with the current ones. Missing tokens never match, so an
+// evicted or expired token makes entries stale, never fresh. Random tokens (not counters) mean two
+// concurrent bumps can never cancel each other. A token read back in any other format is missing.
+//
+// A write whose token bump (or PUBLISH) fails — the tier is unreachable — is not dropped: its
+// tables stay *pending* in this process and the bump is retried with a back-off until it succeeds.
+// While a table is pending, reads that depend on it neither read nor fill the tier (the database
+// answers), and `onPendingChange(true)` tells the owner (the in-process L1 stops being trusted).
+// Past MAX_PENDING_TABLES every table counts as pending until a bump of every table this process
+// knows succeeds.
+//
+// Entry body: "snc1 " + JSON [[table, token], ...] + "\n" + payload. Every value is stored in a
+// checked frame bound to the key it is stored under (src/frame.rs): the Rust core frames the native
+// tiers' values, and a JS adapter's values are text frames made through the binding (AdapterStore
+// below). Anything else read back is a miss, counted and reported through `onRejected`.
+
+const { randomUUID } = require('node:crypto');
+const native = require('../native');
+
+const ENTRY_PREFIX = 'snc1 ';
+/** Generation tokens outlive any entry: a month, refreshed by every write. */
+const TOKEN_LIFETIME_MS = 30 * 24 * 3600 * 1000;
+/** What randomUUID() writes; any other token read back is treated as missing. */
+const TOKEN_FORMAT = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+/** Tables whose failed bumps are remembered one by one; past this, every table is pending. */
+const MAX_PENDING_TABLES = 1024;
+/** Back-off of the retries of failed bumps: first delay and cap, in milliseconds. */
+const RETRY_FIRST_MS = 100;
+const RETRY_MAX_MS = 5000;
+
+/** Refuses a fill (or a read) of a table whose invalidation has not reached the tier yet. */
+class PendingInvalidation extends Error {
+  constructor() {
+    super('a write to a table this read depends on has not reached the shared tier yet; the database answers');
+    this.code = 'invalidation-pending';
+  }
+}
+
+/** A value read back that this client did not write for its key: a miss, with the reason. */
+class Rejected {
+  constructor(reason) {
+    this.reason = reason;
+  }
+}
+
+/** True for an object usable as an adapter (get, set, del). */
+function isAdapter(x) {
+  return x !== null && typeof x === 'object' && ['get', 'set', 'del'].every((m) => typeof x[m] === 'function');
+}
+
+/**
+ * A user's JS adapter as a store of text frames: keys are key arrays, values strings, TTLs in
+ * milliseconds here and whole seconds for the adapter (`lifetime` is the CacheAdapter's name,
+ * `ttl` transparent-cache's; each ignores the other).
+ */
+class AdapterStore {
+  /**
+   * @param {object} adapter  get/set/del (and optionally mget)
+   * @param {{ seal: Function, open: Function }} sealer  from native.createTextSealer
+   */
+  constructor(adapter, sealer) {
+    this.adapter = adapter;
+    this.sealer = sealer;
+  }
+
+  /**
+   * The key a value's frame is bound to: the adapter's namespace and the key array, so a value
+   * copied to another key, or from another namespace, never answers there.
+   */
+  boundKey(path) {
+    const ns = typeof this.adapter.namespace === 'string' ? this.adapter.namespace : '';
+    return JSON.stringify([ns, ...path]);
+  }
+
+  /** Values of `paths`: strings, null where absent, or Rejected. */
+  async read(paths) {
+    const a = this.adapter;
+    const raw = typeof a.mget === 'function' ? await a.mget(paths) : await Promise.all(paths.map((p) => a.get(p)));
+    return paths.map((p, i) => {
+      const v = raw[i];
+      if (v === null || v === undefined) return null;
+      if (typeof v !== 'string') return new Rejected('not a text frame');
+      const opened = this.sealer.open(this.boundKey(p), v);
+      return opened.body ?? new Rejected(opened.rejected);
+    });
+  }
+
+  async write(path, value, ttlMs) {
+    const seconds = Math.max(1, Math.ceil(ttlMs / 1000));
+    await this.adapter.set(path, this.sealer.seal(this.boundKey(path), value, ttlMs), { lifetime: seconds, ttl: seconds });
+  }
+
+  async remove(path) {
+    await this.adapter.del(path);
+  }
+}
+
+/**
+ * The generation-token protocol over a store: `read(paths)`, `write(path, value, ttlMs)`,
+ * `remove(path)`, and optionally `publishInvalidation(tables)` (an AdapterStore, or a
+ * NativeAdapter whose values the Rust core frames).
+ */
+class AdapterTier {
+  /**
+   * @param {object} store
+   * @param {object} [o]
+   * @param {(what: object, reason: string) => void} [o.onRejected]  told of every value rejected
+   *   on read (`what` is `{ path }` or `{ table }` for a token); reads never fail because of it
+   * @param {(pending: boolean) => void} [o.onPendingChange]  told when the first table becomes
+   *   pending (true) and when none is left (false)
+   */
+  constructor(store, { onRejected, onPendingChange } = {}) {
+    this.store = store;
+    this.onRejected = onRejected ?? (() => {});
+    this.onPendingChange = onPendingChange ?? (() => {});
+    /** Tables this process has read or written: what an overflowed pending set retries. */
+    this.known = new Set();
+    /** Tables whose bump has not reached the tier; `pendingAll`: the set overflowed. */
+    this.pending = new Set();
+    this.pendingAll = false;
+    this.retryDelayMs = RETRY_FIRST_MS;
+    this.retryTimer = undefined;
+  }
+
+  /** True while any table's bump is waiting for a retry. */
+  hasPending() {
+    return this.pendingAll || this.pending.size > 0;
+  }
+
+  #isPending(tables) {
+    return this.pendingAll || (this.pending.size > 0 && tables.some((t) => this.pending.has(t)));
+  }
+
+  #learn(tables) {
+    for (const t of tables) this.known.add(t);
+  }
+
+  #notify(pending) {
+    try {
+      this.onPendingChange(pending);
+    } catch {
+      // The owner's reaction never fails a write.
+    }
+  }
+
+  /** Remembers that `tables` were not bumped, and schedules a retry. */
+  #markPending(tables) {
+    const before = this.hasPending();
+    if (!this.pendingAll) {
+      for (const t of tables) this.pending.add(t);
+      if (this.pending.size > MAX_PENDING_TABLES) {
+        this.pendingAll = true;
+        this.pending.clear();
+      }
+    }
+    if (!before) this.#notify(true);
+    this.#scheduleRetry();
+  }
+
+  #scheduleRetry() {
+    if (this.retryTimer !== undefined || !this.hasPending()) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.#retry().then(
+        () => {
+          this.retryDelayMs = RETRY_FIRST_MS;
+        },
+        () => {
+          this.retryDelayMs = Math.min(this.retryDelayMs * 2, RETRY_MAX_MS);
+          this.#scheduleRetry();
+        },
+      );
+    }, this.retryDelayMs);
+    // A retry never keeps the process alive; close() flushes what it can.
+    this.retryTimer.unref?.();
+  }
+
+  /** One attempt to bump every pending table (every known one after an overflow). */
+  async #retry() {
+    if (!this.hasPending()) return;
+    const all = this.pendingAll;
+    const tables = all ? [...this.known] : [...this.pending];
+    await this.#bumpNow(tables);
+    if (all) this.pendingAll = false;
+    for (const t of tables) this.pending.delete(t);
+    if (!this.hasPending()) this.#notify(false);
+    else this.#scheduleRetry();
+  }
+
+  /**
+   * Tries once, now, to bump what is pending (used by close()). Resolves either way; true when
+   * nothing is left pending.
+   */
+  async flush() {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    try {
+      await this.#retry();
+    } catch {
+      // Still pending: entries written before the failed bumps expire by their TTL.
+    }
+    return !this.hasPending();
+  }
+
+  #rejected(what, reason) {
+    try {
+      this.onRejected(what, reason);
+    } catch {
+      // Reporting never fails a read.
+    }
+  }
+
+  /** A token as read back: the token, or '' when missing or not in the format written. */
+  #token(table, v) {
+    if (v instanceof Rejected) this.#rejected({ table }, v.reason);
+    return typeof v === 'string' && TOKEN_FORMAT.test(v) ? v : '';
+  }
+
+  /** Current tokens of `tables` ('' where none). */
+  async tokens(tables) {
+    const values = await this.store.read(tables.map((t) => ['#generation', t]));
+    return tables.map((t, i) => this.#token(t, values[i]));
+  }
+
+  /**
+   * Current tokens of `tables`, creating the missing ones, as [[table, token], ...]. Rejects with
+   * PendingInvalidation while one of them is pending: that read must not be stored.
+   */
+  async tokensForFill(tables) {
+    this.#learn(tables);
+    if (this.#isPending(tables)) throw new PendingInvalidation();
+    if (tables.length === 0) return [];
+    const current = await this.tokens(tables);
+    return Promise.all(
+      tables.map(async (t, i) => {
+        if (current[i] !== '') return [t, current[i]];
+        const token = randomUUID();
+        await this.store.write(['#generation', t], token, TOKEN_LIFETIME_MS);
+        return [t, token];
+      }),
+    );
+  }
+
+  /**
+   * `{ payload }` for a current entry, or `{ miss }` with 'absent', 'stale' or 'foreign' (a value
+   * this client did not write for this key; `reason` says why); either way `tokens` holds the
+   * tokens of `expected` as read with the entry ([[table, token], ...]), or undefined when one is
+   * missing.
+   *
+   * The tokens of `expected` (the tables the caller knows the entry depends on) are read in the
+   * same round trip as the entry, so a hit costs one round trip. Reading them no later than the
+   * entry is what makes it safe: a write that finished before this read began has already moved
+   * them.
+   */
+  async get(path, expected = []) {
+    this.#learn(expected);
+    // A table whose write has not reached the tier: what the tier holds for it may be older.
+    if (this.#isPending(expected)) return { miss: 'pending', tokens: undefined };
+    const values = await this.store.read([path, ...expected.map((t) => ['#generation', t])]);
+    const known = new Map();
+    expected.forEach((t, i) => known.set(t, this.#token(t, values[i + 1])));
+    const tokens = expected.every((t) => known.get(t) !== '') ? expected.map((t) => [t, known.get(t)]) : undefined;
+    const v = values[0];
+    if (v === null || v === undefined) return { miss: 'absent', tokens };
+    const entry = v instanceof Rejected ? v : parseEntry(v);
+    if (entry instanceof Rejected) {
+      this.#rejected({ path }, entry.reason);
+      return { miss: 'foreign', reason: entry.reason, tokens };
+    }
+    const { deps, payload } = entry;
+    if (this.#isPending(deps.map((d) => d[0]))) return { miss: 'pending', tokens: undefined };
+    // An entry that does not depend on a table the caller expects was not written for this read.
+    if (expected.some((t) => !deps.some((d) => d[0] === t))) return { miss: 'stale', tokens };
+    // Tables the caller did not foresee (none, normally) cost a second round trip.
+    const unknown = deps.filter((d) => !known.has(d[0])).map((d) => d[0]);
+    if (unknown.length > 0) (await this.tokens(unknown)).forEach((token, i) => known.set(unknown[i], token));
+    if (deps.some((d) => d[1] !== known.get(d[0]))) return { miss: 'stale', tokens };
+    return { payload, tokens };
+  }
+
+  /**
+   * Stores a payload read under `deps` ([[table, token], ...]) for `ttlMs`. Rejects with
+   * PendingInvalidation, storing nothing, when one of those tables is pending: its token did not
+   * move, so the entry would look current to every process.
+   */
+  async set(path, payload, ttlMs, deps) {
+    if (this.#isPending(deps.map((d) => d[0]))) throw new PendingInvalidation();
+    await this.store.write(path, `${ENTRY_PREFIX}${JSON.stringify(deps)}\n${payload}`, ttlMs);
+  }
+
+  async del(path) {
+    await this.store.remove(path);
+  }
+
+  /**
+   * Makes every entry that read one of `tables` stale. If that fails, the tables stay pending and
+   * the bump is retried until it succeeds; the returned promise still rejects, so the caller
+   * can report it.
+   */
+  async bump(tables) {
+    this.#learn(tables);
+    try {
+      await this.#bumpNow(tables);
+    } catch (err) {
+      this.#markPending(tables);
+      throw err;
+    }
+    // A later bump that went through settles an earlier failed one of the same tables.
+    if (this.pending.size > 0 && !this.pendingAll) {
+      for (const t of tables) this.pending.delete(t);
+      if (!this.hasPending()) this.#notify(false);
+    }
+  }
+
+  async #bumpNow(tables) {
+    await Promise.all(tables.map((t) => this.store.write(['#generation', t], randomUUID(), TOKEN_LIFETIME_MS)));
+    // After the tokens moved: processes holding an in-process tier drop what they hold.
+    if (typeof this.store.publishInvalidation === 'function') await this.store.publishInvalidation(tables);
+  }
+}
+
+/** `{ deps, payload }` of an entry body, or Rejected when it is not one this library writes. */
+function parseEntry(v) {
+  const nl = v.indexOf('\n');
+  if (!v.startsWith(ENTRY_PREFIX) || nl < 0) return new Rejected('not an entry');
+  let deps;
+  try {
+    deps = JSON.parse(v.slice(ENTRY_PREFIX.length, nl));
+  } catch {
+    return new Rejected('entry dependencies are not JSON');
+  }
+  if (!Array.isArray(deps) || !deps.every((d) => Array.isArray(d) && d.length === 2 && typeof d[0] === 'string' && typeof d[1] === 'string' && TOKEN_FORMAT.test(d[1]))) {
+    return new Rejected('entry dependencies malformed');
+  }
+  return { deps, payload: v.slice(nl + 1) };
+}
+
+/** The tier over a user's JS adapter, its values in text frames sealed by the Rust core. */
+function adapterTier(adapter, { maxValueBytes, integrityKey, ...events }) {
+  return new AdapterTier(new AdapterStore(adapter, native.createTextSealer({ maxValueBytes, integrityKey })), events);
+}
+
+module.exports = { AdapterTier, AdapterStore, Rejected, PendingInvalidation, adapterTier, isAdapter, MAX_PENDING_TABLES };

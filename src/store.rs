@@ -1,0 +1,419 @@
+//! The store: one cache client's in-process tier, fill guard and counters, behind the small
+//! interface both API styles use — `lookup`, `begin_fill`/`fill`/`release`, `ticket_current`,
+//! `invalidate_key`, `bump_table`, `clear` — plus the registry of findByPk key heads. A network
+//! tier (src/tier/) is a separate handle; when one is used, this in-process tier is its L1.
+
+use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use napi_derive::napi;
+
+use crate::fill::FillGuard;
+use crate::frame::{self, DecodeError};
+use crate::stats::{CacheEvent, Stats};
+use crate::tier::memory::{Entry, MemoryTier};
+
+/// Why a lookup found nothing usable. Every variant is a miss to the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Miss {
+  /// No entry (or it expired).
+  Absent,
+  /// The entry was read under a table generation that has since moved; it was dropped.
+  Stale,
+  /// The entry could not be decoded; it was dropped.
+  Corrupt(DecodeError),
+}
+
+/// Why a lookup returned no payload, as JS receives it (`cache_get`, `cache_lookup_pk`).
+#[napi]
+#[derive(Debug, PartialEq, Eq)]
+pub enum Lookup {
+  /// No entry (or it expired, or the tier is untrusted).
+  Absent = 0,
+  /// The entry was read under a table generation that has since moved; it was dropped.
+  Stale = 1,
+  /// The entry could not be decoded; it was dropped (`cache_take_decode_error` says why).
+  Corrupt = 2,
+  /// The key could not be built: the value is this plus the unkeyable-reason code (for
+  /// `unkeyable_reason`).
+  Unkeyable = 16,
+}
+
+impl From<&Miss> for Lookup {
+  fn from(m: &Miss) -> Self {
+    match m {
+      Miss::Absent => Lookup::Absent,
+      Miss::Stale => Lookup::Stale,
+      Miss::Corrupt(_) => Lookup::Corrupt,
+    }
+  }
+}
+
+/// What became of a fill.
+#[napi]
+#[derive(Debug, PartialEq, Eq)]
+pub enum FillOutcome {
+  /// An invalidation overtook the read: nothing may be stored anywhere.
+  Rejected = 0,
+  /// Stored in the in-process tier.
+  Stored = 1,
+  /// Still current, but the in-process tier is untrusted and stored nothing (other tiers may).
+  Untrusted = 2,
+}
+
+/// Why the in-process tier may not be trusted to answer: each reason is set and cleared on its
+/// own, and the tier is trusted only while none is set.
+#[napi]
+#[derive(Debug, PartialEq, Eq)]
+pub enum TrustReason {
+  /// The invalidation subscription (Redis pub/sub) is down, or Redis does not answer a PING:
+  /// other processes' writes may be missed.
+  Subscription = 1,
+  /// A write of this process has not reached the shared tier yet (its token bump is being
+  /// retried): what the shared tier holds may be older than the database.
+  PendingInvalidation = 2,
+}
+
+/// Construction options, validated by the caller.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreOptions {
+  /// Upper bound of the in-process tier, in bytes.
+  pub max_bytes: u64,
+  /// TTL of entries stored without one.
+  pub default_ttl: Duration,
+}
+
+/// One cache client's state.
+pub struct Store {
+  tier: MemoryTier,
+  guard: FillGuard,
+  stats: Arc<Stats>,
+  default_ttl: Duration,
+  /// The [`TrustReason`]s currently set, as bits. While any is set the tier neither answers nor
+  /// stores, so it is never trusted stale.
+  distrust: AtomicU32,
+  /// Why the last corrupt entry could not be decoded, until JS asks (one call per warning).
+  last_decode_error: Mutex<Option<String>>,
+  /// (key head, primary-key attribute) pairs registered by [`Store::register_pk_head`].
+  pk_heads: RwLock<Vec<(String, String)>>,
+}
+
+impl Store {
+  /// An empty store, trusted.
+  pub fn new(opts: StoreOptions) -> Self {
+    let stats = Arc::new(Stats::default());
+    Store {
+      tier: MemoryTier::new(opts.max_bytes, stats.clone()),
+      guard: FillGuard::default(),
+      stats,
+      default_ttl: opts.default_ttl,
+      distrust: AtomicU32::new(0),
+      last_decode_error: Mutex::new(None),
+      pk_heads: RwLock::new(Vec::new()),
+    }
+  }
+
+  /// Registers the key head and primary-key attribute of a model's bare `findByPk` (once per
+  /// pair); returns its id.
+  pub fn register_pk_head(&self, head: String, attr: String) -> u32 {
+    let mut heads = self.pk_heads.write().expect("lock");
+    if let Some(i) = heads.iter().position(|(h, a)| *h == head && *a == attr) {
+      return i as u32;
+    }
+    heads.push((head, attr));
+    (heads.len() - 1) as u32
+  }
+
+  /// Runs `f` with the (head, attribute) registered as `id`; None for an unknown id.
+  pub fn with_pk_head<R>(&self, id: u32, f: impl FnOnce(&str, &str) -> R) -> Option<R> {
+    let heads = self.pk_heads.read().expect("lock");
+    heads.get(id as usize).map(|(h, a)| f(h, a))
+  }
+
+  /// Looks `key` up: its payload, or why not. A corrupt entry's decode error is kept for
+  /// [`Store::take_decode_error`].
+  pub fn lookup(&self, key: &str, slot: u32) -> Result<String, Lookup> {
+    self.get(key, slot, str::to_owned).map_err(|miss| {
+      if let Miss::Corrupt(e) = &miss {
+        *self.last_decode_error.lock().expect("lock") = Some(e.to_string());
+      }
+      Lookup::from(&miss)
+    })
+  }
+
+  /// Why the last corrupt entry could not be decoded (once).
+  pub fn take_decode_error(&self) -> Option<String> {
+    self.last_decode_error.lock().expect("lock").take()
+  }
+
+  /// Sets (`trusted: false`) or clears one reason not to trust the in-process tier. The tier is
+  /// emptied whenever it goes from trusted to untrusted or back: entries stored before a period of
+  /// untrust may have missed invalidations. (Each atomic update sees exactly one side of every
+  /// such change, so each change empties it once.)
+  pub fn set_trust(&self, reason: TrustReason, trusted: bool) {
+    let bit = reason as u32;
+    let before = if trusted {
+      self.distrust.fetch_and(!bit, SeqCst)
+    } else {
+      self.distrust.fetch_or(bit, SeqCst)
+    };
+    let after = if trusted { before & !bit } else { before | bit };
+    if (before == 0) != (after == 0) {
+      self.clear();
+    }
+  }
+
+  /// Whether the in-process tier may answer and store: no [`TrustReason`] is set.
+  pub fn is_trusted(&self) -> bool {
+    self.distrust.load(SeqCst) == 0
+  }
+
+  /// The counters.
+  pub fn stats(&self) -> &Stats {
+    &self.stats
+  }
+
+  /// The fill guard: table generations and key leases.
+  pub fn guard(&self) -> &FillGuard {
+    &self.guard
+  }
+
+  /// (entries, weighted bytes) held by the in-process tier.
+  pub fn usage(&self) -> (u64, u64) {
+    self.tier.usage()
+  }
+
+  /// Looks `key` up and hands its payload to `read`. Counts the hit or the miss on `slot`.
+  pub fn get<R>(&self, key: &str, slot: u32, read: impl FnOnce(&str) -> R) -> Result<R, Miss> {
+    let found = if self.is_trusted() { self.tier.get(key) } else { None };
+    let outcome = match found {
+      None => Err(Miss::Absent),
+      Some(entry) if !self.guard.deps_current(&entry.deps) => {
+        self.tier.remove(key);
+        Err(Miss::Stale)
+      }
+      Some(entry) => match frame::decode(&entry.frame) {
+        Ok(payload) => Ok(read(payload)),
+        Err(e) => {
+          self.tier.remove(key);
+          self.stats.record(slot, CacheEvent::Corrupt);
+          Err(Miss::Corrupt(e))
+        }
+      },
+    };
+    self.stats.record(
+      slot,
+      if outcome.is_ok() {
+        CacheEvent::Hit
+      } else {
+        CacheEvent::Miss
+      },
+    );
+    outcome
+  }
+
+  /// Starts a fill of `key`, a query that reads `tables` (ids from [`FillGuard::table_id`]).
+  pub fn begin_fill(&self, key: &str, tables: &[u32]) -> u32 {
+    self.guard.begin(key, tables)
+  }
+
+  /// Whether the read behind `ticket` is still as fresh as one begun now (see
+  /// [`FillGuard::is_current`]).
+  pub fn ticket_current(&self, ticket: u32) -> bool {
+    self.guard.is_current(ticket)
+  }
+
+  /// Stores `payload` for `ticket` unless an invalidation overtook it. `ttl` of `None` uses the
+  /// client default.
+  pub fn fill(&self, ticket: u32, payload: &str, ttl: Option<Duration>, slot: u32) -> FillOutcome {
+    let frame = frame::encode(payload).into_boxed_slice();
+    self.fill_frame(ticket, frame, ttl, slot)
+  }
+
+  /// As [`Store::fill`] with an already framed value (also used to store foreign bytes in tests).
+  pub fn fill_frame(&self, ticket: u32, frame: Box<[u8]>, ttl: Option<Duration>, slot: u32) -> FillOutcome {
+    let ttl = ttl.unwrap_or(self.default_ttl);
+    let trusted = self.is_trusted();
+    let landed = self.guard.land(ticket, |t| {
+      if trusted {
+        let entry = Entry {
+          frame,
+          deps: t.deps.clone(),
+          ttl,
+        };
+        self.tier.insert(t.key.clone(), entry);
+      }
+    });
+    let outcome = match (landed, trusted) {
+      (false, _) => FillOutcome::Rejected,
+      (true, true) => FillOutcome::Stored,
+      (true, false) => FillOutcome::Untrusted,
+    };
+    match outcome {
+      FillOutcome::Rejected => self.stats.record(slot, CacheEvent::FillRejected),
+      FillOutcome::Stored => self.stats.record(slot, CacheEvent::Fill),
+      FillOutcome::Untrusted => {}
+    }
+    outcome
+  }
+
+  /// Ends a ticket: its read failed, or its flight (fill and sharing) is over.
+  pub fn release(&self, ticket: u32) {
+    self.guard.release(ticket);
+  }
+
+  /// Removes `key` and voids any fill of it in flight.
+  pub fn invalidate_key(&self, key: &str) {
+    self.guard.invalidate_key(key, || self.tier.remove(key));
+  }
+
+  /// Makes every entry and in-flight fill that read `table` stale, in O(1).
+  pub fn bump_table(&self, table: u32) {
+    self.guard.bump(table);
+  }
+
+  /// Removes every entry and voids every fill in flight.
+  pub fn clear(&self) {
+    self.guard.clear(|| self.tier.clear());
+  }
+
+  /// Applies an invalidation message from another process: table names, one per line. Only
+  /// tables this process already knows are bumped (a table it never read has nothing here to make
+  /// stale), so names from outside never take memory. A message longer than
+  /// [`MAX_INVALIDATION_MESSAGE_BYTES`] is not read: everything is dropped instead, which is
+  /// always safe.
+  pub fn apply_invalidation(&self, message: &[u8]) {
+    if message.len() > MAX_INVALIDATION_MESSAGE_BYTES {
+      self.clear();
+      return;
+    }
+    let Ok(text) = std::str::from_utf8(message) else {
+      return;
+    };
+    for table in text.split('\n') {
+      if let Some(id) = self.guard.known_table_id(table) {
+        self.guard.bump(id);
+      }
+    }
+  }
+}
+
+/// The longest invalidation message read name by name; a write names a handful of tables.
+pub const MAX_INVALIDATION_MESSAGE_BYTES: usize = 16 * 1024;
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  fn store() -> Store {
+    Store::new(StoreOptions {
+      max_bytes: 1 << 20,
+      default_ttl: Duration::from_secs(60),
+    })
+  }
+
+  #[test]
+  fn read_aside_round_trip() {
+    let e = store();
+    let s = e.stats().slot("User", "findAll");
+    assert_eq!(e.get("k", s, |p| p.to_owned()), Err(Miss::Absent));
+    let t = e.begin_fill("k", &[]);
+    assert_eq!(e.fill(t, "[1]", None, s), FillOutcome::Stored);
+    assert_eq!(e.get("k", s, |p| p.to_owned()), Ok("[1]".to_owned()));
+    let snap = &e.stats().snapshot()[s as usize];
+    assert_eq!((snap.hits, snap.misses, snap.fills), (1, 1, 1));
+  }
+
+  #[test]
+  fn entries_of_a_bumped_table_are_stale() {
+    let e = store();
+    let users = e.guard().table_id("Users");
+    let t = e.begin_fill("k", &[users]);
+    assert_eq!(e.fill(t, "[1]", None, 0), FillOutcome::Stored);
+    e.bump_table(users);
+    assert_eq!(e.get("k", 0, |_| ()), Err(Miss::Stale));
+    assert_eq!(e.get("k", 0, |_| ()), Err(Miss::Absent));
+  }
+
+  #[test]
+  fn a_fill_overtaken_by_invalidation_does_not_land() {
+    let e = store();
+    let t = e.begin_fill("k", &[]);
+    e.invalidate_key("k");
+    assert_eq!(e.fill(t, "[1]", None, 0), FillOutcome::Rejected);
+    assert_eq!(e.get("k", 0, |_| ()), Err(Miss::Absent));
+  }
+
+  #[test]
+  fn an_untrusted_tier_neither_answers_nor_stores_and_is_emptied() {
+    let e = store();
+    let t = e.begin_fill("k", &[]);
+    assert_eq!(e.fill(t, "[1]", None, 0), FillOutcome::Stored);
+    e.set_trust(TrustReason::Subscription, false);
+    assert_eq!(e.get("k", 0, |_| ()), Err(Miss::Absent));
+    let t = e.begin_fill("j", &[]);
+    assert_eq!(e.fill(t, "[2]", None, 0), FillOutcome::Untrusted);
+    e.set_trust(TrustReason::Subscription, true);
+    assert_eq!(e.get("k", 0, |_| ()), Err(Miss::Absent), "emptied when trust changed");
+  }
+
+  #[test]
+  fn the_tier_is_trusted_only_while_no_reason_is_set() {
+    let e = store();
+    e.set_trust(TrustReason::Subscription, false);
+    e.set_trust(TrustReason::PendingInvalidation, false);
+    e.set_trust(TrustReason::Subscription, true);
+    assert!(!e.is_trusted(), "a pending invalidation alone keeps it untrusted");
+    let t = e.begin_fill("k", &[]);
+    assert_eq!(e.fill(t, "[1]", None, 0), FillOutcome::Untrusted);
+    e.set_trust(TrustReason::PendingInvalidation, true);
+    assert!(e.is_trusted());
+    let t = e.begin_fill("k", &[]);
+    assert_eq!(e.fill(t, "[1]", None, 0), FillOutcome::Stored);
+    e.set_trust(TrustReason::PendingInvalidation, true);
+    assert_eq!(
+      e.get("k", 0, |_| ()),
+      Ok(()),
+      "clearing a reason that is not set changes nothing"
+    );
+  }
+
+  #[test]
+  fn invalidation_messages_bump_known_tables_and_take_no_memory() {
+    let e = store();
+    let users = e.guard().table_id("Users");
+    let t = e.begin_fill("k", &[users]);
+    assert_eq!(e.fill(t, "[1]", None, 0), FillOutcome::Stored);
+    let message: String = (0..5_000).map(|i| format!("made-up-{i}\n")).collect();
+    e.apply_invalidation(&message.as_bytes()[..MAX_INVALIDATION_MESSAGE_BYTES]);
+    assert_eq!(e.guard().table_count(), 1, "unknown names register nothing");
+    assert_eq!(e.get("k", 0, |_| ()), Ok(()), "and bump nothing");
+    e.apply_invalidation(b"Orders\nUsers");
+    assert_eq!(e.get("k", 0, |_| ()), Err(Miss::Stale), "a known table is bumped");
+  }
+
+  #[test]
+  fn an_oversized_invalidation_message_drops_everything() {
+    let e = store();
+    let t = e.begin_fill("k", &[]);
+    assert_eq!(e.fill(t, "[1]", None, 0), FillOutcome::Stored);
+    e.apply_invalidation(&vec![b'x'; MAX_INVALIDATION_MESSAGE_BYTES + 1]);
+    assert_eq!(e.get("k", 0, |_| ()), Err(Miss::Absent));
+    assert_eq!(e.guard().table_count(), 0);
+  }
+
+  #[test]
+  fn corrupt_entries_are_misses_and_are_dropped() {
+    let e = store();
+    let s = e.stats().slot("User", "findAll");
+    let t = e.begin_fill("k", &[]);
+    assert_eq!(
+      e.fill_frame(t, b"garbage".to_vec().into_boxed_slice(), None, s),
+      FillOutcome::Stored
+    );
+    assert_eq!(e.get("k", s, |_| ()), Err(Miss::Corrupt(DecodeError::TooShort)));
+    assert_eq!(e.get("k", s, |_| ()), Err(Miss::Absent));
+    assert_eq!(e.stats().snapshot()[s as usize].corrupt, 1);
+  }
+}
