@@ -232,7 +232,7 @@ describe('IORedisAdapter over a real Redis', () => {
     assert.ok(ttl > 100 && ttl <= 120, `its lifetime (ttl ${ttl})`);
     const [row, statements] = await counted(() => User.cache().findByPk(u.id));
     assert.deepEqual([row.name, statements], ['Bob', 0]);
-    assert.equal(User.cache().client, settings);
+    assert.equal(User.cache().client(), settings);
     await sequelize.close();
   });
 

@@ -90,7 +90,7 @@ for (const [label, name, make, kind, max] of OPTIONS) {
   });
 }
 
-test('withCache ttl / negativeTtl and wrap ttl, through their faces', { todo: 'passes once js/with-cache.js and js/model-cache.js use ttlSeconds / ttlSecondsOrZero (the lead wires them)' }, async () => {
+test('withCache ttl / negativeTtl and wrap ttl, through their faces', async () => {
   const { sequelize, User } = await schema();
   const cache = await modelCacheFactory(new MemoryCache(), quiet());
   try {

@@ -170,7 +170,7 @@ test('past its bound the pending set makes every table pending, until every know
   for (let i = 0; i < MAX_PENDING_TABLES; i++) await assert.rejects(tier.bump([`t${i}`]));
   assert.ok(tier.pendingAll, 'the bound overflowed');
   await assert.rejects(tier.tokensForFill(['Orders']), PendingInvalidation, 'now every table is pending');
-  await assert.rejects(tier.set(['Orders', 'query', 'k'], 'payload', 1000, known.slice(1)), PendingInvalidation, 'and nothing is stored');
+  await assert.rejects(tier.set(['Orders', 'query', 'k'], 'k', 'payload', 1000, known.slice(1)), PendingInvalidation, 'and nothing is stored');
 
   adapter.failing = false;
   assert.ok(await eventually(() => !tier.hasPending(), (done) => done, 15), 'the retry settled it');

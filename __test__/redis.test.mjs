@@ -51,7 +51,7 @@ describe('RedisCache', () => {
     const keys = await inspect.keys('*');
     assert.ok(keys.length > 0);
     assert.ok(keys.every((k) => k.startsWith('app1:') || k.startsWith('{app1}:')), `namespaced: ${keys.join(', ')}`);
-    assert.ok(keys.includes(`app1:User:${u.id}`), 'the seed layout for entities');
+    assert.ok(keys.includes(`app1:#entity:Users:{"where":{"id":${u.id}}}`), `entities at their engine key: ${keys.join(', ')}`);
     assert.equal(client.stats().hits, 2);
     await client.close();
     await sequelize.close();
@@ -62,12 +62,13 @@ describe('RedisCache', () => {
     const engine = engineOf(client, 'test');
     const key = 'atkey:findAll:UserModels:{}';
     const deps = await engine.remote.tokensForFill(['UserModels']);
-    await engine.remote.set([key], '1 rows []\n[]', 1500, deps);
+    await engine.remote.set([key], key, '1 rows []\n[]', 1500, deps);
     assert.equal(await inspect.exists(key), 1, 'stored at the key itself');
     assert.equal(await inspect.exists('{atkey}:#generation:UserModels'), 1, 'the token where tokens live');
     const ttl = await inspect.pttl(key);
     assert.ok(ttl > 1000 && ttl <= 1500, `milliseconds end to end, not rounded to seconds (pttl ${ttl})`);
-    assert.deepEqual(await engine.remote.get([key], ['UserModels']), { payload: '1 rows []\n[]', tokens: deps });
+    assert.deepEqual(await engine.remote.get([key], ['UserModels'], key), { payload: '1 rows []\n[]', tokens: deps });
+    assert.equal((await engine.remote.get([key], ['UserModels'], 'atkey:findAll:Other:{}')).miss, 'foreign', 'an entry answers only the key it was written for');
     await client.close();
   });
 

@@ -78,15 +78,6 @@ class MemoryCache extends CacheClient {
 }
 
 /**
- * How a shared tier reports a stored value it rejected (forged, corrupted, copied from another
- * key, too large): once per burst through the engine's logger. Counting is the engine's (a
- * 'foreign' miss counts as `corrupt`).
- */
-function reportRejected(engine, what, reason) {
-  engine.log.warn('cache-corrupt', { ...what, reason }, 'a stored value this client did not write for its key was ignored; treated as a miss');
-}
-
-/**
  * The client over a JS adapter (the seed's CacheAdapter, IORedisAdapter, a transparent-cache
  * adaptor): entries live in the adapter in checked text frames (signed with `integrityKey`),
  * invalidated by generation tokens there; this process keeps only fill guards and counters.
@@ -99,8 +90,7 @@ class AdapterClient extends CacheClient {
   constructor(adapter, { integrityKey: key } = {}) {
     super();
     const lifetime = typeof adapter.lifetime === 'number' && adapter.lifetime > 0 ? adapter.lifetime : DEFAULT_TTL_SECONDS;
-    // The tier's callbacks run after construction, when `engine` is set.
-    const remote = adapterTier(adapter, { maxValueBytes: DEFAULT_MAX_VALUE_BYTES, integrityKey: key, onRejected: (what, reason) => reportRejected(engine, what, reason) });
+    const remote = adapterTier(adapter, { maxValueBytes: DEFAULT_MAX_VALUE_BYTES, integrityKey: key });
     const engine = new Engine({ maxBytes: 1024 * 1024, defaultTtlMs: Math.round(lifetime * 1000), prefix: DEFAULT_CACHE_NAME, remote, maxValueBytes: DEFAULT_MAX_VALUE_BYTES });
     Object.defineProperty(this, kEngine, { value: engine });
     this.adapter = adapter;
@@ -129,16 +119,16 @@ class NetworkClient extends CacheClient {
    * Puts the engine in place. `tier` comes from native.createRedis or createMomento, `adapter` is
    * the NativeAdapter over it; `l1` is from l1Option (undefined: none). The engine is told to
    * store entries at their own key (`storeAtKey`: a one-element path `[key]`, which the
-   * NativeAdapter stores under exactly that key, the client's prefix already at its start).
+   * NativeAdapter stores under exactly that key, the client's prefix already at its start), or,
+   * with `wrapperKeys`, canonical queries at the Momento wrapper's keys (see engine/keys.js).
    */
-  attachTier({ tier, adapter, l1, ttlSeconds, prefix, maxValueBytes, maxRemoteTtlMs }) {
+  attachTier({ tier, adapter, l1, ttlSeconds, prefix, maxValueBytes, maxRemoteTtlMs, wrapperKeys = false }) {
     // The tier's callbacks run after construction, when `engine` is set.
     const engine = new Engine({
       maxBytes: l1 ? l1.maxBytes : 1024 * 1024,
       defaultTtlMs: Math.round(ttlSeconds * 1000),
       prefix,
       remote: new AdapterTier(adapter, {
-        onRejected: (what, reason) => reportRejected(engine, what, reason),
         // While a write of this process has not reached the network tier, the L1 is not trusted.
         onPendingChange: (pending) => engine.native.setTrust(native.TrustReason.PendingInvalidation, !pending),
       }),
@@ -146,6 +136,7 @@ class NetworkClient extends CacheClient {
       maxValueBytes,
       maxRemoteTtlMs,
       storeAtKey: true,
+      wrapperKeys,
     });
     Object.defineProperty(this, kEngine, { value: engine });
     Object.defineProperty(this, kNetwork, { value: { tier, adapter } });

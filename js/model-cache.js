@@ -5,7 +5,7 @@
 const { READ_METHODS } = require('./engine');
 const { engineOf } = require('./clients');
 const { isLogger, OnceLogger, defaultLogger } = require('./logger');
-const { checkKeys, positiveNumber, optionalBoolean, optionalLogger, isModelClass, describe } = require('./options');
+const { checkKeys, ttlSeconds, optionalBoolean, optionalLogger, isModelClass, describe } = require('./options');
 const { viewOf } = require('./readonly');
 
 /**
@@ -85,7 +85,7 @@ async function modelCacheFactory(client, loggerOrOptions) {
       if (!isModelClass(Model)) throw new TypeError(`wrap: expected a Sequelize model class, got ${describe(Model)}`);
       const o = checkKeys('wrap', options, ['ttl']);
       if (autoInvalidate) engine.watch(Model.sequelize, log);
-      const ttl = positiveNumber('wrap', 'ttl', o.ttl, undefined);
+      const ttl = ttlSeconds('wrap', 'ttl', o.ttl, undefined);
       if (ttl !== undefined) return makeWrapper(Model, Math.round(ttl * 1000));
       let w = plain.get(Model);
       if (w === undefined) plain.set(Model, (w = makeWrapper(Model, undefined)));

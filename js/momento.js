@@ -11,7 +11,7 @@
 const { createHash } = require('node:crypto');
 const { NetworkClient, l1Option, DEFAULT_TTL_SECONDS, DEFAULT_COMPRESS_ABOVE_BYTES, DEFAULT_MAX_VALUE_BYTES } = require('./clients');
 const { NativeAdapter } = require('./remote/batch');
-const { CompressionType } = require('./model-cache');
+const { CompressionType, compressionTypeOf } = require('./model-cache');
 const { OnceLogger, defaultLogger } = require('./logger');
 const native = require('./native');
 const { checkKeys, positiveInteger, nonNegativeInteger, nonEmptyString, optionalBoolean, optionalLogger, ttlSeconds, timeoutMs, integrityKey, describe } = require('./options');
@@ -40,6 +40,9 @@ const PROPS = [
   'maxValueBytes',
   'integrity',
   'logger',
+  // @gomomento/sdk's own client props, which the Momento wrapper passes through: accepted and
+  // unused (the HTTP API connects on first use).
+  'eagerConnectTimeout',
 ];
 
 /** Decodes base64 or base64url text, or returns undefined. */
@@ -196,10 +199,8 @@ function settingsOf(props, where) {
   const l1 = l1Option(where, o.l1, DEFAULT_L1_TTL_SECONDS);
   const requestTimeoutMs = timeoutMs(where, 'requestTimeoutMs', o.requestTimeoutMs, timeoutOf(o.configuration) ?? DEFAULT_REQUEST_TIMEOUT_MS);
   const maxConcurrentRequests = positiveInteger(where, 'maxConcurrentRequests', o.maxConcurrentRequests, DEFAULT_MAX_CONCURRENT_REQUESTS, MAX_CONCURRENT_REQUESTS);
-  const compressionType = o.compressionType ?? CompressionType.ZSTD;
-  if (!Object.values(CompressionType).includes(compressionType)) {
-    throw new TypeError(`${where}: compressionType must be one of ${Object.values(CompressionType).join(', ')}, got ${describe(compressionType)}`);
-  }
+  const compressionType = compressionTypeOf(where, o.compressionType, CompressionType.ZSTD);
+  if (o.eagerConnectTimeout !== undefined) timeoutMs(where, 'eagerConnectTimeout', o.eagerConnectTimeout, undefined);
   let compressAboveBytes = nonNegativeInteger(where, 'compressAboveBytes', o.compressAboveBytes, DEFAULT_COMPRESS_ABOVE_BYTES, MAX_ITEM_BYTES, ' bytes (0: never compress)');
   if (compressionType === CompressionType.NONE) compressAboveBytes = 0;
   const maxValueBytes = positiveInteger(where, 'maxValueBytes', o.maxValueBytes, DEFAULT_MAX_VALUE_BYTES, MAX_ITEM_BYTES, " bytes (Momento's item limit)");
@@ -229,7 +230,7 @@ class MomentoCache extends NetworkClient {
       integrityKey: c.integrityKey,
     });
     // No subscription: the L1 is trusted from the start, and its short TTL bounds staleness.
-    const engine = this.attachTier({
+    this.attachTier({
       tier,
       adapter: new NativeAdapter(tier, c.namespace),
       l1: c.l1,
@@ -237,8 +238,9 @@ class MomentoCache extends NetworkClient {
       prefix: c.cacheName,
       maxValueBytes: c.maxValueBytes,
       maxRemoteTtlMs: MAX_TTL_SECONDS * 1000,
+      // Canonical queries at the Momento wrapper's keys, where its users look for them.
+      wrapperKeys: true,
     });
-    engine.log = log;
     Object.defineProperty(this, kLog, { value: log });
     Object.defineProperty(this, kFingerprint, { value: c.fingerprint });
     this.modelCacheName = c.cacheName;

@@ -49,11 +49,6 @@ function createCache(options) {
   };
   // Only in builds with the `test-hooks` feature: stores bytes unframed (tests of foreign bytes).
   if (typeof binding.cacheFillRaw === 'function') cache.fillRaw = (ticket, frame, ttlMs, slot) => binding.cacheFillRaw(h, ticket, frame, ttlMs, slot);
-  // Old names, kept while js/engine.js still calls them: `abandon` is `release` of a ticket that
-  // did not land; `modelId` and `bumpModel` take table names and table ids.
-  cache.abandon = cache.release;
-  cache.modelId = cache.tableId;
-  cache.bumpModel = cache.bumpTable;
   return cache;
 }
 

@@ -44,18 +44,9 @@ function numberOption(where, name, v, fallback, { max, integer = false, positive
   return v;
 }
 
-/**
- * Callers that do not pass a bound yet (js/with-cache.js and js/model-cache.js, until their TTLs
- * use ttlSeconds / ttlSecondsOrZero) keep their old arguments (`meaning` in place of `max`) and
- * get no upper bound.
- */
-function unbounded(max, meaning) {
-  return typeof max === 'number' ? { max, meaning } : { max: Infinity, meaning: typeof max === 'string' ? max : meaning };
-}
-
 /** A number in (0, max]. */
 function positiveNumber(where, name, v, fallback, max, unit) {
-  return numberOption(where, name, v, fallback, { ...unbounded(max), unit });
+  return numberOption(where, name, v, fallback, { max, unit });
 }
 
 /** An integer in [1, max]. */
@@ -65,7 +56,7 @@ function positiveInteger(where, name, v, fallback, max, unit) {
 
 /** A number in [0, max]; `meaning` says what 0 means. */
 function nonNegativeNumber(where, name, v, fallback, max, meaning) {
-  return numberOption(where, name, v, fallback, { ...unbounded(max, meaning), positive: false });
+  return numberOption(where, name, v, fallback, { max, positive: false, meaning });
 }
 
 /** An integer in [0, max]; `meaning` says what 0 means. */

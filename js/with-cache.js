@@ -22,8 +22,8 @@ const { rootTransaction, afterRootCommit } = require('./invalidation/transaction
 const { OnceLogger, defaultLogger } = require('./logger');
 const {
   checkKeys,
-  positiveNumber,
-  nonNegativeNumber,
+  ttlSeconds,
+  ttlSecondsOrZero,
   optionalBoolean,
   optionalLogger,
   nonEmptyString,
@@ -441,7 +441,7 @@ function staticCache(keyOrOptions, maybeOptions) {
     opts = checkKeys('cache', keyOrOptions, ['customKey', 'ttl']);
     if (opts.customKey !== undefined) name = nonEmptyString('cache', 'customKey', opts.customKey);
   }
-  const ttl = positiveNumber('cache', 'ttl', opts.ttl, undefined);
+  const ttl = ttlSeconds('cache', 'ttl', opts.ttl, undefined);
   const ttlMs = ttl === undefined ? undefined : Math.round(ttl * 1000);
   if (name !== undefined) return new NamedQueryMethods(binding, Model, name, ttlMs);
   if (ttlMs !== undefined) return new ModelCacheMethods(binding, Model, ttlMs);
@@ -465,13 +465,15 @@ function instanceCache() {
  * @param {boolean} [options.autoInvalidate=true] invalidate on every write through Sequelize
  * @param {boolean} [options.writeThrough=true] after an instance write, re-read the row into its
  *   entity entry (one SELECT by primary key per write); false only invalidates it
+ * @param {{ key: string | Buffer }} [options.integrity]  with an adapter: sign its entries
+ *   (HMAC-SHA-256; SNC_INTEGRITY_KEY when not given)
  * @param {object} [options.logger]
  */
 function withCache(client, options) {
-  const engine = engineOf(client, 'withCache', { acceptAdapters: true });
-  const o = checkKeys('withCache', options, ['ttl', 'negativeTtl', 'autoInvalidate', 'writeThrough', 'logger']);
-  const ttl = positiveNumber('withCache', 'ttl', o.ttl, undefined);
-  const negativeTtl = nonNegativeNumber('withCache', 'negativeTtl', o.negativeTtl, DEFAULT_NEGATIVE_TTL_SECONDS, ' (seconds)');
+  const o = checkKeys('withCache', options, ['ttl', 'negativeTtl', 'autoInvalidate', 'writeThrough', 'integrity', 'logger']);
+  const engine = engineOf(client, 'withCache', { acceptAdapters: true, adapterOptions: { integrity: o.integrity } });
+  const ttl = ttlSeconds('withCache', 'ttl', o.ttl, undefined);
+  const negativeTtl = ttlSecondsOrZero('withCache', 'negativeTtl', o.negativeTtl, DEFAULT_NEGATIVE_TTL_SECONDS);
   const autoInvalidate = optionalBoolean('withCache', 'autoInvalidate', o.autoInvalidate, true);
   const writeThrough = optionalBoolean('withCache', 'writeThrough', o.writeThrough, true);
   const logger = optionalLogger('withCache', o.logger, undefined);

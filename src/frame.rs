@@ -3,7 +3,7 @@
 //! byte, a newer format, a value copied from another key.
 //!
 //! **In-process frames** (version 1) are what the in-process tier keeps. The payload is what the
-//! JS shim produced (rows as JSON plus a type manifest, see `js/codec.js`):
+//! JS shim produced (rows as JSON plus a type manifest, see `js/payload.js`):
 //!
 //! ```text
 //! offset  size  field

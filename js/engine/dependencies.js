@@ -4,8 +4,10 @@
 // (src/fill.rs). Missing a table here would let a write to it go unseen, so the walk errs on the
 // side of more tables: the model, every model its include tree or scopes reach, and through tables.
 
-/** How deep an include tree is followed; deeper nesting is not cached (see MAX_INCLUDE_DEPTH users). */
-const MAX_INCLUDE_DEPTH = 12;
+const { limits } = require('../native');
+
+/** How deep an include tree is followed (src/limits.rs); a deeper tree is not cached. */
+const { MAX_INCLUDE_DEPTH } = limits;
 
 /** The generation name of a model's table: its schema-qualified table name. */
 function tableNameOf(Model) {

@@ -25,15 +25,16 @@ class Engine {
    * @param {number} [o.maxValueBytes] results whose stored form is longer are not cached
    * @param {number} [o.maxRemoteTtlMs] the network tier's longest TTL; longer ones are clamped (logged)
    * @param {boolean} [o.storeAtKey]   network-tier entries live at their key text (see keys.js)
+   * @param {boolean} [o.wrapperKeys]  canonical queries live at the Momento wrapper's keys (keys.js)
    */
-  constructor({ maxBytes, defaultTtlMs, prefix, remote, l1TtlMs, maxValueBytes, maxRemoteTtlMs, storeAtKey = false }) {
+  constructor({ maxBytes, defaultTtlMs, prefix, remote, l1TtlMs, maxValueBytes, maxRemoteTtlMs, storeAtKey = false, wrapperKeys = false }) {
     this.native = native.createCache({ maxBytes, defaultTtlMs });
     this.remote = remote;
     this.l1TtlMs = remote !== undefined ? l1TtlMs : undefined;
     this.maxValueBytes = maxValueBytes;
     this.maxRemoteTtlMs = maxRemoteTtlMs;
     this.defaultTtlMs = defaultTtlMs;
-    this.keys = new Keys(prefix, this.native, storeAtKey);
+    this.keys = new Keys(prefix, this.native, storeAtKey, wrapperKeys);
     this.reads = new ReadPath(this);
     /** Native generation ids by table name. */
     this.ids = new Map();

@@ -142,11 +142,13 @@ class Keys {
    * @param {string} prefix   the first key segment (modelCacheName / namespace)
    * @param {object} cache    the engine's native cache (registers pk heads)
    * @param {boolean} storeAtKey  entries of a network tier live at their key text (see above)
+   * @param {boolean} wrapperKeys  canonical queries live at the Momento wrapper's keys
    */
-  constructor(prefix, cache, storeAtKey) {
+  constructor(prefix, cache, storeAtKey, wrapperKeys) {
     this.prefix = prefix;
     this.cache = cache;
     this.storeAtKey = storeAtKey;
+    this.wrapperKeys = wrapperKeys;
     this.meta = new WeakMap();
   }
 
@@ -263,8 +265,13 @@ class Keys {
     return { key, path };
   }
 
-  /** Where a canonical query's entry lives in a network tier or adapter. */
-  queryPath(Model, key) {
+  /**
+   * Where the entry of `Model[method](...args)` (engine key `key`) lives in a network tier or an
+   * adapter. The entry's body names `key`, so a location shared by two queries (the wrapper's keys
+   * can be) answers only the one that stored it.
+   */
+  queryPath(Model, key, method, args) {
+    if (this.wrapperKeys) return [momentoWrapperKey(Model, method, args) ?? key];
     return this.storeAtKey ? [key] : [this.#metaOf(Model).part, '#q', key];
   }
 }

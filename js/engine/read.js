@@ -14,18 +14,13 @@ const { tablesRead } = require('./dependencies');
 /** Read methods served from the cache. */
 const READ_METHODS = ['findByPk', 'findOne', 'findAll', 'count', 'findAndCountAll'];
 
-// Lookup results of the native store (src/lib.rs): a payload string, or a miss code.
-const MISS_CORRUPT = 2;
-const UNKEYABLE = 16;
-// Events counted by native.recordEvent (src/lib.rs); the in-process tier's hits, misses and fills
-// are counted by the core itself.
-const EVENT_FILL_REJECTED = 3;
-const EVENT_CORRUPT = 4;
-const EVENT_REMOTE_HIT = 5;
-const EVENT_REMOTE_MISS = 6;
-const EVENT_REMOTE_FILL = 7;
-// Outcome of native.fill (src/engine.rs FillOutcome).
-const FILL_REJECTED = 0;
+// The typed contract with the core (src/store.rs, src/stats.rs): a lookup gives a payload string
+// or a Lookup code; the in-process tier's hits, misses and fills are counted by the core itself,
+// the network tier's through recordEvent.
+const { Lookup, CacheEvent, FillOutcome } = native;
+
+/** Why a read did not use the network tier: a write of this process has not reached it yet. */
+const PENDING_INVALIDATION = 'invalidation-pending';
 
 /** Upper bound of the per-key build-options memo. */
 const MAX_MEMOIZED_BUILDS = 1024;
@@ -106,13 +101,13 @@ class ReadPath {
       if (typeof got === 'string') {
         const value = this.#rebuild(got, known, spec, call, options);
         if (value !== undefined) return { hit: value };
-      } else if (got >= UNKEYABLE) {
-        store.recordBypass(slot, native.unkeyableReason(got - UNKEYABLE));
+      } else if (got >= Lookup.Unkeyable) {
+        store.recordBypass(slot, native.unkeyableReason(got - Lookup.Unkeyable));
         return { options };
       }
       // A miss: a bare findByPk's key becomes a string only now, for the fill.
       const key = known !== undefined ? known : keys.text(spec);
-      if (got === MISS_CORRUPT) {
+      if (got === Lookup.Corrupt) {
         log.warn('cache-corrupt', { key, reason: store.takeDecodeError() }, 'unreadable cache entry dropped; treated as a miss');
       }
       // With a network tier behind the L1, fetch() asks it next.
@@ -153,7 +148,7 @@ class ReadPath {
     if (spec.fixed !== undefined) return { got: store.get(spec.fixed, slot), key: spec.fixed };
     if (spec.pk !== undefined) return { got: store.lookupPk(spec.pkHead, spec.value, slot), key: undefined };
     const k = native.canonicalKey(spec.head, spec.scope, spec.keyOptions);
-    if (typeof k !== 'string') return { got: UNKEYABLE + k, key: undefined };
+    if (typeof k !== 'string') return { got: Lookup.Unkeyable + k, key: undefined };
     return { got: store.get(k, slot), key: k };
   }
 
@@ -198,7 +193,12 @@ class ReadPath {
 
   /** Where an entry lives in the network tier. */
   #pathOf(call, key) {
-    return call.target !== undefined && call.target.path !== undefined ? call.target.path : this.engine.keys.queryPath(call.Model, key);
+    return call.target !== undefined && call.target.path !== undefined ? call.target.path : this.engine.keys.queryPath(call.Model, key, call.method, call.args);
+  }
+
+  /** How the network tier tells a caller of a value it refused: once per burst, in its logger. */
+  #reporter(call) {
+    return (what, reason) => call.log.warn('cache-corrupt', { ...what, reason }, 'a stored value this client did not write for its key was ignored; treated as a miss');
   }
 
   /** A network-tier lookup, then the database on a miss. A tier failure is a miss, logged once. */
@@ -217,7 +217,7 @@ class ReadPath {
     let got;
     try {
       try {
-        got = await remote.get(this.#pathOf(call, key), tables);
+        got = await remote.get(this.#pathOf(call, key), tables, key, this.#reporter(call));
       } catch (err) {
         call.log.tierFailed(err, { key }, 'network tier read failed; the database answers');
         got = { miss: 'error' };
@@ -226,7 +226,7 @@ class ReadPath {
         try {
           const value = this.#fromPayload(got.payload, key, call, options);
           if (value !== undefined) {
-            store.recordEvent(slot, EVENT_REMOTE_HIT);
+            store.recordEvent(slot, CacheEvent.RemoteHit);
             if (l1Ticket !== undefined) store.fill(l1Ticket, got.payload, l1TtlMs, slot);
             return value;
           }
@@ -238,8 +238,14 @@ class ReadPath {
     } finally {
       if (l1Ticket !== undefined) store.release(l1Ticket);
     }
-    if (got.miss === 'foreign') store.recordEvent(slot, EVENT_CORRUPT);
-    store.recordEvent(slot, EVENT_REMOTE_MISS);
+    if (got.miss === 'pending') {
+      // A write of this process to a table this read depends on has not reached the tier: the
+      // database answers, and nothing is stored (tokensForFill refuses too).
+      store.recordBypass(slot, PENDING_INVALIDATION);
+      return call.run();
+    }
+    if (got.miss === 'foreign') store.recordEvent(slot, CacheEvent.Corrupt);
+    store.recordEvent(slot, CacheEvent.RemoteMiss);
     // Tokens read with the entry predate the database read, so the fill may use them.
     return this.#missed(call, plan, got.tokens);
   }
@@ -351,15 +357,17 @@ class ReadPath {
       fill.ready = Promise.resolve();
       return fill;
     }
-    fill.ready = remote.tokensForFill(tables).then(
+    fill.ready = remote.tokensForFill(tables, this.#reporter(call)).then(
       (tokens) => {
         fill.tokens = tokens;
       },
       (err) => {
-        // Without tokens nothing may be stored: give the ticket up now.
+        // Without tokens nothing may be stored: give the ticket up now. A pending invalidation is
+        // not a failure of the tier (it is counted, not logged).
         store.release(fill.ticket);
         fill.ticket = undefined;
-        failed(err);
+        if (err && err.code === PENDING_INVALIDATION) store.recordBypass(this.engine.slot(call.Model, call.method ?? 'findByPk'), PENDING_INVALIDATION);
+        else failed(err);
       },
     );
     return fill;
@@ -381,9 +389,9 @@ class ReadPath {
     if (l1TtlMs !== undefined) {
       // One ticket decides both tiers: overtaken means stored nowhere.
       const l1Ttl = Math.min(l1TtlMs, ttlMs !== undefined ? ttlMs : defaultTtlMs);
-      if (store.fill(fill.ticket, text, l1Ttl, slot) === FILL_REJECTED) return;
+      if (store.fill(fill.ticket, text, l1Ttl, slot) === FillOutcome.Rejected) return;
     } else if (!store.settle(fill.ticket)) {
-      store.recordEvent(slot, EVENT_FILL_REJECTED);
+      store.recordEvent(slot, CacheEvent.FillRejected);
       return;
     }
     try {
@@ -392,10 +400,10 @@ class ReadPath {
         call.log.warn('cache-ttl-clamped', { key, ttlMs: remoteTtlMs, maxTtlMs: maxRemoteTtlMs }, "TTL above the tier's maximum; clamped to it");
         remoteTtlMs = maxRemoteTtlMs;
       }
-      await remote.set(this.#pathOf(call, key), text, remoteTtlMs, fill.tokens);
-      store.recordEvent(slot, EVENT_REMOTE_FILL);
+      await remote.set(this.#pathOf(call, key), key, text, remoteTtlMs, fill.tokens);
+      store.recordEvent(slot, CacheEvent.RemoteFill);
     } catch (err) {
-      call.log.tierFailed(err, { key }, 'network tier write failed; the result is not cached');
+      if (!(err && err.code === PENDING_INVALIDATION)) call.log.tierFailed(err, { key }, 'network tier write failed; the result is not cached');
     }
   }
 

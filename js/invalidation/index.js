@@ -112,7 +112,7 @@ function apply(engines, change) {
   const pending = [];
   for (const [engine, logs] of engines) {
     const fail = (err) => {
-      for (const log of logs) log.warn('cache-invalidate', { error: err && err.message }, 'invalidation failed; entries expire by TTL');
+      for (const log of logs) log.warn('cache-invalidate', { error: err && err.message }, 'invalidation failed; a shared tier retries it, in-process entries expire by TTL');
     };
     try {
       const p = engine.applyWrite(change.targets, change.conservative);
@@ -134,7 +134,7 @@ function onQuery(sequelize, engines, options, query) {
     return defer(engines, options.transaction, change);
   } catch (err) {
     for (const logs of engines.values()) {
-      for (const log of logs) log.warn('cache-invalidate', { error: err && err.message }, 'invalidation failed; entries expire by TTL');
+      for (const log of logs) log.warn('cache-invalidate', { error: err && err.message }, 'invalidation failed; a shared tier retries it, in-process entries expire by TTL');
     }
     return undefined;
   }

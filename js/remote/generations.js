@@ -16,15 +16,18 @@
 // Past MAX_PENDING_TABLES every table counts as pending until a bump of every table this process
 // knows succeeds.
 //
-// Entry body: "snc1 " + JSON [[table, token], ...] + "\n" + payload. Every value is stored in a
-// checked frame bound to the key it is stored under (src/frame.rs): the Rust core frames the native
-// tiers' values, and a JS adapter's values are text frames made through the binding (AdapterStore
-// below). Anything else read back is a miss, counted and reported through `onRejected`.
+// Entry body: "snc2 " + JSON [key, [[table, token], ...]] + "\n" + payload, where `key` is the
+// engine's key of the entry: where an entry is stored (a path in a JS adapter's layout, the Momento
+// wrapper's key) need not say which query it answers, so the body does, and an entry stored there
+// for another query is a miss. Every value is stored in a checked frame bound to the key it is
+// stored under (src/frame.rs), which covers the body: the Rust core frames the native tiers'
+// values, and a JS adapter's values are text frames made through the binding (AdapterStore below).
+// Anything else read back is a miss, reported to the caller's `report` (its logger).
 
 const { randomUUID } = require('node:crypto');
 const native = require('../native');
 
-const ENTRY_PREFIX = 'snc1 ';
+const ENTRY_PREFIX = 'snc2 ';
 /** Generation tokens outlive any entry: a month, refreshed by every write. */
 const TOKEN_LIFETIME_MS = 30 * 24 * 3600 * 1000;
 /** What randomUUID() writes; any other token read back is treated as missing. */
@@ -111,14 +114,11 @@ class AdapterTier {
   /**
    * @param {object} store
    * @param {object} [o]
-   * @param {(what: object, reason: string) => void} [o.onRejected]  told of every value rejected
-   *   on read (`what` is `{ path }` or `{ table }` for a token); reads never fail because of it
    * @param {(pending: boolean) => void} [o.onPendingChange]  told when the first table becomes
    *   pending (true) and when none is left (false)
    */
-  constructor(store, { onRejected, onPendingChange } = {}) {
+  constructor(store, { onPendingChange } = {}) {
     this.store = store;
-    this.onRejected = onRejected ?? (() => {});
     this.onPendingChange = onPendingChange ?? (() => {});
     /** Tables this process has read or written: what an overflowed pending set retries. */
     this.known = new Set();
@@ -209,35 +209,27 @@ class AdapterTier {
     return !this.hasPending();
   }
 
-  #rejected(what, reason) {
-    try {
-      this.onRejected(what, reason);
-    } catch {
-      // Reporting never fails a read.
-    }
-  }
-
   /** A token as read back: the token, or '' when missing or not in the format written. */
-  #token(table, v) {
-    if (v instanceof Rejected) this.#rejected({ table }, v.reason);
+  #token(table, v, report) {
+    if (v instanceof Rejected) rejected(report, { table }, v.reason);
     return typeof v === 'string' && TOKEN_FORMAT.test(v) ? v : '';
   }
 
   /** Current tokens of `tables` ('' where none). */
-  async tokens(tables) {
+  async tokens(tables, report) {
     const values = await this.store.read(tables.map((t) => ['#generation', t]));
-    return tables.map((t, i) => this.#token(t, values[i]));
+    return tables.map((t, i) => this.#token(t, values[i], report));
   }
 
   /**
    * Current tokens of `tables`, creating the missing ones, as [[table, token], ...]. Rejects with
    * PendingInvalidation while one of them is pending: that read must not be stored.
    */
-  async tokensForFill(tables) {
+  async tokensForFill(tables, report) {
     this.#learn(tables);
     if (this.#isPending(tables)) throw new PendingInvalidation();
     if (tables.length === 0) return [];
-    const current = await this.tokens(tables);
+    const current = await this.tokens(tables, report);
     return Promise.all(
       tables.map(async (t, i) => {
         if (current[i] !== '') return [t, current[i]];
@@ -249,29 +241,29 @@ class AdapterTier {
   }
 
   /**
-   * `{ payload }` for a current entry, or `{ miss }` with 'absent', 'stale' or 'foreign' (a value
-   * this client did not write for this key; `reason` says why); either way `tokens` holds the
-   * tokens of `expected` as read with the entry ([[table, token], ...]), or undefined when one is
-   * missing.
+   * `{ payload }` for a current entry of the engine key `key` stored at `path`, or `{ miss }` with
+   * 'absent', 'stale', 'pending' or 'foreign' (a value this client did not write for this key;
+   * `reason` says why, and `report(what, reason)` is told); either way `tokens` holds the tokens of
+   * `expected` as read with the entry ([[table, token], ...]), or undefined when one is missing.
    *
    * The tokens of `expected` (the tables the caller knows the entry depends on) are read in the
    * same round trip as the entry, so a hit costs one round trip. Reading them no later than the
    * entry is what makes it safe: a write that finished before this read began has already moved
    * them.
    */
-  async get(path, expected = []) {
+  async get(path, expected, key, report) {
     this.#learn(expected);
     // A table whose write has not reached the tier: what the tier holds for it may be older.
     if (this.#isPending(expected)) return { miss: 'pending', tokens: undefined };
     const values = await this.store.read([path, ...expected.map((t) => ['#generation', t])]);
     const known = new Map();
-    expected.forEach((t, i) => known.set(t, this.#token(t, values[i + 1])));
+    expected.forEach((t, i) => known.set(t, this.#token(t, values[i + 1], report)));
     const tokens = expected.every((t) => known.get(t) !== '') ? expected.map((t) => [t, known.get(t)]) : undefined;
     const v = values[0];
     if (v === null || v === undefined) return { miss: 'absent', tokens };
-    const entry = v instanceof Rejected ? v : parseEntry(v);
+    const entry = v instanceof Rejected ? v : parseEntry(v, key);
     if (entry instanceof Rejected) {
-      this.#rejected({ path }, entry.reason);
+      rejected(report, { path }, entry.reason);
       return { miss: 'foreign', reason: entry.reason, tokens };
     }
     const { deps, payload } = entry;
@@ -280,19 +272,19 @@ class AdapterTier {
     if (expected.some((t) => !deps.some((d) => d[0] === t))) return { miss: 'stale', tokens };
     // Tables the caller did not foresee (none, normally) cost a second round trip.
     const unknown = deps.filter((d) => !known.has(d[0])).map((d) => d[0]);
-    if (unknown.length > 0) (await this.tokens(unknown)).forEach((token, i) => known.set(unknown[i], token));
+    if (unknown.length > 0) (await this.tokens(unknown, report)).forEach((token, i) => known.set(unknown[i], token));
     if (deps.some((d) => d[1] !== known.get(d[0]))) return { miss: 'stale', tokens };
     return { payload, tokens };
   }
 
   /**
-   * Stores a payload read under `deps` ([[table, token], ...]) for `ttlMs`. Rejects with
-   * PendingInvalidation, storing nothing, when one of those tables is pending: its token did not
-   * move, so the entry would look current to every process.
+   * Stores at `path` a payload of the engine key `key`, read under `deps` ([[table, token], ...]),
+   * for `ttlMs`. Rejects with PendingInvalidation, storing nothing, when one of those tables is
+   * pending: its token did not move, so the entry would look current to every process.
    */
-  async set(path, payload, ttlMs, deps) {
+  async set(path, key, payload, ttlMs, deps) {
     if (this.#isPending(deps.map((d) => d[0]))) throw new PendingInvalidation();
-    await this.store.write(path, `${ENTRY_PREFIX}${JSON.stringify(deps)}\n${payload}`, ttlMs);
+    await this.store.write(path, `${ENTRY_PREFIX}${JSON.stringify([key, deps])}\n${payload}`, ttlMs);
   }
 
   async del(path) {
@@ -326,16 +318,31 @@ class AdapterTier {
   }
 }
 
-/** `{ deps, payload }` of an entry body, or Rejected when it is not one this library writes. */
-function parseEntry(v) {
+/** Tells `report` (a caller's logger, through the engine) of a rejected value; never throws. */
+function rejected(report, what, reason) {
+  try {
+    if (report !== undefined) report(what, reason);
+  } catch {
+    // Reporting never fails a read.
+  }
+}
+
+/**
+ * `{ deps, payload }` of an entry body written for the engine key `key`, or Rejected when it is not
+ * one this library writes, or was written for another key.
+ */
+function parseEntry(v, key) {
   const nl = v.indexOf('\n');
   if (!v.startsWith(ENTRY_PREFIX) || nl < 0) return new Rejected('not an entry');
-  let deps;
+  let head;
   try {
-    deps = JSON.parse(v.slice(ENTRY_PREFIX.length, nl));
+    head = JSON.parse(v.slice(ENTRY_PREFIX.length, nl));
   } catch {
-    return new Rejected('entry dependencies are not JSON');
+    return new Rejected('entry header is not JSON');
   }
+  if (!Array.isArray(head) || head.length !== 2 || typeof head[0] !== 'string') return new Rejected('entry header malformed');
+  if (head[0] !== key) return new Rejected('entry written for another key');
+  const deps = head[1];
   if (!Array.isArray(deps) || !deps.every((d) => Array.isArray(d) && d.length === 2 && typeof d[0] === 'string' && typeof d[1] === 'string' && TOKEN_FORMAT.test(d[1]))) {
     return new Rejected('entry dependencies malformed');
   }
