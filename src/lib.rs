@@ -19,6 +19,7 @@ pub mod fill;
 pub mod key;
 pub mod stats;
 pub mod tier;
+pub mod transport;
 
 use std::collections::HashMap;
 use std::sync::{Mutex, RwLock};

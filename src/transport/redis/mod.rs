@@ -1,0 +1,3 @@
+//! Redis on the JS thread's own event loop.
+
+pub mod resp;
