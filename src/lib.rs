@@ -15,6 +15,7 @@
 pub mod breaker;
 pub mod codec;
 pub mod engine;
+pub mod ffi;
 pub mod fill;
 pub mod key;
 pub mod stats;
