@@ -7,7 +7,8 @@
 //! - [`tier::memory`]: the in-process tier (moka, bounded in bytes, TTL per entry);
 //! - [`fill`]: table generations and key leases that stop late fills;
 //! - [`engine`]: one client's tiers, guard and counters behind get / fill / invalidate;
-//! - [`stats`]: counters per model and method.
+//! - [`stats`]: counters per model and method;
+//! - [`transport`]: Redis on the JS thread's own event loop (unsafe parts in [`ffi`]).
 //!
 //! Nothing here knows Sequelize beyond the shapes [`key`] recognizes; the JS shim in `js/`
 //! decides what to cache and hydrates instances.
