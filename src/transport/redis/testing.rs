@@ -127,7 +127,9 @@ pub fn evloop_test_command<'e>(
         Err(Ok(e)) => deferred.reject(js, e),
         Err(Err(f)) => Err(f),
       };
-      debug_assert!(settled.is_ok() || cfg!(not(debug_assertions)), "promise not settled");
+      // Settling fails only while the environment is being torn down (no JS can run then):
+      // nobody is left to observe the promise.
+      let _ = settled;
     },
   );
   if let Err(e) = conn.0.command(&args, done) {
