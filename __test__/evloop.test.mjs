@@ -446,7 +446,8 @@ describe('event-loop Redis transport over TLS', () => {
     const [u] = await allSettle([attempt(untrusted, 'PING')], 5000, 'untrusted');
     assert.equal(u.code, 'unavailable');
     assert.match(u.message, /TLS.*(certificate|UnknownIssuer)/i);
-    // "localhost" is not in the certificate (an IP SAN only); ::1 refuses, 127.0.0.1 is tried next.
+    // "localhost" is not in the certificate (an IP SAN only): the name is looked up, connected
+    // to, and refused by the certificate check.
     const tlsCa = readFileSync(join(dir, 'ca.crt'), 'utf8');
     const wrongName = b.evloopTestConnect(`rediss://localhost:${port}`, { tlsCa });
     const [w] = await allSettle([attempt(wrongName, 'PING')], 5000, 'wrong name');

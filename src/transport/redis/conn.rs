@@ -413,12 +413,16 @@ impl Shared {
   /// Reads what arrived (`events`: from a readiness event, None: a check from the timer), runs
   /// the completions of complete replies, and acts on a failure found on the way.
   fn pump(this: &Rc<Shared>, js: &Js<'_>, events: Option<Result<Events, UvError>>) {
-    let after = this.inner.borrow_mut().receive(this, events);
+    let (after, epoch) = {
+      let mut i = this.inner.borrow_mut();
+      (i.receive(this, events), i.epoch)
+    };
     Shared::deliver(this, js);
     if let Err(e) = after {
       let fallout = {
         let mut i = this.inner.borrow_mut();
-        matches!(i.link, Link::Up(_)).then(|| i.fail_link(e))
+        // Only the link the failure was found on (a completion may have replaced it).
+        (i.epoch == epoch).then(|| i.fail_link(e))
       };
       if let Some(f) = fallout {
         this.settle(js, f);
@@ -750,7 +754,6 @@ impl Inner {
   /// Socket I/O for an event: completes a pending connect, reads what arrived into `rbuf`.
   /// `Err`: the link failed (acted on after the replies already read are delivered).
   fn receive(&mut self, this: &Rc<Shared>, events: Option<Result<Events, UvError>>) -> Result<(), Error> {
-    let server = self.config.server();
     let Link::Up(live) = &mut self.link else {
       return Ok(());
     };
@@ -772,13 +775,16 @@ impl Inner {
         return Err(if live.ready {
           Error::Lost(why)
         } else {
-          Error::Unavailable(format!("{server}: {why}"))
+          Error::Unavailable(format!("{}: {why}", self.config.server()))
         });
       }
       // A refused connect: try the next address, if any, keeping what is queued.
       let rest = std::mem::take(&mut live.fallbacks);
       if rest.is_empty() {
-        return Err(Error::Unavailable(format!("cannot connect to {server}: {why}")));
+        return Err(Error::Unavailable(format!(
+          "cannot connect to {}: {why}",
+          self.config.server()
+        )));
       }
       return self.open_socket(this, rest).map_err(Error::Unavailable);
     }
@@ -807,7 +813,7 @@ impl Inner {
           return Err(if ready {
             Error::Lost(why)
           } else {
-            Error::Unavailable(format!("{server}: {why}"))
+            Error::Unavailable(format!("{}: {why}", self.config.server()))
           });
         }
         Ok(())
@@ -838,10 +844,11 @@ impl Inner {
     };
     // The server answers: attempts after a later failure need not back off from earlier ones.
     self.backoff = Duration::ZERO;
-    let server = self.config.server();
+    let config = &self.config;
     let refused = |what: &str, text: &[u8]| {
       Route::Fail(Error::Unavailable(format!(
-        "{server} refused {what}: {}",
+        "{} refused {what}: {}",
+        config.server(),
         server_text(text)
       )))
     };
@@ -901,7 +908,7 @@ impl Inner {
         Ok((n, b)) => {
           self.hpos += n;
           blocked = b;
-          self.stats.writes += 1;
+          self.stats.writes += u64::from(n > 0);
         }
         Err(e) => failure = Some(e),
       }
@@ -911,7 +918,7 @@ impl Inner {
         Ok((n, b)) => {
           self.wpos += n;
           blocked = b;
-          self.stats.writes += 1;
+          self.stats.writes += u64::from(n > 0);
         }
         Err(e) => failure = Some(e),
       }
@@ -961,7 +968,10 @@ impl Inner {
     // Dropping the live link closes its poll handle, then its socket.
     self.link = Link::Down {
       retry_at: now + self.backoff,
-      reason: error.to_string(),
+      reason: match &error {
+        Error::Unavailable(why) => why.clone(),
+        other => other.to_string(),
+      },
     };
     if error == Error::Timeout {
       self.stats.timeouts += 1;

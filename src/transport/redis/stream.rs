@@ -151,41 +151,81 @@ impl Stream {
   }
 
   /// Reads what the socket has into `buf` (`wanted`: the parser's size hint for the reply
-  /// being received), until it would block or after a bounded number of reads.
+  /// being received), until it would block or after a bounded number of socket reads (the rest
+  /// makes the socket readable again). With TLS, all plaintext rustls decrypted is taken: none
+  /// may stay behind in rustls, where no readiness event would announce it.
   pub fn read(&mut self, sock: &Socket, buf: &mut ReadBuf, wanted: usize) -> Result<Received, StreamError> {
     let mut got = Received { bytes: 0, eof: false };
-    for _ in 0..self.reads_per_event {
-      let room = buf.room_for(wanted);
-      let spare = buf.spare(room);
-      let want = spare.len();
-      let n = match &mut self.tls {
-        None => match (&mut &*sock).read(spare) {
-          Ok(0) => {
-            got.eof = true;
+    let mut socket_reads = 0;
+    loop {
+      let spare = buf.spare(buf.room_for(wanted));
+      let room = spare.len();
+      match &mut self.tls {
+        None => {
+          if socket_reads == self.reads_per_event {
             return Ok(got);
           }
-          Ok(n) => n,
-          Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(got),
-          Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-          Err(e) => return Err(StreamError::io(e)),
-        },
-        Some(tls) => match read_tls(tls, sock, spare)? {
-          TlsRead::Plaintext(n) => n,
-          TlsRead::Blocked => return Ok(got),
-          TlsRead::Eof => {
-            got.eof = true;
+          socket_reads += 1;
+          match (&mut &*sock).read(spare) {
+            Ok(0) => {
+              got.eof = true;
+              return Ok(got);
+            }
+            Ok(n) => {
+              buf.commit(n);
+              got.bytes += n;
+              if n < room {
+                // Less than the room: the socket is drained (saves a read that would block).
+                return Ok(got);
+              }
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(got),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(StreamError::io(e)),
+          }
+        }
+        Some(tls) => {
+          match tls.reader().read(spare) {
+            Ok(0) => {
+              // close_notify received.
+              got.eof = true;
+              return Ok(got);
+            }
+            Ok(n) => {
+              buf.commit(n);
+              got.bytes += n;
+              continue;
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == ErrorKind::UnexpectedEof => {
+              got.eof = true;
+              return Ok(got);
+            }
+            Err(e) => return Err(StreamError::tls(e)),
+          }
+          if socket_reads == self.reads_per_event {
             return Ok(got);
           }
-        },
-      };
-      buf.commit(n);
-      got.bytes += n;
-      if n < want && self.tls.is_none() {
-        // The socket had less than the room: it is drained (saves a read that would block).
-        return Ok(got);
+          socket_reads += 1;
+          match tls.read_tls(&mut SocketIo(sock)) {
+            Ok(0) => {
+              got.eof = true;
+              return Ok(got);
+            }
+            Ok(_) => {
+              if let Err(e) = tls.process_new_packets() {
+                // An alert for the peer may be queued: a best-effort send before giving up.
+                let _ = flush_records(tls, sock);
+                return Err(StreamError::tls(e));
+              }
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(got),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(StreamError::io(e)),
+          }
+        }
       }
     }
-    Ok(got)
   }
 
   /// Writes as much of `data` as the socket takes now. Returns how much of it was consumed and
@@ -243,38 +283,6 @@ impl Stream {
     match &mut self.tls {
       None => Ok(false),
       Some(tls) => flush_records(tls, sock),
-    }
-  }
-}
-
-enum TlsRead {
-  Plaintext(usize),
-  Blocked,
-  Eof,
-}
-
-/// Plaintext rustls already has, or records from the socket processed into some.
-fn read_tls(tls: &mut rustls::ClientConnection, sock: &Socket, into: &mut [u8]) -> Result<TlsRead, StreamError> {
-  loop {
-    match tls.reader().read(into) {
-      Ok(0) => return Ok(TlsRead::Eof), // close_notify received
-      Ok(n) => return Ok(TlsRead::Plaintext(n)),
-      Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-      Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Ok(TlsRead::Eof),
-      Err(e) => return Err(StreamError::tls(e)),
-    }
-    match tls.read_tls(&mut SocketIo(sock)) {
-      Ok(0) => return Ok(TlsRead::Eof),
-      Ok(_) => {
-        if let Err(e) = tls.process_new_packets() {
-          // An alert for the peer may be queued: a best-effort send before giving up.
-          let _ = flush_records(tls, sock);
-          return Err(StreamError::tls(e));
-        }
-      }
-      Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(TlsRead::Blocked),
-      Err(e) if e.kind() == ErrorKind::Interrupted => {}
-      Err(e) => return Err(StreamError::io(e)),
     }
   }
 }
