@@ -70,9 +70,9 @@ async function resetMidPipeline(c, admin) {
 }
 
 /** Runs the child scenario `mode`; resolves to { code, signal, lines, stderr } or rejects after `ms`. */
-function child(mode, url, ms = 20_000) {
+function child(mode, url, ms = 20_000, nodeFlags = []) {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [CHILD, mode, url], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [...nodeFlags, CHILD, mode, url], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     p.stdout.on('data', (d) => (out += d));
@@ -525,6 +525,12 @@ describe('event-loop Redis transport: processes and threads', () => {
     const r = await child('pending', url);
     assert.deepEqual([r.code, r.signal], [0, null], r.stderr);
     assert.deepEqual(r.lines, [{ settled: null }]);
+  });
+
+  test('a connection collected with a command in flight answers it, then closes', async () => {
+    const r = await child('orphan', url, 20_000, ['--expose-gc']);
+    assert.deepEqual([r.code, r.signal], [0, null], r.stderr);
+    assert.deepEqual(r.lines, [{ before: 1, settled: null, after: 0 }]);
   });
 
   test('worker threads each use their own connection on their own loop; ending them with connections open is clean', async () => {

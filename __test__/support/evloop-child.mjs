@@ -5,6 +5,7 @@
 //   node evloop-child.mjs idle <url>      an idle connection and a subscription; must exit by itself
 //   node evloop-child.mjs pending <url>   a command still pending must keep the process alive
 //   node evloop-child.mjs workers <url>   worker threads with their own connections end in three ways
+//   node --expose-gc evloop-child.mjs orphan <url>   a connection collected with a command in flight
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
@@ -59,7 +60,9 @@ if (mode === 'idle') {
     ends.map(
       (end) =>
         new Promise((resolve, reject) => {
-          const w = new Worker(code, { eval: true, workerData: { binding: BINDING, url, name: end, end } });
+          // One worker reaches the server by name: a lookup on libuv's thread pool, then teardown.
+          const workerUrl = end === 'in-flight-terminate' ? url.replace('127.0.0.1', 'localhost') : url;
+          const w = new Worker(code, { eval: true, workerData: { binding: BINDING, url: workerUrl, name: end, end } });
           const messages = [];
           w.on('message', (m) => {
             messages.push(m);
@@ -71,6 +74,30 @@ if (mode === 'idle') {
     ),
   );
   say({ pong: await b.evloopTestCommand(main, ['PING']), mainStats: b.evloopTestStats(main), results });
+} else if (mode === 'orphan') {
+  const admin = b.evloopTestConnect(url);
+  const named = async () => (await b.evloopTestCommand(admin, ['CLIENT', 'LIST'])).split('\n').filter((l) => l.includes('name=evloop-orphan')).length;
+  // The connection is reachable only from this function's frame: once it returns, only the
+  // command in flight (the server's side) keeps anything going.
+  const start = async () => {
+    const c = b.evloopTestConnect(url, { commandTimeoutMs: 5000 });
+    await b.evloopTestCommand(c, ['CLIENT', 'SETNAME', 'evloop-orphan']);
+    return b.evloopTestCommand(c, ['BLPOP', 'evloop:nothing', '0.3']);
+  };
+  const pending = await start().then((p) => ({ p }));
+  const before = await named();
+  globalThis.gc();
+  await new Promise((r) => setImmediate(r));
+  globalThis.gc();
+  const settled = await pending.p;
+  let after = await named();
+  for (let i = 0; i < 100 && after > 0; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    globalThis.gc();
+    after = await named();
+  }
+  say({ before, settled, after });
+  b.evloopTestClose(admin);
 } else {
   throw new Error(`unknown mode ${mode}`);
 }
