@@ -14,9 +14,9 @@
 //!    anchor registers an async cleanup hook; Node does not finish tearing the environment
 //!    down until the hook is removed, and the hook is removed only when the anchor is released
 //!    *and* every libuv handle and request made through it has run its close callback (counted
-//!    by [`AnchorState::handle_opened`] / [`AnchorState::handle_closed`]). So the loop, the env
+//!    by `AnchorState::handle_opened` / `AnchorState::handle_closed`). So the loop, the env
 //!    and the async context are valid in every callback libuv makes for those handles.
-//! 3. **Callbacks run in a handle scope and a callback scope.** [`AnchorState::enter`] opens
+//! 3. **Callbacks run in a handle scope and a callback scope.** `AnchorState::enter` opens
 //!    both, with the anchor's async context, around each libuv callback; closing the callback
 //!    scope runs the microtask and `process.nextTick` queues, as Node does after its own
 //!    callbacks. Without it, promise continuations would wait for some unrelated later callback.

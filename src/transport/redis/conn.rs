@@ -31,7 +31,7 @@
 //!
 //! # Ownership and re-entrancy
 //!
-//! State lives in [`Shared`], held by the owner ([`Connection`] or [`Subscriber`]), by each open
+//! State lives in `Shared`, held by the owner ([`Connection`] or [`Subscriber`]), by each open
 //! libuv handle, and by the anchor's teardown hook; all on one thread, so `Rc`. JS never runs
 //! while `Shared::inner` is borrowed: completions and handler calls run with no borrow held
 //! (they may issue or close), and microtasks run only when a scope drains or closes, also with
