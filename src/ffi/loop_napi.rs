@@ -447,6 +447,9 @@ impl AnchorState {
 
 /// The environment is being torn down: run the anchor's teardown (it closes the connection's
 /// handles), in a handle scope. The hook itself is removed by `try_finish` once they closed.
+///
+/// # Safety
+/// Called by Node only, as the async cleanup hook registered by `Anchor::new` with its argument.
 unsafe extern "C" fn on_env_teardown(_hook: sys::napi_async_cleanup_hook_handle, arg: *mut c_void) {
   let run = || {
     // SAFETY: `arg` is the strong reference `Anchor::new` leaked for the hook, valid until

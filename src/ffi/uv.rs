@@ -295,6 +295,10 @@ unsafe fn data_of<T>(api: &Api, h: *mut uv_handle_t) -> (Rc<T>, Rc<AnchorState>)
   (data.target.clone(), data.anchor.clone())
 }
 
+/// libuv's poll callback for handles made by `Poll::new::<T>`.
+///
+/// # Safety
+/// Called by libuv only, for an open poll handle whose data is a `HandleData<T>`.
 unsafe extern "C" fn poll_cb<T: PollTarget>(h: *mut uv_handle_t, status: c_int, events: c_int) {
   abort_on_panic("poll", || {
     let Ok(api) = api() else { return };
@@ -314,6 +318,10 @@ unsafe extern "C" fn poll_cb<T: PollTarget>(h: *mut uv_handle_t, status: c_int, 
   });
 }
 
+/// libuv's timer callback for timers made by `Timer::new::<T>`.
+///
+/// # Safety
+/// Called by libuv only, for an open timer whose data is a `HandleData<T>`.
 unsafe extern "C" fn timer_cb<T: TimerTarget>(h: *mut uv_handle_t) {
   abort_on_panic("timer", || {
     let Ok(api) = api() else { return };
@@ -324,6 +332,9 @@ unsafe extern "C" fn timer_cb<T: TimerTarget>(h: *mut uv_handle_t) {
 }
 
 /// A handle's close callback: frees its data and memory, and tells its anchor it is closed.
+///
+/// # Safety
+/// Called by libuv only, once, for a handle made by `open_handle::<T>` and closed with it.
 unsafe extern "C" fn close_cb<T: 'static>(h: *mut uv_handle_t) {
   abort_on_panic("close", || {
     let Ok(api) = api() else { return };
@@ -593,6 +604,10 @@ pub fn resolve<T: ResolveTarget>(anchor: &Anchor, host: &str, port: u16, target:
   })
 }
 
+/// libuv's getaddrinfo callback for lookups made by `resolve::<T>`.
+///
+/// # Safety
+/// Called by libuv only, once, for a request whose data is a leaked `Rc<Lookup<T>>`.
 unsafe extern "C" fn resolve_cb<T: ResolveTarget>(req: *mut uv_req_t, status: c_int, res: *mut libc::addrinfo) {
   abort_on_panic("getaddrinfo", || {
     let Ok(api) = api() else { return };
