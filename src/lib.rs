@@ -11,7 +11,8 @@
 //! - [`store`]: one client's in-process tier, guard and counters behind lookup / fill / invalidate;
 //! - [`stats`]: counters per model and method;
 //! - [`redact`]: keeping secrets out of log lines and error messages;
-//! - [`limits`]: the bounds of every option, shared with JS.
+//! - [`limits`]: the bounds of every option, shared with JS;
+//! - [`transport`]: Redis on the JS thread's own event loop (unsafe parts in [`ffi`]).
 //!
 //! Nothing here knows Sequelize beyond the shapes [`key`] recognizes; the JS shim in `js/`
 //! decides what to cache and hydrates instances.
@@ -26,6 +27,7 @@ pub mod redact;
 pub mod stats;
 pub mod store;
 pub mod tier;
+pub mod transport;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -202,7 +204,9 @@ fn registered_pk_key(
   value: &Unknown,
 ) -> Option<std::result::Result<String, Unkeyable>> {
   let env = ffi::Env::new(env);
-  cache.with_pk_head(pk_head, |head, attr| Walker::new(env).pk_key(head, attr, env.arg(value)))
+  cache.with_pk_head(pk_head, |head, attr| {
+    Walker::new(env).pk_key(head, attr, env.arg(value))
+  })
 }
 
 /// Builds the key of `findByPk(value)` with no options and no scope (as [`pk_key`], from a head

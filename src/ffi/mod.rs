@@ -1,4 +1,11 @@
-//! A small safe surface over the raw N-API calls the key walker needs.
+//! A small safe surface over the raw N-API calls the key walker needs, and over libuv for code
+//! that runs on the JS thread's event loop.
+//!
+//! - this file: N-API values as the key walk reads them ([`Env`], [`Value`]);
+//! - `per_env`: values kept per JS environment, released at its teardown;
+//! - [`uv`]: libuv (bound at run time) — poll handles, timers, name lookups;
+//! - [`loop_napi`]: the N-API side of code running on the event loop — anchors that keep an
+//!   environment alive while its handles close, callback scopes, promises and values.
 //!
 //! This module holds every `unsafe` block of the crate's own code. Everything it exports is safe
 //! to call: the types carry the conditions the C API asks for, and each `unsafe` block says why
@@ -26,7 +33,9 @@
 
 #![warn(missing_docs)]
 
+pub mod loop_napi;
 mod per_env;
+pub mod uv;
 
 use std::ffi::{c_char, c_void, CStr};
 use std::marker::PhantomData;
