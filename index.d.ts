@@ -73,6 +73,10 @@ export interface CacheStats extends MethodStats {
   entries: number;
   /** Bytes held now (keys, values and per-entry overhead). */
   bytes: number;
+  /** Table generations tracked (tables this process read or wrote). */
+  tables: number;
+  /** Writes whose tables could not be told, so every table of their Sequelize instance was invalidated. */
+  conservativeInvalidations: number;
   /** Per model name, per method. */
   models: Record<string, Record<string, MethodStats>>;
 }
@@ -291,6 +295,8 @@ export interface WithCacheOptions {
   autoInvalidate?: boolean;
   /** After an instance write, re-read the row into its entity entry (default true; one SELECT per write). */
   writeThrough?: boolean;
+  /** With an adapter: sign its entries (default: SNC_INTEGRITY_KEY, when set; `false`: none). */
+  integrity?: IntegrityOption;
   logger?: Logger;
 }
 

@@ -26,6 +26,7 @@ function summarize(s, remote, conservativeInvalidations) {
     expirations: s.expirations,
     entries: s.entries,
     bytes: s.bytes,
+    tables: s.tables,
     conservativeInvalidations,
     bypassReasons: {},
     tiers: zeroTiers(remote),
