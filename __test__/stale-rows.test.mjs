@@ -117,8 +117,9 @@ for (const dialect of dialects) {
       assert.equal((await agree(m.User, 'findOne', q, 'after a line comment')).name, 'bob3');
       const before = client.stats().conservativeInvalidations;
       await sequelize.query('CREATE TABLE sr_audit (id INTEGER)');
+      assert.equal(client.stats().conservativeInvalidations, before, 'creating a table changes no cached row');
       await sequelize.query('INSERT INTO sr_audit VALUES (1)');
-      assert.ok(client.stats().conservativeInvalidations >= before + 2, 'writes to tables no model names are counted');
+      assert.equal(client.stats().conservativeInvalidations, before + 1, 'a write to a table no model names is counted');
       assert.equal((await agree(m.User, 'findOne', q, 'after')).name, 'bob3');
       await sequelize.query('DROP TABLE sr_audit');
     });

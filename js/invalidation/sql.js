@@ -10,9 +10,13 @@
 //
 // Not seen (documented in the README): writes made by functions or procedures a SELECT calls.
 
-/** Words that start or mark a statement that changes rows. */
+/**
+ * Words that start or mark a statement that changes rows. `CREATE` is not one: a new table, index
+ * or function changes no row a cached read returned (`sync()` runs it for every model), while
+ * `CREATE OR REPLACE VIEW` is caught by its REPLACE.
+ */
 const WRITE_WORDS = new Set([
-  'INSERT', 'UPDATE', 'DELETE', 'MERGE', 'TRUNCATE', 'REPLACE', 'UPSERT', 'ALTER', 'DROP', 'CREATE', 'RENAME',
+  'INSERT', 'UPDATE', 'DELETE', 'MERGE', 'TRUNCATE', 'REPLACE', 'UPSERT', 'ALTER', 'DROP', 'RENAME',
   'COPY', 'CALL', 'EXEC', 'EXECUTE', 'DO', 'LOAD', 'REFRESH',
 ]);
 /** Words after which a write word is part of a clause, not a write: FOR UPDATE, FOR NO KEY UPDATE, ON DELETE. */
@@ -26,7 +30,7 @@ const DELETE_WORDS = new Set(['DELETE', 'TRUNCATE', 'DROP', 'REPLACE', 'MERGE'])
  * A cheap first look: a text in which no write word ends a word (as the lexer below cuts words)
  * cannot write. (`"updatedAt"` and `createdAt` pass it; most SELECTs never reach the lexer.)
  */
-const MAYBE_WRITE = /(insert|update|delete|merge|truncate|replace|upsert|alter|drop|create|rename|copy|call|exec|execute|do|load|refresh)(?![A-Za-z0-9_$])/i;
+const MAYBE_WRITE = /(insert|update|delete|merge|truncate|replace|upsert|alter|drop|rename|copy|call|exec|execute|do|load|refresh)(?![A-Za-z0-9_$])/i;
 
 /**
  * Reads `sql` as the dialect does and returns `{ writes, deletes, truncateCascade, identifiers }`:
