@@ -467,3 +467,55 @@ describe('sequelize-memory-clone names', () => {
     await sequelize.close();
   });
 });
+
+describe('the sequelize-memory-clone test flow, step by step, in both modes', () => {
+  // SQL statements per step, as the flow's comments describe them. The two modes differ only at
+  // step 4: with autoInvalidate the external User.update of step 3 is seen.
+  const expected = {
+    false: { create: 4, entityAfterCreate: 0, query: 1, external: 1, staleRead: 0, reload: 1, afterReload: 0, cacheUpdate: 2, recheck: 1 },
+    true: { create: 4, entityAfterCreate: 0, query: 1, external: 1, staleRead: 1, reload: 1, afterReload: 0, cacheUpdate: 2, recheck: 1 },
+  };
+  for (const autoInvalidate of [false, true]) {
+    test(`autoInvalidate ${autoInvalidate}`, async () => {
+      const { sequelize, User, Post, counted } = await seedSchema();
+      const { withCache: cacheWrapper } = withCache(new MemoryCache(), { autoInvalidate, logger: quiet });
+      const CacheUser = cacheWrapper(User);
+      const CachePost = cacheWrapper(Post);
+      const seen = {};
+      // 1. Create: writes to the database and populates the entity cache (one INSERT and one
+      //    re-read of the row per create).
+      let user;
+      [, seen.create] = await counted(async () => {
+        user = await CacheUser.create({ id: 1, name: 'Alice', status: 'active' });
+        await CachePost.create({ userId: 1, title: 'Post A' });
+      });
+      [, seen.entityAfterCreate] = await counted(() => CacheUser.cache().findByPk(1));
+      // 2. Query miss/set.
+      const listing = () => CacheUser.cache('active_list').findAll({ where: { status: 'active' }, include: 'Posts' });
+      [, seen.query] = await counted(listing);
+      // 3. External write: bypasses the cache.
+      [, seen.external] = await counted(() => User.update({ name: 'Alicia' }, { where: { id: user.id } }));
+      // 4. Stale read (with autoInvalidate: false) / fresh read (the default).
+      let staleUser;
+      [staleUser, seen.staleRead] = await counted(() => CacheUser.cache().findByPk(user.id));
+      assert.equal(staleUser.name, autoInvalidate ? 'Alicia' : 'Alice');
+      // 5. Force reload: bypasses the cache, updates the entity cache.
+      [, seen.reload] = await counted(() => staleUser.cache().reload());
+      assert.equal(staleUser.name, 'Alicia');
+      let row;
+      [row, seen.afterReload] = await counted(() => CacheUser.cache().findByPk(user.id));
+      assert.equal(row.name, 'Alicia');
+      // 6. Static update through cache(): DEL [User:1], DEL [query:active_q], SET [User:1].
+      [, seen.cacheUpdate] = await counted(() => CacheUser.cache().update({ name: 'ALICIA' }, { where: { id: user.id } }));
+      [row] = await counted(() => CacheUser.cache().findByPk(user.id));
+      assert.equal(row.name, 'ALICIA', 'SET [User:1] with the new data');
+      // 7. Query re-check: a miss, with the new data.
+      let rows;
+      [rows, seen.recheck] = await counted(listing);
+      assert.equal(rows[0].name, 'ALICIA');
+      assert.equal(rows[0].Posts[0].title, 'Post A');
+      assert.deepEqual(seen, expected[autoInvalidate], 'SQL statements per step');
+      await sequelize.close();
+    });
+  }
+});
