@@ -243,3 +243,12 @@ describe('IORedisAdapter over a real Redis', () => {
     assert.throws(() => new IORedisAdapter({ client: redis, ttl: 5 }), /unknown option "ttl"/);
   });
 });
+
+test("IORedisAdapter keeps sequelize-memory-clone's defaults: namespace 'sequelize-cache', lifetime 3600 s", () => {
+  const fake = { get() {}, set() {}, del() {} };
+  const a = new IORedisAdapter({ client: fake });
+  assert.equal(a.namespace, 'sequelize-cache');
+  assert.equal(a.lifetime, 3600);
+  assert.equal(a.key(['User', '1']), 'sequelize-cache:User:1');
+  assert.equal(new IORedisAdapter({ client: fake, namespace: '' }).key(['User', '1']), 'User:1', "'' means no namespace");
+});

@@ -1,7 +1,11 @@
 'use strict';
-// IORedisAdapter: the seed's CacheAdapter over the user's own ioredis client, with the seed's key
-// layout — `namespace:Model:pk` for entities, `namespace:Model:query:<key>` for query keys — and
-// `lifetime` (seconds) as the default expiry. Values are JSON.
+// IORedisAdapter: sequelize-memory-clone's CacheAdapter over the user's own ioredis client, with
+// its key layout — `namespace:Model:pk` for entities, `namespace:Model:query:<name>` for named
+// queries — and its defaults (namespace `sequelize-cache`, a lifetime of 3600 s). Values are JSON.
+
+/** sequelize-memory-clone's defaults, so its users' keys and expiries stay where they were. */
+const DEFAULT_NAMESPACE = 'sequelize-cache';
+const DEFAULT_LIFETIME_SECONDS = 3600;
 
 const { checkKeys, ttlSeconds, describe } = require('../options');
 
@@ -9,8 +13,8 @@ class IORedisAdapter {
   /**
    * @param {object} options
    * @param {object} options.client      an ioredis client (Redis or Cluster)
-   * @param {string} [options.namespace] key prefix
-   * @param {number} [options.lifetime]  default expiry in seconds (none when omitted)
+   * @param {string} [options.namespace='sequelize-cache'] key prefix ('' for none)
+   * @param {number} [options.lifetime=3600]  default expiry in seconds
    */
   constructor(options) {
     const o = checkKeys('IORedisAdapter', options, ['client', 'namespace', 'lifetime']);
@@ -22,8 +26,8 @@ class IORedisAdapter {
       throw new TypeError(`IORedisAdapter: namespace must be a string, got ${describe(o.namespace)}`);
     }
     this.client = c;
-    this.namespace = o.namespace;
-    this.lifetime = ttlSeconds('IORedisAdapter', 'lifetime', o.lifetime, undefined);
+    this.namespace = o.namespace ?? DEFAULT_NAMESPACE;
+    this.lifetime = ttlSeconds('IORedisAdapter', 'lifetime', o.lifetime, DEFAULT_LIFETIME_SECONDS);
   }
 
   /** The Redis key of a key array. */
