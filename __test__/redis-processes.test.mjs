@@ -8,7 +8,8 @@
 // write, from the moment the writer's update resolved (committed and invalidated) to the start of
 // the last read, in any reader, that still returned an older version.
 //
-// Asserted (correctness): each reader's versions never go backwards; a read that started more
+// Asserted (correctness): a reader's versions go backwards only while the newer version's write
+// is still reaching it (bounded like a lost invalidation, below); a read that started more
 // than 1000 ms after version v was written saw v or later (fails only if an invalidation is lost);
 // no read saw a version before it was written (the processes share the clock); the readers were
 // served by the cache, not by the database.
@@ -110,15 +111,27 @@ test('three processes on one Redis: readers with an L1 see every write, in order
     results.forEach((r, n) => {
       const who = `reader ${n + 1}`;
       assert.ok(r.reads > 0, `${who} read`);
-      // Monotonic: once a version is served, no older one is ever served again.
+      // Monotonic once the write is out: a reader may go back from version a only while a's
+      // write is still reaching it (the README's Consistency: between another process's commit
+      // and its invalidation, this reader's database read can see a while its L1 still holds an
+      // entry of a - 1 with current tokens). A step back that starts LOST_BOUND_MS after a's
+      // update resolved would be an entry outliving its invalidation.
+      let backSteps = 0;
       for (let i = 1; i < r.versions.length; i++) {
         if (r.versions[i] < r.versions[i - 1]) {
-          assert.fail(
-            `${who} went back from version ${r.versions[i - 1]} to ${r.versions[i]} at read ${i} ` +
-              `(started ${(r.starts[i] - lastWrite).toFixed(2)} ms after the last write)`,
-          );
+          const newer = writes.find((w) => w.v === r.versions[i - 1]);
+          backSteps++;
+          if (newer === undefined || r.starts[i] > newer.t + LOST_BOUND_MS) {
+            assert.fail(
+              `${who} went back from version ${r.versions[i - 1]} to ${r.versions[i]} at read ${i}, ` +
+                `${newer ? (r.starts[i] - newer.t).toFixed(2) : '?'} ms after version ${r.versions[i - 1]} was written`,
+            );
+          }
         }
       }
+      const backLine = `${who}: ${backSteps} reads went back a version while its write was in flight`;
+      t.diagnostic(backLine);
+      console.log(backLine);
       // No lost invalidation: a read starting LOST_BOUND_MS after a write sees it. Sweep reads
       // and writes together (both in time order).
       let w = -1; // the last write older than LOST_BOUND_MS at the current read's start

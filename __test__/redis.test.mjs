@@ -363,4 +363,77 @@ describe('RedisCache', () => {
       );
     }
   });
+
+  test('a single node is served on the event loop (SNC_REDIS_TRANSPORT=tokio chooses redis-rs); a bad value names the variable', async () => {
+    const before = process.env.SNC_REDIS_TRANSPORT;
+    const make = (value) => {
+      if (value === undefined) delete process.env.SNC_REDIS_TRANSPORT;
+      else process.env.SNC_REDIS_TRANSPORT = value;
+      try {
+        return new RedisCache({ url: `redis://127.0.0.1:${port}`, namespace: 'transport', l1: false });
+      } finally {
+        if (before === undefined) delete process.env.SNC_REDIS_TRANSPORT;
+        else process.env.SNC_REDIS_TRANSPORT = before;
+      }
+    };
+    assert.throws(() => make('threads'), (e) => e instanceof TypeError && /SNC_REDIS_TRANSPORT.*event-loop or tokio/.test(e.message));
+    const { sequelize, User, counted } = await schema();
+    const u = await User.create({ name: 'ev' });
+    for (const [value, transport] of [[undefined, 'event-loop'], ['event-loop', 'event-loop'], ['tokio', 'tokio']]) {
+      const client = make(value);
+      assert.equal(client.transport, transport);
+      const cache = await modelCacheFactory(client, recordingLogger());
+      await cache.wrap(User).findByPk(u.id);
+      const [row, statements] = await counted(() => cache.wrap(User).findByPk(u.id));
+      assert.deepEqual([row.name, statements], ['ev', 0], `a Redis-tier hit on the ${transport} transport`);
+      await client.close();
+    }
+    await sequelize.close();
+  });
+
+  test('worker threads: each RedisCache gets hits over its own connection; a process whose client (L1 on) is never closed exits by itself', async () => {
+    const index = new URL('../js/index.js', import.meta.url).pathname;
+    const script = `
+      const { Worker, isMainThread, workerData, parentPort } = require('node:worker_threads');
+      const { Sequelize, DataTypes } = require('sequelize');
+      const { RedisCache, modelCacheFactory } = require(${JSON.stringify(index)});
+      async function run(n) {
+        const sequelize = new Sequelize({ dialect: 'sqlite', storage: ':memory:', logging: false });
+        const User = sequelize.define('User', { name: DataTypes.STRING });
+        await sequelize.sync();
+        const u = await User.create({ name: 'w' + n });
+        const client = new RedisCache({ url: 'redis://127.0.0.1:${port}', namespace: 'workers-' + n });
+        const wrapped = (await modelCacheFactory(client)).wrap(User);
+        for (let i = 0; i < 20; i++) if ((await wrapped.findByPk(u.id)).name !== 'w' + n) throw new Error('wrong row');
+        return { transport: client.transport, hits: client.stats().hits };
+      }
+      if (isMainThread) {
+        const results = [];
+        let left = 3;
+        for (let n = 0; n < 3; n++) {
+          const w = new Worker(__filename, { workerData: n });
+          w.on('message', (m) => results.push(m));
+          w.on('error', (e) => { console.error(e); process.exitCode = 1; });
+          w.on('exit', () => { if (--left === 0) run(3).then((m) => console.log(JSON.stringify([...results, m]))); });
+        }
+      } else {
+        run(workerData).then((m) => parentPort.postMessage(m));
+      }`;
+    const dir = mkdtempSync(join(tmpdir(), 'snc-workers-'));
+    try {
+      const file = join(dir, 'workers.cjs');
+      writeFileSync(file, script);
+      // The process must end on its own: clients are left open on purpose (timeout = a hang).
+      const out = execFileSync(process.execPath, [file], { timeout: 20_000, encoding: 'utf8', env: { ...process.env, NODE_PATH: join(process.cwd(), 'node_modules') } });
+      const results = JSON.parse(out.trim().split('\n').pop());
+      assert.equal(results.length, 4, 'three workers and the main thread reported');
+      const expected = process.env.SNC_REDIS_TRANSPORT === 'tokio' ? 'tokio' : 'event-loop';
+      for (const r of results) {
+        assert.equal(r.transport, expected);
+        assert.ok(r.hits >= 15, `hits in each thread: ${JSON.stringify(results)}`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

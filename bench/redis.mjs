@@ -5,7 +5,8 @@
 //   - the peer: sequelize-transparent-cache + sequelize-transparent-cache-ioredis,
 //     `User.cache().findByPk(id)` hits;
 //   - a raw ioredis GET of the row's JSON;
-//   - RedisCache with the L1 off: `modelCacheFactory(client).wrap(User).findByPk(id)` Redis-tier hits;
+//   - RedisCache with the L1 off: `modelCacheFactory(client).wrap(User).findByPk(id)` Redis-tier hits,
+//     on the event-loop transport (a single node's default) and on the tokio one (a cluster's);
 //   - RedisCache with the default L1: L1 hits (timed only once the L1 is trusted and full);
 //   - the uncached `User.findByPk(id)` on SQLite (in memory) and on PostgreSQL (a scratch database
 //     created for the run and dropped after it, so other users of the server are not disturbed).
@@ -43,6 +44,8 @@ const TTL = 600; // seconds: whatever the cleanup misses expires by itself
 const TARGET_SERIAL = 1; // Redis-tier hit (L1 off) / peer hit, serial: ≤ 1×
 const TARGET_THROUGHPUT = 2; // Redis-tier hit / peer hit, ops/s at 64 in flight: ≥ 2×
 const TARGET_L1 = 15; // peer hit / L1 hit, serial: ≥ 15×
+const TARGET_RAW_SERIAL = 1.3; // Redis-tier hit / raw ioredis GET, serial: ≤ 1.3×
+const TARGET_RAW_THROUGHPUT = 1.2; // Redis-tier hit / raw ioredis GET, ops/s at 64 in flight: ≥ 1.2×
 
 function withTimeout(promise, ms, what) {
   let timer;
@@ -146,8 +149,18 @@ export async function redisBench(h) {
   let pgAdmin;
   let pgDb;
   const natives = [];
-  const newNative = async (l1) => {
-    const client = new RedisCache({ url: REDIS_URL, namespace: ns, defaultTtlSeconds: TTL, ...(l1 ? {} : { l1: false }) });
+  const newNative = async (l1, transport = 'event-loop') => {
+    // The transport is chosen when the client is made (SNC_REDIS_TRANSPORT, see js/redis.js).
+    const before = process.env.SNC_REDIS_TRANSPORT;
+    process.env.SNC_REDIS_TRANSPORT = transport;
+    let client;
+    try {
+      client = new RedisCache({ url: REDIS_URL, namespace: ns, defaultTtlSeconds: TTL, ...(l1 ? {} : { l1: false }) });
+    } finally {
+      if (before === undefined) delete process.env.SNC_REDIS_TRANSPORT;
+      else process.env.SNC_REDIS_TRANSPORT = before;
+    }
+    check(client.transport === transport, `RedisCache runs on the ${client.transport} transport, not ${transport}`);
     natives.push(client);
     return { client, wUser: (await modelCacheFactory(client, logger)).wrap(User) };
   };
@@ -257,9 +270,13 @@ export async function redisBench(h) {
       rows.push(['raw ioredis GET of the row JSON', serial, tp, 'raw']);
     }
 
-    // 3. RedisCache, L1 off: Redis-tier hits.
-    {
-      const { client, wUser } = await newNative(false);
+    // 3. RedisCache, L1 off: Redis-tier hits, on the event-loop transport (the default for a
+    // single node) and on the tokio one (a cluster's, and the fallback) for comparison.
+    for (const [transport, tag] of [
+      ['event-loop', 'redis'],
+      ['tokio', 'redis-tokio'],
+    ]) {
+      const { client, wUser } = await newNative(false, transport);
       for (const id of ids) await wUser.findByPk(id); // fills
       for (const id of ids) {
         const got = await wUser.findByPk(id);
@@ -294,7 +311,7 @@ export async function redisBench(h) {
           `fills +${d(s0, s1, 'fills')}, ${dbCalls} database reads; ` +
           `Redis commands (server-wide): ${perCall(c0, cMid, callsMid)} serial, ${perCall(cMid, c1, calls - callsMid)} in flight`,
       ]);
-      rows.push(['RedisCache (l1: false) wrap(User).findByPk(id), Redis-tier hit', serial, tp, 'redis']);
+      rows.push([`RedisCache (l1: false) wrap(User).findByPk(id), Redis-tier hit, ${transport} transport`, serial, tp, tag]);
     }
 
     // 4. RedisCache with the default L1: L1 hits. The L1 keeps entries 5 s (its default ttlSeconds)
@@ -428,9 +445,13 @@ export async function redisBench(h) {
         ratios.push([name, '—', '', red('NO PEER')]);
       }
     }
+    const rawSerial = by.redis.s.median / by.raw.s.median;
+    const rawTput = by.redis.t.median / by.raw.t.median;
     ratios.push(
-      ['Redis-tier hit / raw GET, serial latency', `${(by.redis.s.median / by.raw.s.median).toFixed(2)}×`, '—', ''],
-      [`raw GET / Redis-tier hit, ops/s at ${INFLIGHT} in flight`, `${(by.raw.t.median / by.redis.t.median).toFixed(2)}×`, '—', ''],
+      ['Redis-tier hit / raw ioredis GET, serial latency', `${rawSerial.toFixed(2)}×`, `≤ ${TARGET_RAW_SERIAL}×`, mark(rawSerial <= TARGET_RAW_SERIAL)],
+      [`Redis-tier hit / raw ioredis GET, ops/s at ${INFLIGHT} in flight`, `${rawTput.toFixed(2)}×`, `≥ ${TARGET_RAW_THROUGHPUT}×`, mark(rawTput >= TARGET_RAW_THROUGHPUT)],
+      ['tokio transport / event-loop transport, Redis-tier hit, serial latency', `${(by['redis-tokio'].s.median / by.redis.s.median).toFixed(2)}×`, '—', ''],
+      [`event-loop / tokio transport, Redis-tier hit, ops/s at ${INFLIGHT} in flight`, `${(by.redis.t.median / by['redis-tokio'].t.median).toFixed(2)}×`, '—', ''],
       ['SQLite uncached / Redis-tier hit, serial', `${(by.sqlite.s.median / by.redis.s.median).toFixed(1)}×`, '—', ''],
       ['SQLite uncached / L1 hit, serial', `${(by.sqlite.s.median / by.l1.s.median).toFixed(1)}×`, '—', ''],
     );

@@ -87,6 +87,29 @@ function createRedis(options) {
   };
 }
 
+/**
+ * A single Redis node on this thread's event loop (src/tier/redis_loop.rs): the same calls as
+ * createRedis, with no thread crossing per command. Throws when the runtime offers no libuv loop.
+ */
+function createRedisLoop(options) {
+  const h = binding.redisLoopCreate(options);
+  return {
+    mget: async (keys) => {
+      const [values, rejected] = await settled(binding.redisLoopMget(h, keys));
+      return { values, rejected: rejected.map(([index, reason]) => ({ index, reason })) };
+    },
+    set: (key, value, ttlMs) => settled(binding.redisLoopSet(h, key, value, ttlMs)),
+    del: (key) => settled(binding.redisLoopDel(h, key)),
+    breaker: () => binding.redisLoopBreaker(h),
+    close: () => binding.redisLoopClose(h),
+    publish: (channel, message) => settled(binding.redisLoopPublish(h, channel, message)),
+    attachL1: (cache, channel) => binding.redisLoopAttachL1(h, cache.handle, channel),
+  };
+}
+
+/** Why the event-loop Redis transport cannot run here, or null when it can. */
+const redisLoopUnavailable = () => binding.redisLoopUnavailable();
+
 /** A Momento tier in the Rust core (its HTTP API with reqwest). */
 function createMomento(options) {
   return remote(binding.momentoCreate(options));
@@ -107,6 +130,8 @@ function createTextSealer({ maxValueBytes, integrityKey }) {
 module.exports = {
   createCache,
   createRedis,
+  createRedisLoop,
+  redisLoopUnavailable,
   createMomento,
   createTextSealer,
   /** Why a lookup found no payload (src/store.rs Lookup); `Unkeyable` + reason code when unkeyable. */

@@ -1,11 +1,14 @@
 'use strict';
 // RedisCache: entries and generation tokens in Redis (or a Redis Cluster), every command made by
-// the Rust core (src/tier/redis.rs), with the L1 in front kept coherent by pub/sub in Rust. This
-// module validates the options (URLs and their credentials included) and wires the parts.
+// the Rust core, with the L1 in front kept coherent by pub/sub in Rust. A single node is served on
+// this thread's event loop (src/tier/redis_loop.rs); a cluster by redis-rs on tokio
+// (src/tier/redis.rs). This module validates the options (URLs and their credentials included)
+// and wires the parts.
 
 const { NetworkClient, l1Option, DEFAULT_TTL_SECONDS, DEFAULT_COMPRESS_ABOVE_BYTES, DEFAULT_MAX_VALUE_BYTES } = require('./clients');
 const { NativeRedisAdapter } = require('./remote/batch');
 const native = require('./native');
+const debug = require('node:util').debuglog('sequelize-native-cache');
 const { checkKeys, nonNegativeInteger, nonEmptyString, ttlSeconds, timeoutMs, byteSize, integrityKey, describe } = require('./options');
 
 const { MAX_VALUE_BYTES } = native.limits;
@@ -63,7 +66,9 @@ class RedisCache extends NetworkClient {
     const maxValueBytes = byteSize(where, 'maxValueBytes', o.maxValueBytes, DEFAULT_MAX_VALUE_BYTES, MAX_VALUE_BYTES);
     const tlsCa = tlsOption(where, o.tls, urls);
     const key = integrityKey(where, o.integrity);
-    const redis = native.createRedis({ urls, cluster: o.nodes !== undefined, connectTimeoutMs, commandTimeoutMs, compressAboveBytes, tlsCa, maxValueBytes, integrityKey: key });
+    const tierOptions = { urls, cluster: o.nodes !== undefined, connectTimeoutMs, commandTimeoutMs, compressAboveBytes, tlsCa, maxValueBytes, integrityKey: key };
+    this.transport = transportFor(where, tierOptions.cluster);
+    const redis = this.transport === 'event-loop' ? native.createRedisLoop(tierOptions) : native.createRedis(tierOptions);
     const adapter = new NativeRedisAdapter(redis, namespace);
     const engine = this.attachTier({ tier: redis, adapter, l1, ttlSeconds: ttl, prefix: namespace, maxValueBytes });
     // The L1 stays untrusted (it answers nothing) until Rust's subscription is live.
@@ -76,6 +81,25 @@ class RedisCache extends NetworkClient {
   async quit() {
     return this.close();
   }
+}
+
+/**
+ * Which transport carries this client's commands: `event-loop` (the socket on this thread's
+ * libuv loop, RESP in Rust: no thread crossing) for a single node, `tokio` (redis-rs on the
+ * core's runtime) for a cluster, in a runtime without libuv, or when SNC_REDIS_TRANSPORT=tokio.
+ */
+function transportFor(where, cluster) {
+  const asked = process.env.SNC_REDIS_TRANSPORT;
+  if (asked !== undefined && asked !== '' && asked !== 'event-loop' && asked !== 'tokio') {
+    throw new TypeError(`${where}: the SNC_REDIS_TRANSPORT environment variable must be event-loop or tokio, got ${JSON.stringify(asked.slice(0, 40))}`);
+  }
+  if (cluster || asked === 'tokio') return 'tokio';
+  const why = native.redisLoopUnavailable();
+  if (why) {
+    debug('RedisCache: the event-loop transport is not available here (%s); using the tokio transport', why);
+    return 'tokio';
+  }
+  return 'event-loop';
 }
 
 /**

@@ -36,6 +36,7 @@ use std::time::Duration;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+use crate::ffi::loop_napi::Js;
 use crate::key::walk::Walker;
 use crate::key::Unkeyable;
 use crate::stats::CacheEvent;
@@ -589,6 +590,141 @@ pub fn redis_attach_l1(tier: &RemoteHandle, cache: &Handle, channel: String) -> 
   cache.set_trust(TrustReason::Subscription, false);
   tier::redis::RedisTier::subscribe(Arc::clone(tier), channel, on_message, on_state);
   Ok(())
+}
+
+// ---- the Redis tier on the event loop -----------------------------------------------------------
+
+/// A single Redis node on this thread's event loop (see [`tier::redis_loop`]).
+type LoopRedisHandle = External<tier::redis_loop::LoopRedisTier>;
+
+/// Why the event-loop Redis transport cannot run in this process, or null when it can (then
+/// RedisCache uses it for a single node).
+#[napi]
+pub fn redis_loop_unavailable() -> Option<String> {
+  transport::redis::available().err().map(str::to_owned)
+}
+
+/// A Redis tier for one node on the event loop of the calling thread. Nothing connects until
+/// the first command.
+#[napi]
+pub fn redis_loop_create(env: Env, options: RedisOptions) -> Result<LoopRedisHandle> {
+  if options.urls.len() != 1 || options.cluster {
+    return Err(Error::new(
+      Status::InvalidArg,
+      "the event-loop tier takes one Redis URL",
+    ));
+  }
+  let sealer = sealer_of(
+    options.integrity_key.as_deref(),
+    options.max_value_bytes,
+    options.compress_above_bytes,
+  )?;
+  tier::redis_loop::LoopRedisTier::open(
+    &Js::from_call(&env),
+    &options.urls[0],
+    options.tls_ca.as_deref().map(str::as_bytes),
+    duration_ms(options.connect_timeout_ms),
+    duration_ms(options.command_timeout_ms),
+    sealer,
+  )
+  .map(External::new)
+  .map_err(|e| Error::new(Status::InvalidArg, e))
+}
+
+/// A promise for a loop-tier call: `issue` gets the resolver and sends the command; when nothing
+/// could be sent, the promise resolves at once to the error (see [`Settled`]).
+fn loop_promise<'e>(
+  env: &'e Env,
+  issue: impl FnOnce(ffi::loop_napi::Deferred) -> std::result::Result<(), tier::TierError>,
+) -> Result<Unknown<'e>> {
+  let js = Js::from_call(env);
+  let failed = |_| Error::from_reason("N-API failure");
+  let (deferred, promise) = js.promise().map_err(failed)?;
+  if let Err(e) = issue(deferred) {
+    // The resolver went with the refused command: a fresh promise carries the error.
+    let (deferred, promise) = js.promise().map_err(failed)?;
+    tier::redis_loop::settle(&js, deferred, Err::<(), _>(e), |js, ()| js.undefined());
+    return Ok(promise.into_unknown(&js));
+  }
+  Ok(promise.into_unknown(&js))
+}
+
+/// MGET: resolves to `[values, rejected]` (values: a string or null per key; rejected:
+/// `[index, reason]` pairs), or to an `Error` with a `code`.
+#[napi(ts_return_type = "Promise<[Array<string | null>, Array<[number, string]>] | Error>")]
+pub fn redis_loop_mget<'e>(env: &'e Env, tier: &LoopRedisHandle, keys: Vec<String>) -> Result<Unknown<'e>> {
+  loop_promise(env, |d| {
+    tier.mget(keys, move |js, r| {
+      tier::redis_loop::settle(js, d, r, tier::redis_loop::reads_value)
+    })
+  })
+}
+
+/// SET with a TTL in milliseconds; resolves to undefined or an `Error` with a `code`.
+#[napi(ts_return_type = "Promise<undefined | Error>")]
+pub fn redis_loop_set<'e>(
+  env: &'e Env,
+  tier: &LoopRedisHandle,
+  key: String,
+  value: String,
+  ttl_ms: f64,
+) -> Result<Unknown<'e>> {
+  let ttl = ttl_from_ms(Some(ttl_ms)).map_or(1, |d| d.as_millis() as u64);
+  loop_promise(env, |d| {
+    tier.set(&key, &value, ttl, move |js, r| {
+      tier::redis_loop::settle(js, d, r, |js, ()| js.undefined())
+    })
+  })
+}
+
+/// DEL; resolves to undefined or an `Error` with a `code`.
+#[napi(ts_return_type = "Promise<undefined | Error>")]
+pub fn redis_loop_del<'e>(env: &'e Env, tier: &LoopRedisHandle, key: String) -> Result<Unknown<'e>> {
+  loop_promise(env, |d| {
+    tier.del(&key, move |js, r| {
+      tier::redis_loop::settle(js, d, r, |js, ()| js.undefined())
+    })
+  })
+}
+
+/// PUBLISH (see [`redis_publish`]); resolves to undefined or an `Error` with a `code`.
+#[napi(ts_return_type = "Promise<undefined | Error>")]
+pub fn redis_loop_publish<'e>(
+  env: &'e Env,
+  tier: &LoopRedisHandle,
+  channel: String,
+  message: String,
+) -> Result<Unknown<'e>> {
+  loop_promise(env, |d| {
+    tier.publish(&channel, &message, move |js, r| {
+      tier::redis_loop::settle(js, d, r, |js, ()| js.undefined())
+    })
+  })
+}
+
+/// Puts `cache` in front of the tier as its L1 (see [`redis_attach_l1`]), subscribed on a second
+/// connection of the same loop.
+#[napi]
+pub fn redis_loop_attach_l1(env: Env, tier: &LoopRedisHandle, cache: &Handle, channel: String) -> Result<()> {
+  tier
+    .attach_l1(&Js::from_call(&env), Arc::clone(cache), &channel)
+    .map_err(|e| Error::new(Status::GenericFailure, e))
+}
+
+/// The breaker's state (see [`remote_breaker`]).
+#[napi]
+pub fn redis_loop_breaker(tier: &LoopRedisHandle) -> BreakerState {
+  let b = tier.breaker();
+  BreakerState {
+    phase: b.phase().as_str().to_owned(),
+    changes: b.changes() as f64,
+  }
+}
+
+/// Closes the tier: pending commands fail, the subscription ends, nothing more is sent.
+#[napi]
+pub fn redis_loop_close(env: Env, tier: &LoopRedisHandle) {
+  tier.close(&Js::from_call(&env));
 }
 
 /// Options of [`momento_create`], validated by the shim (which also resolves the credentials).

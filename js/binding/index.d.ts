@@ -283,6 +283,45 @@ export declare function redisAttachL1(tier: RemoteHandle, cache: Handle, channel
 /** A Redis tier. Nothing connects until the first command. */
 export declare function redisCreate(options: RedisOptions): RemoteHandle
 
+/**
+ * Puts `cache` in front of the tier as its L1 (see [`redis_attach_l1`]), subscribed on a second
+ * connection of the same loop.
+ */
+export declare function redisLoopAttachL1(tier: LoopRedisHandle, cache: Handle, channel: string): void
+
+/** The breaker's state (see [`remote_breaker`]). */
+export declare function redisLoopBreaker(tier: LoopRedisHandle): BreakerState
+
+/** Closes the tier: pending commands fail, the subscription ends, nothing more is sent. */
+export declare function redisLoopClose(tier: LoopRedisHandle): void
+
+/**
+ * A Redis tier for one node on the event loop of the calling thread. Nothing connects until
+ * the first command.
+ */
+export declare function redisLoopCreate(options: RedisOptions): LoopRedisHandle
+
+/** DEL; resolves to undefined or an `Error` with a `code`. */
+export declare function redisLoopDel(tier: LoopRedisHandle, key: string): Promise<undefined | Error>
+
+/**
+ * MGET: resolves to `[values, rejected]` (values: a string or null per key; rejected:
+ * `[index, reason]` pairs), or to an `Error` with a `code`.
+ */
+export declare function redisLoopMget(tier: LoopRedisHandle, keys: Array<string>): Promise<[Array<string | null>, Array<[number, string]>] | Error>
+
+/** PUBLISH (see [`redis_publish`]); resolves to undefined or an `Error` with a `code`. */
+export declare function redisLoopPublish(tier: LoopRedisHandle, channel: string, message: string): Promise<undefined | Error>
+
+/** SET with a TTL in milliseconds; resolves to undefined or an `Error` with a `code`. */
+export declare function redisLoopSet(tier: LoopRedisHandle, key: string, value: string, ttlMs: number): Promise<undefined | Error>
+
+/**
+ * Why the event-loop Redis transport cannot run in this process, or null when it can (then
+ * RedisCache uses it for a single node).
+ */
+export declare function redisLoopUnavailable(): string | null
+
 /** Options of [`redis_create`], validated by the shim. */
 export interface RedisOptions {
   /** One `redis://` or `rediss://` URL, or the cluster's nodes. */

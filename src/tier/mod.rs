@@ -6,6 +6,7 @@
 pub mod memory;
 pub mod momento;
 pub mod redis;
+pub mod redis_loop;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
