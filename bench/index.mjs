@@ -564,7 +564,7 @@ async function main() {
 
   // 10. The Momento tier (bench/momento.mjs) against the local stand-in: hits with the L1 off and
   // on, a raw HTTP GET and the uncached read.
-  await momentoBench({ measure, printTable, printRatios, fmtUs, bold, dim, red, check, ids });
+  await momentoBench({ measure, printTable, printRatios, fmtUs, bold, dim, green, red, check, ids });
 
   console.log(dim(`sample key: ${sampleKey}`));
   const st = client.stats();
