@@ -160,6 +160,11 @@ export declare class RedisCache extends CacheClient {
   constructor(options: RedisCacheOptions);
   readonly namespace: string;
   readonly defaultTtlSeconds: number;
+  /**
+   * What carries this client's commands: `event-loop` (a single node, on the calling thread's
+   * libuv loop) or `tokio` (a cluster, SNC_REDIS_TRANSPORT=tokio, or a runtime without libuv).
+   */
+  readonly transport: 'event-loop' | 'tokio';
   /** The circuit breaker's phase and how often it changed. */
   breaker(): { phase: 'closed' | 'open' | 'probing'; changes: number };
   /** Same as close(). */

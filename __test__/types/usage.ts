@@ -111,6 +111,10 @@ export async function usage(sequelize: Sequelize): Promise<void> {
   withCache(new IORedisAdapter({ client: redisLike, namespace: 'app-cache', lifetime: 3600 }));
   const redis = new RedisCache({ url: 'redis://127.0.0.1:6379', namespace: 'app', commandTimeoutMs: 250, l1: { ttlSeconds: 2 } });
   new RedisCache({ nodes: ['127.0.0.1:7000'], l1: false });
+  const transport: 'event-loop' | 'tokio' = redis.transport;
+  // @ts-expect-error: transport is read-only
+  redis.transport = 'tokio';
+  void transport;
   new RedisCache({ url: 'rediss://cache.internal:6380', tls: { ca: '-----BEGIN CERTIFICATE-----' } });
   const momento: MomentoCache = MomentoClientGenerator.getInstance({
     configuration: Configurations.Laptop.latest(),
