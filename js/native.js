@@ -76,7 +76,7 @@ function remote(h) {
   };
 }
 
-/** A Redis tier in the Rust core (redis-rs on tokio), with pub/sub for L1 coherence. */
+/** A Redis tier in the Rust core (redis-rs on tokio: a cluster, or the fallback), with pub/sub for L1 coherence. */
 function createRedis(options) {
   const h = binding.redisCreate(options);
   return {

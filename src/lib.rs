@@ -5,7 +5,8 @@
 //! - [`key`]: canonical query keys, read straight from JS values;
 //! - [`ffi`]: the safe surface over raw N-API and libuv (the only unsafe code);
 //! - [`frame`]: the framed, versioned formats of stored values (checked, optionally signed);
-//! - [`tier`]: the in-process tier (moka) and the network tiers (Redis, Momento);
+//! - [`tier`]: the in-process tier (moka) and the network tiers (Redis on the event loop or on
+//!   tokio, Momento);
 //! - [`breaker`]: the network tiers' circuit breaker;
 //! - [`fill`]: table generations and key leases that stop late fills;
 //! - [`store`]: one client's in-process tier, guard and counters behind lookup / fill / invalidate;

@@ -1,7 +1,8 @@
 'use strict';
 // The store behind RedisCache and MomentoCache, batching reads per tick: the same
-// generation-token tier as any adapter (generations.js), with every network call made by the Rust core (src/tier/: redis-rs or reqwest,
-// timeouts, circuit breaker), which also seals every value in a frame bound to its key.
+// generation-token tier as any adapter (generations.js), with every network call made by the Rust
+// core (src/tier/: Redis on the event loop or redis-rs, Momento with reqwest; timeouts, circuit
+// breaker), which also seals every value in a frame bound to its key.
 //
 // Keys: a one-element path is the key itself (the engine's full key, which already starts with the
 // client's prefix); a longer path is `<namespace>:<parts...>`; generation tokens are
@@ -10,8 +11,8 @@
 //
 // Reads are batched: every read issued in one tick of the event loop — concurrent queries
 // included — is queued and sent as one native call: one MGET on Redis (split per shard by the
-// cluster client), concurrent GETs on Momento. A lone read pays one extra tick; 64 concurrent
-// reads pay one crossing instead of 64.
+// cluster client), concurrent GETs on Momento. A lone read waits only for process.nextTick (not a
+// turn of the event loop); 64 concurrent reads pay one crossing instead of 64.
 
 const { Rejected } = require('./generations');
 

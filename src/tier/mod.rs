@@ -1,7 +1,9 @@
 //! Storage tiers. The in-process tier (`memory`) holds in-process frames (see [`crate::frame`])
 //! under canonical keys; the network tiers (`redis`, `momento`) store strings for the shim's
 //! generation-token logic (js/remote/generations.js), each sealed in a stored frame bound to its key,
-//! behind one [`Remote`] surface so both reach JS through the same calls.
+//! behind one [`Remote`] surface so both reach JS through the same calls. `redis_loop` is the
+//! single-node Redis tier on the JS thread's event loop: not `Send`, so outside [`Remote`], with
+//! its own N-API calls answering in the same shapes.
 
 pub mod memory;
 pub mod momento;
