@@ -16,6 +16,7 @@ import { recordingLogger, schema, eventually } from './support/suite.mjs';
 import { RedisCache, modelCacheFactory, withCache } from '../js/index.mjs';
 
 const { engineOf } = await import('../js/clients.js');
+const { default: nativeCore } = await import('../js/native.js');
 
 const unhandled = [];
 process.on('unhandledRejection', (e) => unhandled.push(e));
@@ -386,6 +387,21 @@ describe('RedisCache', () => {
       await cache.wrap(User).findByPk(u.id);
       const [row, statements] = await counted(() => cache.wrap(User).findByPk(u.id));
       assert.deepEqual([row.name, statements], ['ev', 0], `a Redis-tier hit on the ${transport} transport`);
+      // Thread crossings, counted: a hit on the event loop hands nothing to the tokio runtime and
+      // no libuv callback of its connection runs off the JS thread; over tokio each hit is a task.
+      const tokio0 = nativeCore.tokioCalls();
+      const hits0 = client.stats().hits;
+      for (let i = 0; i < 20; i++) await cache.wrap(User).findByPk(u.id);
+      assert.equal(client.stats().hits - hits0, 20);
+      const tasks = nativeCore.tokioCalls() - tokio0;
+      if (transport === 'event-loop') {
+        assert.equal(tasks, 0, 'no tokio task on the event-loop hit path');
+        const t = engineOf(client).remote.store.tier.transportStats();
+        assert.equal(t.foreignThreadCallbacks, 0);
+        assert.ok(t.replies >= 21, `replies counted: ${JSON.stringify(t)}`);
+      } else {
+        assert.ok(tasks >= 20, `one tokio task per hit over tokio: ${tasks}`);
+      }
       await client.close();
     }
     await sequelize.close();

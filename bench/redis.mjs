@@ -29,6 +29,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Redis from 'ioredis';
 import { Sequelize } from 'sequelize';
 import { RedisCache, modelCacheFactory } from '../js/index.mjs';
+import nativeCore from '../js/native.js';
+import clients from '../js/clients.js';
 import { openDatabase, defineSchema, seed } from '../examples/schema.mjs';
 
 const require = createRequire(import.meta.url);
@@ -124,6 +126,7 @@ export async function redisBench(h) {
   const mark = (ok) => (ok ? green('PASS') : red('MISS'));
   const notes = []; // printed under the tables
   const verify = []; // hit checks, printed under the tables
+  const crossings = []; // thread crossings per Redis-tier hit, per transport
 
   console.log(bold('Redis tier') + dim(`  (${REDIS_URL}; findByPk of one User row, ${HOT} hot ids)`));
   if (process.env.BENCH_REDIS === '0') {
@@ -289,6 +292,11 @@ export async function redisBench(h) {
       let calls = 0;
       const s0 = client.stats();
       const c0 = await commandCounts(admin);
+      // Thread crossings, counted rather than assumed: calls handed to the tokio runtime (two
+      // crossings each) and, on the event loop, libuv callbacks that ran off the JS thread.
+      const tokio0 = nativeCore.tokioCalls();
+      const loopStats = () => (transport === 'event-loop' ? clients.engineOf(client).remote.store.tier.transportStats() : undefined);
+      const l0 = loopStats();
       const op = (i) => {
         calls++;
         return wUser.findByPk(ids[i % HOT]);
@@ -300,6 +308,14 @@ export async function redisBench(h) {
       const tp = await throughput(op, TOTAL);
       const c1 = await commandCounts(admin);
       const s1 = client.stats();
+      const tokioPerHit = (nativeCore.tokioCalls() - tokio0) / calls;
+      const l1s = loopStats();
+      const foreign = l1s === undefined ? 'n/a' : String(l1s.foreignThreadCallbacks - l0.foreignThreadCallbacks);
+      crossings.push(
+        `thread crossings per Redis-tier hit, ${transport} transport: ${(2 * tokioPerHit).toFixed(2)} ` +
+          `(tokio calls ${tokioPerHit.toFixed(2)} per hit, counted; libuv callbacks off the JS thread: ${foreign})`,
+      );
+      if (transport === 'event-loop') check(tokioPerHit === 0 && foreign === '0', `event-loop Redis-tier hits crossed threads: ${crossings[crossings.length - 1]}`);
       uncountDb();
       const d = (a, b, f) => b[f] - a[f];
       const ok = d(s0, s1, 'hits') === calls && d(s0, s1, 'misses') === 0 && d(s0, s1, 'bypasses') === 0 && dbCalls === 0;
@@ -463,6 +479,7 @@ export async function redisBench(h) {
     }
     printRatios('Redis section: ratio', ratios);
     for (const [ok, text] of verify) console.log(ok ? dim(text) : red(text));
+    for (const text of crossings) console.log(text);
     console.log(dim(`payloads: ${sizes.join(', ')}`));
     console.log(
       dim(

@@ -104,6 +104,8 @@ function createRedisLoop(options) {
     close: () => binding.redisLoopClose(h),
     publish: (channel, message) => settled(binding.redisLoopPublish(h, channel, message)),
     attachL1: (cache, channel) => binding.redisLoopAttachL1(h, cache.handle, channel),
+    /** The command connection's counters: `{ writes, replies, foreignThreadCallbacks }`. */
+    transportStats: () => binding.redisLoopStats(h),
   };
 }
 
@@ -156,6 +158,8 @@ module.exports = {
   }),
   /** `scrubText(text, secrets, maxChars?)`: text from outside, safe for a log line (src/redact.rs). */
   scrubText: binding.scrubText,
+  /** Network calls made through the tokio runtime since load (two thread crossings each). */
+  tokioCalls: binding.tokioCalls,
   canonicalKey: binding.canonicalKey,
   pkKey: binding.pkKey,
   unkeyableReason: binding.unkeyableReason,

@@ -382,6 +382,27 @@ fn settled<T>(r: std::result::Result<T, tier::TierError>) -> Result<Settled<T>> 
   })
 }
 
+/// Network calls handed to napi's tokio runtime since the addon was loaded. Each costs two thread
+/// crossings (JS thread → runtime worker → JS thread); the bench and tests read it to show that a
+/// Redis-tier hit on the event-loop transport makes none.
+static TOKIO_CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Runs `call` on napi's tokio runtime, counted in [`TOKIO_CALLS`].
+fn on_tokio<'e, T: ToNapiValue + Send + 'static>(
+  env: &'e Env,
+  call: impl std::future::Future<Output = Result<T>> + Send + 'static,
+) -> Result<PromiseRaw<'e, T>> {
+  TOKIO_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+  env.spawn_future(call)
+}
+
+/// How many network calls went through the tokio runtime since the addon was loaded (each is two
+/// thread crossings). A call on the event-loop transport is not one of them.
+#[napi]
+pub fn tokio_calls() -> f64 {
+  TOKIO_CALLS.load(std::sync::atomic::Ordering::Relaxed) as f64
+}
+
 /// A timeout from JS, from 1 ms to [`limits::MAX_TIMEOUT_MS`].
 fn duration_ms(v: f64) -> Duration {
   let ms = if v.is_finite() && v >= 1.0 { v as u64 } else { 1 };
@@ -443,7 +464,7 @@ pub fn remote_mget<'e>(
   keys: Vec<String>,
 ) -> Result<PromiseRaw<'e, Settled<RemoteValues>>> {
   let t = (**tier).clone();
-  env.spawn_future(async move { settled(t.mget(keys).await.map(remote_values)) })
+  on_tokio(env, async move { settled(t.mget(keys).await.map(remote_values)) })
 }
 
 /// Reads as JS receives them: values, and the rejected ones apart.
@@ -479,14 +500,14 @@ pub fn remote_set<'e>(
 ) -> Result<PromiseRaw<'e, Settled<()>>> {
   let t = (**tier).clone();
   let ttl = ttl_from_ms(Some(ttl_ms)).map_or(1, |d| d.as_millis() as u64);
-  env.spawn_future(async move { settled(t.set(key, value, ttl).await) })
+  on_tokio(env, async move { settled(t.set(key, value, ttl).await) })
 }
 
 /// Deletes a key.
 #[napi]
 pub fn remote_del<'e>(env: &'e Env, tier: &RemoteHandle, key: String) -> Result<PromiseRaw<'e, Settled<()>>> {
   let t = (**tier).clone();
-  env.spawn_future(async move { settled(t.del(key).await) })
+  on_tokio(env, async move { settled(t.del(key).await) })
 }
 
 /// The breaker's state, so the shim can log once per change.
@@ -569,7 +590,7 @@ pub fn redis_publish<'e>(
   message: String,
 ) -> Result<PromiseRaw<'e, Settled<()>>> {
   let t = Arc::clone(redis_of(tier)?);
-  env.spawn_future(async move { settled(t.publish(channel, message).await) })
+  on_tokio(env, async move { settled(t.publish(channel, message).await) })
 }
 
 /// Puts the in-process tier `cache` in front of Redis as its L1: a background task subscribes to
@@ -719,6 +740,29 @@ pub fn redis_loop_breaker(tier: &LoopRedisHandle) -> BreakerState {
   BreakerState {
     phase: b.phase().as_str().to_owned(),
     changes: b.changes() as f64,
+  }
+}
+
+/// Counters of the event-loop tier's command connection.
+#[napi(object)]
+pub struct LoopTransportStats {
+  /// Commands written.
+  pub writes: f64,
+  /// Replies parsed.
+  pub replies: f64,
+  /// libuv callbacks of this connection that ran on another thread than its JS thread (0 is the
+  /// invariant: everything happens on the loop of the thread that made the client).
+  pub foreign_thread_callbacks: f64,
+}
+
+/// The event-loop tier's counters (see [`LoopTransportStats`]).
+#[napi]
+pub fn redis_loop_stats(tier: &LoopRedisHandle) -> LoopTransportStats {
+  let s = tier.stats();
+  LoopTransportStats {
+    writes: s.writes as f64,
+    replies: s.replies as f64,
+    foreign_thread_callbacks: s.foreign_thread_callbacks as f64,
   }
 }
 

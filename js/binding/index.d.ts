@@ -185,6 +185,19 @@ export declare const enum Lookup {
   Unkeyable = 16,
 }
 
+/** Counters of the event-loop tier's command connection. */
+export interface LoopTransportStats {
+  /** Commands written. */
+  writes: number
+  /** Replies parsed. */
+  replies: number
+  /**
+   * libuv callbacks of this connection that ran on another thread than its JS thread (0 is the
+   * invariant: everything happens on the loop of the thread that made the client).
+   */
+  foreignThreadCallbacks: number
+}
+
 /** The most requests a Momento client keeps in flight (`maxConcurrentRequests`). */
 export declare const MAX_CONCURRENT_REQUESTS: number
 
@@ -316,6 +329,9 @@ export declare function redisLoopPublish(tier: LoopRedisHandle, channel: string,
 /** SET with a TTL in milliseconds; resolves to undefined or an `Error` with a `code`. */
 export declare function redisLoopSet(tier: LoopRedisHandle, key: string, value: string, ttlMs: number): Promise<undefined | Error>
 
+/** The event-loop tier's counters (see [`LoopTransportStats`]). */
+export declare function redisLoopStats(tier: LoopRedisHandle): LoopTransportStats
+
 /**
  * Why the event-loop Redis transport cannot run in this process, or null when it can (then
  * RedisCache uses it for a single node).
@@ -424,6 +440,12 @@ export interface TextSealerOptions {
   /** Signs every stored value with HMAC-SHA-256 under this key (at least 32 bytes). */
   integrityKey?: Buffer
 }
+
+/**
+ * How many network calls went through the tokio runtime since the addon was loaded (each is two
+ * thread crossings). A call on the event-loop transport is not one of them.
+ */
+export declare function tokioCalls(): number
 
 /**
  * Why the in-process tier may not be trusted to answer: each reason is set and cleared on its

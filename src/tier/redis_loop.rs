@@ -77,6 +77,11 @@ impl LoopRedisTier {
     &self.shared.breaker
   }
 
+  /// The command connection's counters.
+  pub fn stats(&self) -> transport::Stats {
+    self.conn.stats()
+  }
+
   /// Sends one command through the breaker; `done` gets the reply or the tier error, on this
   /// thread, later (never inside this call, so a caller's promise is always settled
   /// asynchronously). Returns the error instead when nothing was sent.
