@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 
 import { mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
@@ -405,6 +407,37 @@ describe('RedisCache', () => {
       await client.close();
     }
     await sequelize.close();
+  });
+
+  test('a command refused at once (breaker open, Redis down) still settles its promise: 200,000 refused reads leave the heap flat', async () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc');
+    const deadPort = await freePort(); // nothing listens: every connect is refused
+    const tier = nativeCore.createRedisLoop({ urls: [`redis://127.0.0.1:${deadPort}`], cluster: false, connectTimeoutMs: 200, commandTimeoutMs: 200, compressAboveBytes: 0, maxValueBytes: 1024 });
+    const codes = new Map();
+    const reads = async (n) => {
+      for (let i = 0; i < n; i += 1000) {
+        const settled = await Promise.allSettled(Array.from({ length: 1000 }, () => tier.mget(['k'])));
+        for (const r of settled) {
+          const code = r.status === 'rejected' ? r.reason.code : 'answered';
+          codes.set(code, (codes.get(code) || 0) + 1);
+        }
+      }
+    };
+    try {
+      await reads(10_000);
+      gc();
+      const before = process.memoryUsage().heapUsed;
+      await reads(200_000);
+      gc();
+      const grown = process.memoryUsage().heapUsed - before;
+      assert.ok(!codes.has('answered'), `every read failed: ${JSON.stringify([...codes])}`);
+      assert.ok(codes.get('open') > 100_000, `most were refused by the open breaker: ${JSON.stringify([...codes])}`);
+      // An unsettled N-API promise is kept alive forever: 200,000 of them hold several MiB.
+      assert.ok(grown < 3 * 1024 * 1024, `the heap grew by ${(grown / 1024 / 1024).toFixed(1)} MiB over 200,000 refused reads`);
+    } finally {
+      tier.close();
+    }
   });
 
   test('worker threads: each RedisCache gets hits over its own connection; a process whose client (L1 on) is never closed exits by itself', async () => {

@@ -653,20 +653,20 @@ pub fn redis_loop_create(env: Env, options: RedisOptions) -> Result<LoopRedisHan
   .map_err(|e| Error::new(Status::InvalidArg, e))
 }
 
-/// A promise for a loop-tier call: `issue` gets the resolver and sends the command; when nothing
-/// could be sent, the promise resolves at once to the error (see [`Settled`]).
+/// A promise for a loop-tier call: `issue` sends the command with the promise's [`Pending`]
+/// resolver for its completion; when nothing could be sent, the promise resolves at once to the
+/// error (see [`Settled`]). Either way the resolver is settled exactly once.
+///
+/// [`Pending`]: tier::redis_loop::Pending
 fn loop_promise<'e>(
   env: &'e Env,
-  issue: impl FnOnce(ffi::loop_napi::Deferred) -> std::result::Result<(), tier::TierError>,
+  issue: impl FnOnce(tier::redis_loop::Pending) -> std::result::Result<(), tier::TierError>,
 ) -> Result<Unknown<'e>> {
   let js = Js::from_call(env);
-  let failed = |_| Error::from_reason("N-API failure");
-  let (deferred, promise) = js.promise().map_err(failed)?;
-  if let Err(e) = issue(deferred) {
-    // The resolver went with the refused command: a fresh promise carries the error.
-    let (deferred, promise) = js.promise().map_err(failed)?;
-    tier::redis_loop::settle(&js, deferred, Err::<(), _>(e), |js, ()| js.undefined());
-    return Ok(promise.into_unknown(&js));
+  let (deferred, promise) = js.promise().map_err(|_| Error::from_reason("N-API failure"))?;
+  let pending = tier::redis_loop::Pending::new(deferred);
+  if let Err(e) = issue(pending.clone()) {
+    pending.settle(&js, Err::<(), _>(e), |js, ()| js.undefined());
   }
   Ok(promise.into_unknown(&js))
 }
@@ -676,9 +676,7 @@ fn loop_promise<'e>(
 #[napi(ts_return_type = "Promise<[Array<string | null>, Array<[number, string]>] | Error>")]
 pub fn redis_loop_mget<'e>(env: &'e Env, tier: &LoopRedisHandle, keys: Vec<String>) -> Result<Unknown<'e>> {
   loop_promise(env, |d| {
-    tier.mget(keys, move |js, r| {
-      tier::redis_loop::settle(js, d, r, tier::redis_loop::reads_value)
-    })
+    tier.mget(keys, move |js, r| d.settle(js, r, tier::redis_loop::reads_value))
   })
 }
 
@@ -693,9 +691,7 @@ pub fn redis_loop_set<'e>(
 ) -> Result<Unknown<'e>> {
   let ttl = ttl_from_ms(Some(ttl_ms)).map_or(1, |d| d.as_millis() as u64);
   loop_promise(env, |d| {
-    tier.set(&key, &value, ttl, move |js, r| {
-      tier::redis_loop::settle(js, d, r, |js, ()| js.undefined())
-    })
+    tier.set(&key, &value, ttl, move |js, r| d.settle(js, r, |js, ()| js.undefined()))
   })
 }
 
@@ -703,9 +699,7 @@ pub fn redis_loop_set<'e>(
 #[napi(ts_return_type = "Promise<undefined | Error>")]
 pub fn redis_loop_del<'e>(env: &'e Env, tier: &LoopRedisHandle, key: String) -> Result<Unknown<'e>> {
   loop_promise(env, |d| {
-    tier.del(&key, move |js, r| {
-      tier::redis_loop::settle(js, d, r, |js, ()| js.undefined())
-    })
+    tier.del(&key, move |js, r| d.settle(js, r, |js, ()| js.undefined()))
   })
 }
 
@@ -719,7 +713,7 @@ pub fn redis_loop_publish<'e>(
 ) -> Result<Unknown<'e>> {
   loop_promise(env, |d| {
     tier.publish(&channel, &message, move |js, r| {
-      tier::redis_loop::settle(js, d, r, |js, ()| js.undefined())
+      d.settle(js, r, |js, ()| js.undefined())
     })
   })
 }

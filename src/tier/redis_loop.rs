@@ -233,9 +233,36 @@ impl Handler for L1Coherence {
 
 // ---- settling a caller's promise --------------------------------------------------------------
 
+/// A caller's promise, shared by the call that made it and the completion of its command, so
+/// that exactly one of them settles it: the completion with the reply, or the call itself when
+/// the command was refused (the transport then drops the completion unrun). An N-API deferred
+/// left unsettled keeps its promise alive for the life of the process, so none may be dropped:
+/// a breaker that stays open would otherwise leak one per read.
+#[derive(Clone)]
+pub struct Pending(Rc<Cell<Option<Deferred>>>);
+
+impl Pending {
+  /// Wraps the resolver of a promise just made.
+  pub fn new(deferred: Deferred) -> Pending {
+    Pending(Rc::new(Cell::new(Some(deferred))))
+  }
+
+  /// Settles the promise (see [`settle`]) unless it already was.
+  pub fn settle<T>(
+    &self,
+    js: &Js<'_>,
+    result: Result<T, TierError>,
+    value: impl for<'s> FnOnce(&Js<'s>, T) -> Result<JsValue<'s>, Failed>,
+  ) {
+    if let Some(deferred) = self.0.take() {
+      settle(js, deferred, result, value);
+    }
+  }
+}
+
 /// Resolves `deferred` with what a network call yields to the shim: the value, or an `Error`
 /// whose `code` is the tier error's (as the tokio tiers' `Settled` results do).
-pub fn settle<T>(
+fn settle<T>(
   js: &Js<'_>,
   deferred: Deferred,
   result: Result<T, TierError>,
