@@ -380,6 +380,19 @@ describe('RedisCache', () => {
       }
     };
     assert.throws(() => make('threads'), (e) => e instanceof TypeError && /SNC_REDIS_TRANSPORT.*event-loop or tokio/.test(e.message));
+    // A URL form only redis-rs reads (an upper-case scheme) is served by the tokio transport.
+    const upper = new RedisCache({ url: `REDIS://127.0.0.1:${port}`, namespace: 'transport-upper', l1: false });
+    assert.equal(upper.transport, 'tokio');
+    {
+      const { sequelize: sq2, User: U2, counted: c2 } = await schema();
+      const row = await U2.create({ name: 'upper' });
+      const cache = await modelCacheFactory(upper, recordingLogger());
+      await cache.wrap(U2).findByPk(row.id);
+      const [hit, statements] = await c2(() => cache.wrap(U2).findByPk(row.id));
+      assert.deepEqual([hit.name, statements], ['upper', 0], 'a Redis-tier hit through the fallback');
+      await upper.close();
+      await sq2.close();
+    }
     const { sequelize, User, counted } = await schema();
     const u = await User.create({ name: 'ev' });
     for (const [value, transport] of [[undefined, 'event-loop'], ['event-loop', 'event-loop'], ['tokio', 'tokio']]) {

@@ -68,7 +68,18 @@ class RedisCache extends NetworkClient {
     const key = integrityKey(where, o.integrity);
     const tierOptions = { urls, cluster: o.nodes !== undefined, connectTimeoutMs, commandTimeoutMs, compressAboveBytes, tlsCa, maxValueBytes, integrityKey: key };
     this.transport = transportFor(where, tierOptions.cluster);
-    const redis = this.transport === 'event-loop' ? native.createRedisLoop(tierOptions) : native.createRedis(tierOptions);
+    let redis;
+    if (this.transport === 'event-loop') {
+      try {
+        redis = native.createRedisLoop(tierOptions);
+      } catch (err) {
+        // A URL form only redis-rs reads (a query string, an upper-case scheme, an IDN host), or
+        // a loop that refused a handle: the tokio transport serves it as before.
+        debug('RedisCache: the event-loop transport refused this client (%s); using the tokio transport', err && err.message);
+        this.transport = 'tokio';
+      }
+    }
+    if (redis === undefined) redis = native.createRedis(tierOptions);
     const adapter = new NativeRedisAdapter(redis, namespace);
     const engine = this.attachTier({ tier: redis, adapter, l1, ttlSeconds: ttl, prefix: namespace, maxValueBytes });
     // The L1 stays untrusted (it answers nothing) until Rust's subscription is live.

@@ -99,8 +99,11 @@ impl LoopRedisTier {
     let shared = Rc::clone(&self.shared);
     let completion = Box::new(move |js: &Js<'_>, r: Result<Reply<'_>, transport::Error>| {
       match &r {
-        // An error reply shows the server is up; it refused only this command.
-        Ok(_) | Err(transport::Error::Server(_)) => shared.breaker.success(),
+        Ok(_) => shared.breaker.success(),
+        // Our own close says nothing about Redis.
+        Err(transport::Error::Closed) => {}
+        // As on the tokio tier, an error reply counts as a failure: the ones this tier can get
+        // (NOAUTH, OOM, READONLY, LOADING) last, and every call would pay a round trip for them.
         Err(_) => shared.breaker.failure(),
       }
       done(js, r.map_err(|e| tier_error(&e)));
@@ -190,6 +193,9 @@ impl LoopRedisTier {
   /// this process knows; while the subscription is down the L1 is untrusted (and emptied on
   /// every change, since messages may have been missed).
   pub fn attach_l1(&self, js: &Js<'_>, cache: Arc<Store>, channel: &str) -> Result<(), String> {
+    if self.shared.closed.get() {
+      return Err("the client is closed".into());
+    }
     cache.set_trust(TrustReason::Subscription, false);
     let handler = Box::new(L1Coherence { cache });
     let sub = Subscriber::open(
@@ -272,8 +278,12 @@ fn settle<T>(
     Ok(v) => value(js, v),
     Err(e) => js.error(e.code(), &e.to_string()),
   };
+  // A value that could not be made (V8 refused a string) is still an answer: a failure.
+  let v = v.or_else(|_| js.error("failed", "the reply could not be handed to JavaScript"));
   // Settling fails only while the environment is being torn down: nobody is left to observe it.
-  let _ = v.and_then(|v| deferred.resolve(js, v));
+  if let Ok(v) = v {
+    let _ = deferred.resolve(js, v);
+  }
 }
 
 /// Reads as the shim's `RemoteValues` in array form: `[values, rejected]`, where `values` has a
