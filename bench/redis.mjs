@@ -303,17 +303,22 @@ export async function redisBench(h) {
       };
       const serial = await measure(op, { isAsync: true });
       const sMid = client.stats();
+      const tokioMid = nativeCore.tokioCalls();
       const cMid = await commandCounts(admin);
       const callsMid = calls;
       const tp = await throughput(op, TOTAL);
       const c1 = await commandCounts(admin);
       const s1 = client.stats();
-      const tokioPerHit = (nativeCore.tokioCalls() - tokio0) / calls;
+      const tokioEnd = nativeCore.tokioCalls();
+      const tokioPerHit = (tokioEnd - tokio0) / calls;
+      const serialPerHit = (tokioMid - tokio0) / callsMid;
+      const inflightPerHit = (tokioEnd - tokioMid) / (calls - callsMid);
       const l1s = loopStats();
       const foreign = l1s === undefined ? 'n/a' : String(l1s.foreignThreadCallbacks - l0.foreignThreadCallbacks);
       crossings.push(
-        `thread crossings per Redis-tier hit, ${transport} transport: ${(2 * tokioPerHit).toFixed(2)} ` +
-          `(tokio calls ${tokioPerHit.toFixed(2)} per hit, counted; libuv callbacks off the JS thread: ${foreign})`,
+        `thread crossings per Redis-tier hit, ${transport} transport: ${(2 * serialPerHit).toFixed(2)} serial, ` +
+          `${(2 * inflightPerHit).toFixed(2)} at ${INFLIGHT} in flight (tokio calls counted, two crossings each; ` +
+          `libuv callbacks off the JS thread: ${foreign})`,
       );
       if (transport === 'event-loop') check(tokioPerHit === 0 && foreign === '0', `event-loop Redis-tier hits crossed threads: ${crossings[crossings.length - 1]}`);
       uncountDb();
