@@ -94,10 +94,7 @@ function createRedis(options) {
 function createRedisLoop(options) {
   const h = binding.redisLoopCreate(options);
   return {
-    mget: async (keys) => {
-      const [values, rejected] = await settled(binding.redisLoopMget(h, keys));
-      return { values, rejected: rejected.map(([index, reason]) => ({ index, reason })) };
-    },
+    mget: (keys) => binding.redisLoopMget(h, keys).then(loopValues),
     set: (key, value, ttlMs) => settled(binding.redisLoopSet(h, key, value, ttlMs)),
     del: (key) => settled(binding.redisLoopDel(h, key)),
     breaker: () => binding.redisLoopBreaker(h),
@@ -107,6 +104,13 @@ function createRedisLoop(options) {
     /** The command connection's counters: `{ writes, replies, foreignThreadCallbacks }`. */
     transportStats: () => binding.redisLoopStats(h),
   };
+}
+
+/** An event-loop MGET's answer as createRedis's: `{ values, rejected: [{ index, reason }] }`. */
+function loopValues(v) {
+  if (v instanceof Error) throw v;
+  const [values, rejected] = v;
+  return { values, rejected: rejected.length === 0 ? rejected : rejected.map(([index, reason]) => ({ index, reason })) };
 }
 
 /** Why the event-loop Redis transport cannot run here, or null when it can. */
