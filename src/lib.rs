@@ -367,6 +367,15 @@ pub struct BreakerState {
   pub changes: f64,
 }
 
+impl BreakerState {
+  fn of(b: &breaker::Breaker) -> BreakerState {
+    BreakerState {
+      phase: b.phase().as_str().to_owned(),
+      changes: b.changes() as f64,
+    }
+  }
+}
+
 /// A network tier (Redis or Momento) behind one set of calls.
 type RemoteHandle = External<tier::Remote>;
 
@@ -513,11 +522,7 @@ pub fn remote_del<'e>(env: &'e Env, tier: &RemoteHandle, key: String) -> Result<
 /// The breaker's state, so the shim can log once per change.
 #[napi]
 pub fn remote_breaker(tier: &RemoteHandle) -> BreakerState {
-  let b = tier.breaker();
-  BreakerState {
-    phase: b.phase().as_str().to_owned(),
-    changes: b.changes() as f64,
-  }
+  BreakerState::of(tier.breaker())
 }
 
 /// Stops the tier: background tasks end and no further request is sent.
@@ -730,11 +735,7 @@ pub fn redis_loop_attach_l1(env: Env, tier: &LoopRedisHandle, cache: &Handle, ch
 /// The breaker's state (see [`remote_breaker`]).
 #[napi]
 pub fn redis_loop_breaker(tier: &LoopRedisHandle) -> BreakerState {
-  let b = tier.breaker();
-  BreakerState {
-    phase: b.phase().as_str().to_owned(),
-    changes: b.changes() as f64,
-  }
+  BreakerState::of(tier.breaker())
 }
 
 /// Counters of the event-loop tier's command connection.

@@ -284,6 +284,18 @@ pub struct Events {
   pub disconnect: bool,
 }
 
+/// `uv_ref` or `uv_unref` of any handle kind.
+///
+/// # Safety
+/// `h` is an open handle of the loop this thread runs.
+unsafe fn set_handle_ref(api: &Api, h: *mut uv_handle_t, on: bool) {
+  if on {
+    (api.ref_)(h)
+  } else {
+    (api.unref)(h)
+  }
+}
+
 /// Takes a new strong reference to a handle's data, so that the handle may be closed (and its
 /// data released by the close callback later) while the callback runs.
 ///
@@ -435,13 +447,7 @@ impl Poll {
   /// Whether the handle keeps the loop (and so the process) alive.
   pub fn set_ref(&self, on: bool) {
     // SAFETY: the handle is open.
-    unsafe {
-      if on {
-        (self.api.ref_)(self.raw)
-      } else {
-        (self.api.unref)(self.raw)
-      }
-    }
+    unsafe { set_handle_ref(self.api, self.raw, on) }
   }
 
   /// The socket watched.
@@ -500,13 +506,7 @@ impl Timer {
   /// Whether the timer, while started, keeps the loop alive.
   pub fn set_ref(&self, on: bool) {
     // SAFETY: the handle is open.
-    unsafe {
-      if on {
-        (self.api.ref_)(self.raw)
-      } else {
-        (self.api.unref)(self.raw)
-      }
-    }
+    unsafe { set_handle_ref(self.api, self.raw, on) }
   }
 }
 

@@ -987,14 +987,7 @@ impl Inner {
     self.ping_out = false;
     self.connect_deadline = None;
     self.deferred = None;
-    let completions = self
-      .pending
-      .drain(..)
-      .filter_map(|p| match p.waiter {
-        Waiter::User(done) => Some(done),
-        _ => None,
-      })
-      .collect();
+    let completions = self.take_user_completions();
     let subscriber = matches!(self.role, Role::Subscriber { .. });
     if subscriber && !self.shut {
       self.rearm();
@@ -1006,6 +999,19 @@ impl Inner {
     }
   }
 
+  /// Empties the pending queue, returning the callers' completions (setup and keepalive
+  /// commands have none).
+  fn take_user_completions(&mut self) -> Vec<Completion> {
+    self
+      .pending
+      .drain(..)
+      .filter_map(|p| match p.waiter {
+        Waiter::User(done) => Some(done),
+        _ => None,
+      })
+      .collect()
+  }
+
   /// Closes the handles and releases the environment; returns the pending completions (to
   /// fail with `Closed`). Idempotent.
   fn shutdown(&mut self) -> Vec<Completion> {
@@ -1014,14 +1020,7 @@ impl Inner {
     }
     self.shut = true;
     self.epoch += 1;
-    let completions = self
-      .pending
-      .drain(..)
-      .filter_map(|p| match p.waiter {
-        Waiter::User(done) => Some(done),
-        _ => None,
-      })
-      .collect();
+    let completions = self.take_user_completions();
     self.users = 0;
     self.link = Link::Down {
       retry_at: Instant::now(),

@@ -6,6 +6,8 @@
 //! nil as `null`, arrays as arrays, nested error replies as `Error`s. A failed command rejects
 //! with an `Error` whose `code` is [`Error::code`](super::Error::code).
 
+use std::cell::Cell;
+use std::rc::Rc;
 use std::time::Duration;
 
 use napi::bindgen_prelude::*;
@@ -104,6 +106,9 @@ pub fn evloop_test_command<'e>(
   let js = Js::from_call(env);
   let failed = |_| Error::from_reason("N-API failure");
   let (deferred, promise) = js.promise().map_err(failed)?;
+  // Shared with the completion: whichever runs settles the promise, the completion with its
+  // reply or this call when the command is refused (an unsettled deferred is never freed).
+  let slot = Rc::new(Cell::new(Some(deferred)));
   let args: Vec<&[u8]> = args
     .iter()
     .map(|a| match a {
@@ -111,8 +116,10 @@ pub fn evloop_test_command<'e>(
       Either::B(b) => b.as_ref(),
     })
     .collect();
+  let for_reply = Rc::clone(&slot);
   let done = Box::new(
     move |js: &Js<'_>, result: std::result::Result<Reply<'_>, TransportError>| {
+      let Some(deferred) = for_reply.take() else { return };
       let settled = match result.map_err(|e| error_value(js, &e)) {
         Ok(reply) => match to_js(js, &reply) {
           Ok(v) => deferred.resolve(js, v),
@@ -130,11 +137,10 @@ pub fn evloop_test_command<'e>(
     },
   );
   if let Err(e) = conn.0.command(&args, done) {
-    // Refused at once (the completion was dropped with its deferred): a fresh promise, rejected.
-    let (deferred, promise) = js.promise().map_err(failed)?;
-    let reason = error_value(&js, &e).map_err(failed)?;
-    deferred.reject(&js, reason).map_err(failed)?;
-    return Ok(promise.into_unknown(&js));
+    if let Some(deferred) = slot.take() {
+      let reason = error_value(&js, &e).map_err(failed)?;
+      deferred.reject(&js, reason).map_err(failed)?;
+    }
   }
   Ok(promise.into_unknown(&js))
 }
