@@ -9,6 +9,9 @@
 //    a Uint8Array, 0 / -0, Op.gt / Symbol('gt'), two long strings differing past byte 124, ...).
 // 2. Same tree, same key: with object keys inserted in another order, built in another realm (vm,
 //    as jest runs tests), and computed twice.
+// 3. Both ways of reading a tree write the same text: the tape (js/engine/gather.js gathers, Rust
+//    writes; what every query uses) and the walker (Rust reads each value through N-API; what the
+//    tape hands it by reference).
 //
 // CI-sized by default; SNC_KEY_TREES=1000000 runs a million trees (plus their twins), and
 // SNC_KEY_SEED=<seed> replays a failure (fast-check prints the seed with the counterexample).
@@ -431,6 +434,20 @@ function withTwin(spec, pick) {
 const modelOf = (spec) => (spec.scope === -1 ? MODELS[spec.model] : MODELS[spec.model].scope(...SCOPES[spec.model][spec.scope]));
 const keyFor = (spec, realm, order) => client.keyFor(modelOf(spec), spec.method, build(spec.options, realm, order));
 
+const internal = createRequire(import.meta.url);
+const native = internal('../js/native.js');
+const { keyOptionsFor, segmentOf } = internal('../js/engine/keys.js');
+/** A model's scope as the engine passes it: undefined when empty. */
+const activeScope = (M) => (M._scope && (Object.keys(M._scope).length || Object.getOwnPropertySymbols(M._scope).length) ? M._scope : undefined);
+
+/** The key the walker alone writes for a spec (no tape), or null when it refuses the tree. */
+function walkerKeyFor(spec, realm, order) {
+  const Model = modelOf(spec);
+  const head = `props:${spec.method}:${segmentOf(Model)}`;
+  const k = native.canonicalKey(head, activeScope(Model), keyOptionsFor(Model, spec.method, [build(spec.options, realm, order)]));
+  return typeof k === 'string' ? k : null;
+}
+
 // ---- the SQL oracle ---------------------------------------------------------------------------
 
 let captured = null;
@@ -494,6 +511,7 @@ test(`different SQL never shares a key; the same tree keys alike in any key orde
     assert.equal(keyFor(spec, MAIN, naturalOrder), k, 'computed twice');
     assert.equal(keyFor(spec, MAIN, shuffledOrder(spec.shuffle)), k, `keys inserted in another order:\n${show(spec)}`);
     assert.equal(keyFor(spec, OTHER, naturalOrder), k, `built in another realm:\n${show(spec)}`);
+    assert.equal(walkerKeyFor(spec, MAIN, naturalOrder), k, `the walker alone wrote another key:\n${show(spec)}`);
     if (k === null) {
       stats.unkeyable++;
       return;

@@ -412,3 +412,86 @@ test('workers that come and go compute correct keys and leave no per-environment
   }
   assert.equal(binding.keyEnvironments(), before, 'every ended worker released its state');
 });
+
+// ---- the tape: options gathered in JS, written in Rust ------------------------------------------
+
+/** A model's scope as the engine passes it: undefined when empty. */
+const activeScope = (M) => (M._scope && (Object.keys(M._scope).length || Object.getOwnPropertySymbols(M._scope).length) ? M._scope : undefined);
+
+/** The key the walker alone writes (no tape), or null. */
+function walkerKey(options, M = User, method = 'findAll') {
+  const { segmentOf, keyOptionsFor } = require('../js/engine/keys.js');
+  const k = native.canonicalKey(`model-cache:${method}:${segmentOf(M)}`, activeScope(M), keyOptionsFor(M, method, [options]));
+  return typeof k === 'string' ? k : null;
+}
+
+/** Why keyFor refused `options`: the bypass reason counted by a wrapped findAll. */
+async function refusal(options) {
+  const c = new MemoryCache();
+  const w = (await modelCacheFactory(c)).wrap(User);
+  await w.findAll(options).catch(() => {});
+  return Object.keys(c.stats().bypassReasons ?? {}).join(',') || JSON.stringify(c.stats());
+}
+
+test('the tape and the walker refuse trees at the same node and depth limits', () => {
+  const { KEY_MAX_NODES, KEY_MAX_DEPTH } = native.limits;
+  // options, where, name's array and its elements: 3 + n nodes.
+  const wide = (n) => ({ where: { name: Array.from({ length: n }, (_, i) => i) } });
+  assert.equal(typeof key(wide(KEY_MAX_NODES - 3)), 'string');
+  assert.equal(key(wide(KEY_MAX_NODES - 3)), walkerKey(wide(KEY_MAX_NODES - 3)));
+  assert.equal(key(wide(KEY_MAX_NODES - 2)), null);
+  assert.equal(walkerKey(wide(KEY_MAX_NODES - 2)), null);
+  const deep = (d) => {
+    let v = 1;
+    for (let i = 0; i < d; i++) v = { [Op.and]: v };
+    return { where: v };
+  };
+  // options at 0, where at 1: a chain of d objects puts its last value at depth d + 1.
+  assert.equal(typeof key(deep(KEY_MAX_DEPTH - 1)), 'string');
+  assert.equal(key(deep(KEY_MAX_DEPTH - 1)), walkerKey(deep(KEY_MAX_DEPTH - 1)));
+  assert.equal(key(deep(KEY_MAX_DEPTH)), null);
+  assert.equal(walkerKey(deep(KEY_MAX_DEPTH)), null);
+});
+
+test('a sparse array of a billion holes is refused as too large, not walked to its end', () => {
+  const holes = [];
+  holes.length = 1e9;
+  assert.equal(key({ where: { name: holes } }), null);
+  assert.equal(walkerKey({ where: { name: holes } }), null);
+  const { Keys } = require('../js/engine/keys.js');
+  const keys = new Keys('p', native.createCache({ maxBytes: 1 << 20, defaultTtlMs: 1000 }), false, false);
+  assert.deepEqual(keys.text(keys.querySpec(User, 'findAll', [{ where: { name: holes } }])), { bypass: 'unkeyable:too-large' });
+});
+
+test('a throwing getter or an unregistered symbol found while gathering is counted like the walker counts it', async () => {
+  const throwing = {};
+  Object.defineProperty(throwing, 'name', { enumerable: true, get() { throw new Error('getter failed'); } });
+  assert.equal(await refusal({ where: throwing }), 'unkeyable:unreadable');
+  assert.equal(await refusal({ where: { name: { [Symbol('gt')]: 1 } } }), 'unkeyable:symbol');
+  assert.equal(await refusal({ where: { name: Symbol('x') } }), 'unkeyable:symbol');
+});
+
+test('a getter that makes another key while the options are gathered leaves both keys right', () => {
+  const inner = { where: { name: 'inner', role: ['a', 'b'] } };
+  let innerKey;
+  const outer = { where: { role: 'outer' } };
+  Object.defineProperty(outer.where, 'name', {
+    enumerable: true,
+    get() {
+      innerKey = key(inner, Post);
+      return 'x';
+    },
+  });
+  const k = key(outer);
+  assert.equal(k, key({ where: { role: 'outer', name: 'x' } }));
+  assert.equal(innerKey, key(inner, Post));
+  assert.equal(innerKey, walkerKey(inner, Post));
+});
+
+test('models with an empty scope are written from the tape as the walker writes them', () => {
+  const include = [{ model: Post, include: [Comment] }, { model: Summary }];
+  assert.equal(key({ include }), walkerKey({ include }));
+  const scoped = User.scope('adults');
+  assert.equal(key({ include: [{ model: scoped }] }, Post), walkerKey({ include: [{ model: scoped }] }, Post));
+  assert.notEqual(key({ include: [{ model: scoped }] }, Post), key({ include: [{ model: User }] }, Post));
+});

@@ -33,13 +33,10 @@ function toStored(result) {
 const SIMPLE_BUILD = Object.freeze({ isNewRecord: false, raw: true });
 
 /**
- * The options a database read builds its instances with, for `options` on `Model`: the caller's
- * options with the model's scope injected, attributes expanded and the include tree validated,
- * exactly as findAll prepares them. The result depends only on what the query's key captures,
- * so callers may reuse it for every hit of one key; it is never mutated by a build
- * (`includeValidated` skips the validation that would).
+ * The build options of a read whose call and model scope name no includes and no attributes
+ * (the same for every such read, so never memoized), or undefined for any other read.
  */
-function prepareBuild(Model, options) {
+function simpleBuild(Model, options) {
   const scope = Model._scope;
   if (
     (options == null || (options.include === undefined && options.attributes === undefined)) &&
@@ -47,6 +44,19 @@ function prepareBuild(Model, options) {
   ) {
     return SIMPLE_BUILD;
   }
+  return undefined;
+}
+
+/**
+ * The options a database read builds its instances with, for `options` on `Model`: the caller's
+ * options with the model's scope injected, attributes expanded and the include tree validated,
+ * exactly as findAll prepares them. The result depends only on what the query's key captures,
+ * so callers may reuse it for every hit of one key; it is never mutated by a build
+ * (`includeValidated` skips the validation that would).
+ */
+function prepareBuild(Model, options) {
+  const simple = simpleBuild(Model, options);
+  if (simple !== undefined) return simple;
   const Utils = Model.sequelize.constructor.Utils;
   const o = Utils.cloneDeep(options || {});
   Model._injectScope(o);
@@ -83,4 +93,4 @@ function fromStored(Model, build, { shape, data }) {
   }
 }
 
-module.exports = { toStored, fromStored, prepareBuild };
+module.exports = { toStored, fromStored, prepareBuild, simpleBuild };

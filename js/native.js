@@ -26,7 +26,12 @@ function createCache(options) {
     slot: (model, method) => binding.cacheSlot(h, model, method),
     tableId: (name) => binding.cacheTableId(h, name),
     get: (key, slot) => binding.cacheGet(h, key, slot),
-    pkHead: (head, attr) => binding.cachePkHead(h, head, attr),
+    /** The id of a key head (and of its bare findByPk's pk attribute; '' for other queries). */
+    head: (head, pkAttr) => binding.cacheHead(h, head, pkAttr),
+    /** The key of a query gathered on a tape (js/engine/gather.js), or an Unkeyable code. */
+    tapeKey: (headId, tape) => binding.cacheTapeKey(h, headId, tape.slots, tape.n, tape.text, tape.text.length, tape.refs),
+    /** Keys a tape and looks it up in one call: the payload, or a Lookup code. */
+    lookupTape: (headId, tape, slot) => binding.cacheLookupTape(h, headId, tape.slots, tape.n, tape.text, tape.text.length, tape.refs, slot),
     lookupPk: (pkHead, value, slot) => binding.cacheLookupPk(h, pkHead, value, slot),
     invalidatePk: (pkHead, value) => binding.cacheInvalidatePk(h, pkHead, value),
     takeDecodeError: () => binding.cacheTakeDecodeError(h),
@@ -148,6 +153,10 @@ module.exports = {
   CacheEvent: binding.CacheEvent,
   /** Reasons not to trust the in-process tier (src/store.rs TrustReason). */
   TrustReason: binding.TrustReason,
+  /** Why a query cannot be keyed (src/key/mod.rs Unkeyable); unkeyableReason names each. */
+  Unkeyable: binding.Unkeyable,
+  /** What a slot of a key tape holds (src/key/tape.rs TapeOp). */
+  TapeOp: binding.TapeOp,
   /** The bounds of every option (src/limits.rs), shared by the validators and the core. */
   limits: Object.freeze({
     MAX_TTL_MS: binding.MAX_TTL_MS,
@@ -159,6 +168,8 @@ module.exports = {
     MOMENTO_MAX_TTL_SECONDS: binding.MOMENTO_MAX_TTL_SECONDS,
     MIN_INTEGRITY_KEY_BYTES: binding.MIN_INTEGRITY_KEY_BYTES,
     MAX_INCLUDE_DEPTH: binding.MAX_INCLUDE_DEPTH,
+    KEY_MAX_DEPTH: binding.KEY_MAX_DEPTH,
+    KEY_MAX_NODES: binding.KEY_MAX_NODES,
   }),
   /** `scrubText(text, secrets, maxChars?)`: text from outside, safe for a log line (src/redact.rs). */
   scrubText: binding.scrubText,

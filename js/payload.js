@@ -105,7 +105,12 @@ function isStep(k) {
   return (typeof k === 'string' && !FORBIDDEN_STEPS.has(k)) || (Number.isSafeInteger(k) && k >= 0);
 }
 
+/** The last types line parsed: consecutive hits of one query shape compare, without hashing. */
+let lastTypesText = '';
+let lastTypes = [];
+
 function parseTypes(text) {
+  if (text === lastTypesText) return lastTypes;
   let types = typesMemo.get(text);
   if (types === undefined) {
     types = JSON.parse(text);
@@ -114,6 +119,8 @@ function parseTypes(text) {
     if (typesMemo.size >= TYPES_MEMO_MAX) typesMemo.clear();
     typesMemo.set(text, types);
   }
+  lastTypesText = text;
+  lastTypes = types;
   return types;
 }
 

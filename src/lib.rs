@@ -191,14 +191,16 @@ pub fn cache_get(cache: &Handle, key: String, slot: u32) -> Either<String, u32> 
   lookup_key(cache, &key, slot)
 }
 
-/// Registers the key head and primary-key attribute of a model's bare `findByPk`, so that each
-/// hit passes only the id value across N-API.
+/// Registers a key head (`prefix:method:segment`) and, for a model's bare `findByPk`, its
+/// primary-key attribute (`""` for any other query); returns its id. Each later call then passes
+/// the id, not the text.
 #[napi]
-pub fn cache_pk_head(cache: &Handle, head: String, attr: String) -> u32 {
-  cache.register_pk_head(head, attr)
+pub fn cache_head(cache: &Handle, head: String, pk_attr: String) -> u32 {
+  cache.register_head(head, pk_attr)
 }
 
-/// The key of `value` under a head registered by [`cache_pk_head`]; None for an unknown head.
+/// The key of `value` under a head registered by [`cache_head`] with its attribute; None for an
+/// unknown head.
 fn registered_pk_key(
   env: &Env,
   cache: &Store,
@@ -206,13 +208,12 @@ fn registered_pk_key(
   value: &Unknown,
 ) -> Option<std::result::Result<String, Unkeyable>> {
   let env = ffi::Env::new(env);
-  cache.with_pk_head(pk_head, |head, attr| {
-    Walker::new(env).pk_key(head, attr, env.arg(value))
-  })
+  let (head, attr) = cache.head(pk_head)?;
+  Some(Walker::new(env).pk_key(&head, &attr, env.arg(value)))
 }
 
 /// Builds the key of `findByPk(value)` with no options and no scope (as [`pk_key`], from a head
-/// registered by [`cache_pk_head`]) and looks it up in one crossing, so the hottest hit never
+/// registered by [`cache_head`]) and looks it up in one crossing, so the hottest hit never
 /// turns its key into a JS string. Returns the payload, a [`Lookup`] code (as [`cache_get`]),
 /// or [`Lookup::Unkeyable`] plus an unkeyable-reason code.
 #[napi]
@@ -230,6 +231,104 @@ pub fn cache_lookup_pk(env: Env, cache: &Handle, pk_head: u32, value: Unknown, s
 pub fn cache_invalidate_pk(env: Env, cache: &Handle, pk_head: u32, value: Unknown) {
   if let Some(Ok(key)) = registered_pk_key(&env, cache, pk_head, &value) {
     cache.invalidate_key(&key);
+  }
+}
+
+/// Buffers of tape reads: the slots and text copied out of JS, and the reader's scratch.
+#[derive(Default)]
+struct TapeBuffers {
+  slots: Vec<f64>,
+  text: Vec<u16>,
+  scratch: key::tape::Scratch,
+}
+
+thread_local! {
+  /// Buffers reused by tape reads on this thread (taken while in use, so a read that runs JS
+  /// which reads another tape gets fresh ones).
+  static TAPE_BUFFERS: std::cell::Cell<Option<TapeBuffers>> = const { std::cell::Cell::new(None) };
+}
+
+/// The key of a query gathered on a tape (see [`key::tape`]) under a head registered by
+/// [`cache_head`]; None for an unknown head.
+#[allow(clippy::too_many_arguments)]
+fn tape_key(
+  env: &Env,
+  cache: &Store,
+  head: u32,
+  slots: &Unknown,
+  len: u32,
+  text: &Unknown,
+  text_len: u32,
+  refs: &Unknown,
+) -> Option<std::result::Result<String, Unkeyable>> {
+  let (head, _) = cache.head(head)?;
+  let env = ffi::Env::new(env);
+  let mut buffers = TAPE_BUFFERS.with(|b| b.take()).unwrap_or_default();
+  let result = (|| {
+    env.f64_prefix(env.arg(slots), len as usize, &mut buffers.slots)?;
+    let text = env.utf16_units(env.arg(text), Some(text_len as usize), &mut buffers.text)?;
+    let tape = key::tape::Tape {
+      slots: &buffers.slots,
+      text,
+      refs: env.arg(refs),
+    };
+    let mut reader = key::tape::TapeReader::new(env, tape, std::mem::take(&mut buffers.scratch));
+    let key = reader.query_key(&head);
+    buffers.scratch = reader.into_scratch();
+    Ok(key)
+  })()
+  .unwrap_or_else(|ffi::Failed| {
+    env.clear_exception();
+    Err(Unkeyable::Unreadable)
+  });
+  TAPE_BUFFERS.with(|b| b.set(Some(buffers)));
+  Some(result)
+}
+
+/// The key of a query gathered on a tape by the shim (`len` slots of the `Float64Array`
+/// `slots`, strings in `text` of `text_len` UTF-16 units, other values in the array `refs`), under
+/// a head registered by [`cache_head`]: the text [`canonical_key`] gives for the same scope and
+/// options. A number (an unkeyable-reason code) when the query cannot be keyed; 0 for an unknown
+/// head.
+#[napi]
+#[allow(clippy::too_many_arguments)]
+pub fn cache_tape_key(
+  env: Env,
+  cache: &Handle,
+  head: u32,
+  slots: Unknown,
+  len: u32,
+  text: Unknown,
+  text_len: u32,
+  refs: Unknown,
+) -> Either<String, u32> {
+  match tape_key(&env, cache, head, &slots, len, &text, text_len, &refs) {
+    Some(Ok(key)) => Either::A(key),
+    Some(Err(why)) => Either::B(why as u32),
+    None => Either::B(0),
+  }
+}
+
+/// Keys a query gathered on a tape (as [`cache_tape_key`]) and looks it up, in one crossing; its
+/// key text only becomes a JS string if the caller asks for it. Returns the payload, a [`Lookup`]
+/// code (as [`cache_get`]), or [`Lookup::Unkeyable`] plus an unkeyable-reason code.
+#[napi]
+#[allow(clippy::too_many_arguments)]
+pub fn cache_lookup_tape(
+  env: Env,
+  cache: &Handle,
+  head: u32,
+  slots: Unknown,
+  len: u32,
+  text: Unknown,
+  text_len: u32,
+  refs: Unknown,
+  slot: u32,
+) -> Either<String, u32> {
+  match tape_key(&env, cache, head, &slots, len, &text, text_len, &refs) {
+    Some(Ok(key)) => lookup_key(cache, &key, slot),
+    Some(Err(why)) => Either::B(Lookup::Unkeyable as u32 + why as u32),
+    None => Either::B(Lookup::Absent as u32),
   }
 }
 

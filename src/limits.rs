@@ -40,3 +40,11 @@ pub const MIN_INTEGRITY_KEY_BYTES: u32 = 32;
 /// nested deeper must bypass the cache (its dependencies would be incomplete).
 #[napi]
 pub const MAX_INCLUDE_DEPTH: u32 = 12;
+
+/// Option trees nested deeper than this are not keyed (a cycle, in practice).
+#[napi]
+pub const KEY_MAX_DEPTH: u32 = crate::key::MAX_DEPTH;
+
+/// Option trees with more values than this are not keyed.
+#[napi]
+pub const KEY_MAX_NODES: u32 = crate::key::MAX_NODES;

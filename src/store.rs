@@ -95,8 +95,9 @@ pub struct Store {
   distrust: AtomicU32,
   /// Why the last corrupt entry could not be decoded, until JS asks (one call per warning).
   last_decode_error: Mutex<Option<String>>,
-  /// (key head, primary-key attribute) pairs registered by [`Store::register_pk_head`].
-  pk_heads: RwLock<Vec<(String, String)>>,
+  /// (key head, primary-key attribute) pairs registered by [`Store::register_head`]; the
+  /// attribute is empty for the head of a gathered query (see `key::tape`).
+  heads: RwLock<Vec<(Arc<str>, Arc<str>)>>,
 }
 
 impl Store {
@@ -110,25 +111,26 @@ impl Store {
       default_ttl: opts.default_ttl,
       distrust: AtomicU32::new(0),
       last_decode_error: Mutex::new(None),
-      pk_heads: RwLock::new(Vec::new()),
+      heads: RwLock::new(Vec::new()),
     }
   }
 
-  /// Registers the key head and primary-key attribute of a model's bare `findByPk` (once per
-  /// pair); returns its id.
-  pub fn register_pk_head(&self, head: String, attr: String) -> u32 {
-    let mut heads = self.pk_heads.write().expect("lock");
-    if let Some(i) = heads.iter().position(|(h, a)| *h == head && *a == attr) {
+  /// Registers a key head and the primary-key attribute of its bare `findByPk` (empty for any
+  /// other query), once per pair; returns its id.
+  pub fn register_head(&self, head: String, attr: String) -> u32 {
+    let mut heads = self.heads.write().expect("lock");
+    if let Some(i) = heads.iter().position(|(h, a)| **h == *head && **a == *attr) {
       return i as u32;
     }
-    heads.push((head, attr));
+    heads.push((head.into(), attr.into()));
     (heads.len() - 1) as u32
   }
 
-  /// Runs `f` with the (head, attribute) registered as `id`; None for an unknown id.
-  pub fn with_pk_head<R>(&self, id: u32, f: impl FnOnce(&str, &str) -> R) -> Option<R> {
-    let heads = self.pk_heads.read().expect("lock");
-    heads.get(id as usize).map(|(h, a)| f(h, a))
+  /// The (head, attribute) registered as `id`; None for an unknown id. Returned rather than lent,
+  /// since a key walk can run JS (getters), which may register another head meanwhile.
+  pub fn head(&self, id: u32) -> Option<(Arc<str>, Arc<str>)> {
+    let heads = self.heads.read().expect("lock");
+    heads.get(id as usize).cloned()
   }
 
   /// Looks `key` up: its payload, or why not. A corrupt entry's decode error is kept for

@@ -75,6 +75,13 @@ export declare function cacheFill(cache: Handle, ticket: number, payload: string
  */
 export declare function cacheGet(cache: Handle, key: string, slot: number): string | number
 
+/**
+ * Registers a key head (`prefix:method:segment`) and, for a model's bare `findByPk`, its
+ * primary-key attribute (`""` for any other query); returns its id. Each later call then passes
+ * the id, not the text.
+ */
+export declare function cacheHead(cache: Handle, head: string, pkAttr: string): number
+
 /** Removes `key` and voids any fill of it in flight. */
 export declare function cacheInvalidateKey(cache: Handle, key: string): void
 
@@ -86,17 +93,18 @@ export declare function cacheInvalidatePk(cache: Handle, pkHead: number, value: 
 
 /**
  * Builds the key of `findByPk(value)` with no options and no scope (as [`pk_key`], from a head
- * registered by [`cache_pk_head`]) and looks it up in one crossing, so the hottest hit never
+ * registered by [`cache_head`]) and looks it up in one crossing, so the hottest hit never
  * turns its key into a JS string. Returns the payload, a [`Lookup`] code (as [`cache_get`]),
  * or [`Lookup::Unkeyable`] plus an unkeyable-reason code.
  */
 export declare function cacheLookupPk(cache: Handle, pkHead: number, value: unknown, slot: number): string | number
 
 /**
- * Registers the key head and primary-key attribute of a model's bare `findByPk`, so that each
- * hit passes only the id value across N-API.
+ * Keys a query gathered on a tape (as [`cache_tape_key`]) and looks it up, in one crossing; its
+ * key text only becomes a JS string if the caller asks for it. Returns the payload, a [`Lookup`]
+ * code (as [`cache_get`]), or [`Lookup::Unkeyable`] plus an unkeyable-reason code.
  */
-export declare function cachePkHead(cache: Handle, head: string, attr: string): number
+export declare function cacheLookupTape(cache: Handle, head: number, slots: unknown, len: number, text: unknown, textLen: number, refs: unknown, slot: number): string | number
 
 /** Counts a call that went to the database without touching the cache. */
 export declare function cacheRecordBypass(cache: Handle, slot: number, reason: string): void
@@ -139,6 +147,15 @@ export declare function cacheTableId(cache: Handle, name: string): number
 export declare function cacheTakeDecodeError(cache: Handle): string | null
 
 /**
+ * The key of a query gathered on a tape by the shim (`len` slots of the `Float64Array`
+ * `slots`, strings in `text` of `text_len` UTF-16 units, other values in the array `refs`), under
+ * a head registered by [`cache_head`]: the text [`canonical_key`] gives for the same scope and
+ * options. A number (an unkeyable-reason code) when the query cannot be keyed; 0 for an unknown
+ * head.
+ */
+export declare function cacheTapeKey(cache: Handle, head: number, slots: unknown, len: number, text: unknown, textLen: number, refs: unknown): string | number
+
+/**
  * True while the read behind `ticket` is as fresh as one begun now: the ticket was not
  * released, its key was not invalidated or taken by a newer ticket, nothing was cleared and none
  * of its tables was bumped. A read may join a read in flight only while this holds. A landed
@@ -162,6 +179,12 @@ export declare const enum FillOutcome {
   /** Still current, but the in-process tier is untrusted and stored nothing (other tiers may). */
   Untrusted = 2,
 }
+
+/** Option trees nested deeper than this are not keyed (a cycle, in practice). */
+export declare const KEY_MAX_DEPTH: number
+
+/** Option trees with more values than this are not keyed. */
+export declare const KEY_MAX_NODES: number
 
 /**
  * How many JS environments (the main thread's, each live worker's) hold key-walk state now.
@@ -422,6 +445,43 @@ export interface SlotStats {
 }
 
 /**
+ * What a value on a tape is (its first slot). The shim reads these names from the binding, so
+ * the two sides share one list.
+ */
+export declare const enum TapeOp {
+  /** `undefined`. */
+  Undefined = 0,
+  /** `null`. */
+  Null = 1,
+  /** `true`. */
+  True = 2,
+  /** `false`. */
+  False = 3,
+  /** A number; the next slot holds it. */
+  Number = 4,
+  /** A string: offset and length of its text. */
+  String = 5,
+  /** A registered symbol (`Symbol.for(d)`): offset and length of `d`. */
+  Symbol = 6,
+  /** A valid or invalid Date of this realm: its time value. */
+  Date = 7,
+  /** A plain array of this realm: length, end position, elements. */
+  Array = 8,
+  /** A hole in an array. */
+  Hole = 9,
+  /** A plain object: entry count, end position, entries. */
+  Object = 10,
+  /** Any other value, written by the walker: its index in the reference array. */
+  Ref = 11,
+  /**
+   * A model class whose active scope is empty: its name, table and schema as `String`,
+   * `Undefined` (a name or schema that is not a string) values, then its scope as `Undefined`
+   * (nullish) or `Object` with no entries.
+   */
+  Model = 12,
+}
+
+/**
  * The body of a text frame read back from under `key`, or why it is not one this client wrote
  * for that key.
  */
@@ -462,6 +522,34 @@ export declare const enum TrustReason {
    * retried): what the shared tier holds may be older than the database.
    */
   PendingInvalidation = 2,
+}
+
+/**
+ * Why a query could not be keyed; the shim bypasses the cache and counts the reason.
+ *
+ * The discriminants are the codes the binding returns instead of a key; they never change.
+ * Exported to JS, where the gathering pass (`js/engine/gather.js`) reports the ones it finds.
+ */
+export declare const enum Unkeyable {
+  /** A function that is not a model class. */
+  Function = 1,
+  /** Nested deeper than [`MAX_DEPTH`] (a cycle, in practice). */
+  TooDeep = 2,
+  /**
+   * More than [`MAX_NODES`] values (array holes included), or a typed array over
+   * [`MAX_TYPED_ARRAY_BYTES`].
+   */
+  TooLarge = 3,
+  /** An object of a class the encoder does not know. */
+  UnknownClass = 4,
+  /** A value N-API could not read (a throwing getter, an external). */
+  Unreadable = 5,
+  /**
+   * A symbol that is not in the global registry (`Symbol('gt')`, not `Symbol.for('gt')`):
+   * every Sequelize operator is registered, and two unregistered symbols with one description
+   * cannot be told apart by their text.
+   */
+  Symbol = 6,
 }
 
 /** The bypass reason for a code returned by [`canonical_key`]. */

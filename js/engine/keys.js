@@ -21,6 +21,9 @@
 
 const native = require('../native');
 const { tableNameOf, entityTableOf } = require('./dependencies');
+const { withTape } = require('./gather');
+
+const { Lookup } = native;
 
 /** Escapes the characters that structure keys and paths (`%` first, so escapes stay unambiguous). */
 function escapeSegment(s) {
@@ -135,12 +138,13 @@ function momentoWrapperKey(Model, method, args) {
  *   { fixed }                      a key known in advance (entity with a composite key, named query)
  *   { head, pk, pkHead, value }    findByPk(value) with no options: keyed and looked up in Rust in
  *                                  one call, from a (head, pk attribute) pair registered once
- *   { head, scope, keyOptions }    the canonical key of a query
+ *   { head, headId, scope, keyOptions }  the canonical key of a query: gathered on a tape
+ *                                  (gather.js) and keyed, or keyed and looked up, in one call
  */
 class Keys {
   /**
    * @param {string} prefix   the first key segment (modelCacheName / namespace)
-   * @param {object} cache    the engine's native cache (registers pk heads)
+   * @param {object} cache    the engine's native cache (registers key heads)
    * @param {boolean} storeAtKey  entries of a network tier live at their key text (see above)
    * @param {boolean} wrapperKeys  canonical queries live at the Momento wrapper's keys
    */
@@ -158,6 +162,7 @@ class Keys {
       m = {
         segment: segmentOf(Model),
         part: pathPart(Model.name),
+        /** Per method: `{ text, id }`, the head and its native id. */
         heads: Object.create(null),
         entityHead: undefined,
         /** Native ids of registered (head, primary-key attribute) pairs, by head. */
@@ -185,22 +190,49 @@ class Keys {
   #pkHead(m, head, pk) {
     const r = m.pkHeads[head];
     if (r !== undefined && r.pk === pk) return r.id;
-    const id = this.cache.pkHead(head, pk);
+    const id = this.cache.head(head, pk);
     m.pkHeads[head] = { pk, id };
     return id;
+  }
+
+  /** The head of `method`'s queries on a model, with its native id, made once. */
+  #headOf(m, method) {
+    let h = m.heads[method];
+    if (h === undefined) {
+      const text = `${this.prefix}:${method}:${m.segment}`;
+      h = m.heads[method] = { text, id: this.cache.head(text, '') };
+    }
+    return h;
   }
 
   /** How to key `Model[method](...args)`, or null when the arguments are not cacheable. */
   querySpec(Model, method, args) {
     const m = this.#metaOf(Model);
-    const head = m.heads[method] || (m.heads[method] = `${this.prefix}:${method}:${m.segment}`);
+    const head = this.#headOf(m, method);
     const scope = this.scopeOf(Model);
     if (method === 'findByPk' && scope === undefined && isEmptyOptions(args[1]) && isPkValue(args[0]) && Model.primaryKeyAttribute !== undefined) {
       const pk = Model.primaryKeyAttribute;
-      return { head, pk, pkHead: this.#pkHead(m, head, pk), value: args[0] };
+      return { head: head.text, pk, pkHead: this.#pkHead(m, head.text, pk), value: args[0] };
     }
     const keyOptions = keyOptionsFor(Model, method, args);
-    return keyOptions === null ? null : { head, scope, keyOptions };
+    return keyOptions === null ? null : { head: head.text, headId: head.id, scope, keyOptions };
+  }
+
+  /**
+   * Keys a query spec and looks it up in the in-process tier, in one native call:
+   * `{ got, key }`, where got is the payload or a Lookup code (Unkeyable + reason when it cannot
+   * be keyed) and key is the key text on a miss (a hit never makes it a JS string).
+   */
+  lookup(spec, slot) {
+    const { cache } = this;
+    const r = withTape(spec.scope, spec.keyOptions, (tape) => {
+      const got = cache.lookupTape(spec.headId, tape, slot);
+      if (typeof got === 'string' || got >= Lookup.Unkeyable) return { got, key: undefined };
+      // A miss needs its key for the fill: read from the same tape (its getters ran once).
+      const key = cache.tapeKey(spec.headId, tape);
+      return typeof key === 'string' ? { got, key } : { got: Lookup.Unkeyable + key, key: undefined };
+    });
+    return r.refused === undefined ? r : { got: Lookup.Unkeyable + r.refused, key: undefined };
   }
 
   /**
@@ -223,7 +255,14 @@ class Keys {
   /** The key text of a spec, or `{ bypass: reason }` when it cannot be encoded. */
   text(spec) {
     if (spec.fixed !== undefined) return spec.fixed;
-    const k = spec.pk !== undefined ? native.pkKey(spec.head, spec.pk, spec.value) : native.canonicalKey(spec.head, spec.scope, spec.keyOptions);
+    let k;
+    if (spec.pk !== undefined) {
+      k = native.pkKey(spec.head, spec.pk, spec.value);
+    } else {
+      const { cache } = this;
+      const r = withTape(spec.scope, spec.keyOptions, (tape) => cache.tapeKey(spec.headId, tape));
+      k = typeof r === 'object' ? r.refused : r;
+    }
     return typeof k === 'string' ? k : { bypass: native.unkeyableReason(k) };
   }
 

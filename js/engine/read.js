@@ -7,7 +7,7 @@
 
 const native = require('../native');
 const payload = require('../payload');
-const { toStored, fromStored, prepareBuild } = require('../hydrate');
+const { toStored, fromStored, prepareBuild, simpleBuild } = require('../hydrate');
 const { bypassReason } = require('./bypass');
 const { tablesRead } = require('./dependencies');
 
@@ -140,31 +140,38 @@ class ReadPath {
 
   /**
    * Looks a spec up: `{ got, key }` where got is the payload string or a miss / unkeyable code.
-   * A bare findByPk is keyed and looked up in one native call (its key text is only made on a
-   * miss); other reads need their key for the build-options memo anyway.
+   * Either way it is one native call, and a hit's key text is never made a JS string (see
+   * #buildFor for the one hit that needs it).
    */
   #lookup(spec, slot) {
     const store = this.engine.native;
     if (spec.fixed !== undefined) return { got: store.get(spec.fixed, slot), key: spec.fixed };
     if (spec.pk !== undefined) return { got: store.lookupPk(spec.pkHead, spec.value, slot), key: undefined };
-    const k = native.canonicalKey(spec.head, spec.scope, spec.keyOptions);
-    if (typeof k !== 'string') return { got: Lookup.Unkeyable + k, key: undefined };
-    return { got: store.get(k, slot), key: k };
+    return this.engine.keys.lookup(spec, slot);
   }
 
   /**
    * The result a stored payload stands for, or undefined when the caller must not be answered with
    * it (an empty result where the read rejects on empty). Throws when the payload cannot be rebuilt.
    */
-  #fromPayload(text, key, { Model, method }, options) {
+  #fromPayload(text, key, { Model, method }, options, spec) {
     const stored = payload.decode(text);
     if (!SHAPES[method].includes(stored.shape)) throw new Error(`a ${stored.shape} entry cannot answer ${method}`);
-    const value = fromStored(Model, this.#buildFor(key, Model, options), stored);
+    const value = fromStored(Model, this.#buildFor(key, spec, Model, options), stored);
     return isEmptyResult(value) && rejectsOnEmpty(Model, options) ? undefined : value;
   }
 
-  /** Build options for a hit of `key`, memoized when they are not the trivial ones. */
-  #buildFor(key, Model, options) {
+  /**
+   * Build options for a hit of `key` (made from `spec` when a hit did not make it), memoized when
+   * they are not the trivial ones.
+   */
+  #buildFor(key, spec, Model, options) {
+    const simple = simpleBuild(Model, options);
+    if (simple !== undefined) return simple;
+    if (key === undefined && spec !== undefined) {
+      const k = this.engine.keys.text(spec);
+      if (typeof k === 'string') key = k;
+    }
     let b = key === undefined ? undefined : this.builds.get(key);
     if (b === undefined) {
       b = prepareBuild(Model, options);
@@ -182,7 +189,7 @@ class ReadPath {
    */
   #rebuild(text, known, spec, call, options) {
     try {
-      return this.#fromPayload(text, known, call, options);
+      return this.#fromPayload(text, known, call, options, spec);
     } catch (err) {
       const key = known !== undefined ? known : this.engine.keys.text(spec);
       if (typeof key === 'string') this.engine.native.invalidateKey(key);

@@ -40,7 +40,7 @@ pub mod uv;
 use std::ffi::{c_char, c_void, CStr};
 use std::marker::PhantomData;
 use std::ptr;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
 use napi::bindgen_prelude::{JsValue, Unknown};
 use napi::sys;
@@ -479,6 +479,73 @@ impl<'e> Env<'e> {
       }
     }
     Ok(TypedArray::Bytes(kind, bytes))
+  }
+
+  /// The first `count` elements of a `Float64Array`, copied; [`Failed`] if `v` is another kind
+  /// of value or holds fewer elements.
+  pub fn f64_prefix(self, v: Value<'e>, count: usize, into: &mut Vec<f64>) -> Result<()> {
+    let mut kind = 0;
+    let mut len = 0usize;
+    let mut data: *mut c_void = ptr::null_mut();
+    let mut buffer = ptr::null_mut();
+    let mut offset = 0usize;
+    // SAFETY: env and v are valid; every out-pointer is a live local of the type N-API writes.
+    check(unsafe {
+      sys::napi_get_typedarray_info(
+        self.raw,
+        v.raw,
+        &mut kind,
+        &mut len,
+        &mut data,
+        &mut buffer,
+        &mut offset,
+      )
+    })?;
+    if TypedArrayKind::from_napi(kind) != Some(TypedArrayKind::Float64) || len < count {
+      return Err(Failed);
+    }
+    into.clear();
+    if count == 0 {
+      return Ok(());
+    }
+    let base = data as *mut u64;
+    if base.is_null() || !base.is_aligned() {
+      return Err(Failed);
+    }
+    into.reserve(count);
+    for i in 0..count {
+      // SAFETY: as in `typed_array`: N-API says `data` points at the array's first element and
+      // the array spans `len` (>= count) elements of its buffer's backing store, which no JS has
+      // had a chance to detach or shrink since, and which does not move. The elements are read
+      // with atomic loads, so another thread writing a shared buffer gives some value, never
+      // undefined behaviour here; `AtomicU64` has the size of `u64` and `base` was checked to
+      // have its alignment (a Float64Array's elements are 8-byte aligned in their buffer).
+      let bits = unsafe { AtomicU64::from_ptr(base.add(i)) }.load(Ordering::Relaxed);
+      into.push(f64::from_bits(bits));
+    }
+    Ok(())
+  }
+
+  /// A string's UTF-16 code units, read in one call when the caller knows its length (`hint`),
+  /// in two otherwise; lone surrogates are kept as they are.
+  pub fn utf16_units<'b>(self, v: Value<'e>, hint: Option<usize>, units: &'b mut Vec<u16>) -> Result<&'b [u16]> {
+    if let Some(len) = hint {
+      units.clear();
+      units.reserve(len + 2);
+      let mut copied = 0usize;
+      // SAFETY: env and v are valid; the buffer is `units`' spare capacity of at least `len + 2`
+      // code units, the size passed, so N-API's writes (at most that many, the NUL included)
+      // stay inside it.
+      check(unsafe { sys::napi_get_value_string_utf16(self.raw, v.raw, units.as_mut_ptr(), len + 2, &mut copied) })?;
+      // Room for one unit more than the hint: a longer text copies more than `len`, a shorter one
+      // fewer; either way it is read again at its own length.
+      if copied == len {
+        // SAFETY: N-API initialized the first `copied` code units, within capacity.
+        unsafe { units.set_len(copied) };
+        return Ok(units);
+      }
+    }
+    self.utf16(v, units)
   }
 
   /// `obj[name]` for a static name (getters run).

@@ -38,6 +38,7 @@
 
 #![warn(missing_docs)]
 
+pub mod tape;
 pub mod walk;
 
 use std::fmt::Write as _;
@@ -64,13 +65,16 @@ pub fn is_ignored_top_level(name: &str) -> bool {
 /// Why a query could not be keyed; the shim bypasses the cache and counts the reason.
 ///
 /// The discriminants are the codes the binding returns instead of a key; they never change.
+/// Exported to JS, where the gathering pass (`js/engine/gather.js`) reports the ones it finds.
+#[napi_derive::napi]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unkeyable {
   /// A function that is not a model class.
   Function = 1,
   /// Nested deeper than [`MAX_DEPTH`] (a cycle, in practice).
   TooDeep = 2,
-  /// More than [`MAX_NODES`] values, or a typed array over [`MAX_TYPED_ARRAY_BYTES`].
+  /// More than [`MAX_NODES`] values (array holes included), or a typed array over
+  /// [`MAX_TYPED_ARRAY_BYTES`].
   TooLarge = 3,
   /// An object of a class the encoder does not know.
   UnknownClass = 4,
@@ -154,13 +158,41 @@ pub fn push_escaped(out: &mut String, s: &str) {
 /// well-formed parts, and a lone surrogate as `\udXXX` (what `JSON.stringify` writes).
 pub fn push_escaped_utf16(out: &mut String, units: &[u16]) {
   out.reserve(units.len());
-  for c in char::decode_utf16(units.iter().copied()) {
-    match c {
-      Ok(c) => push_escaped_char(out, c),
-      Err(lone) => {
-        let _ = write!(out, "\\u{:04x}", lone.unpaired_surrogate());
+  let mut rest = units;
+  while !rest.is_empty() {
+    // Printable ASCII other than `"` and `\` is written as it is, a run at a time.
+    let run = rest
+      .iter()
+      .position(|&u| !(0x20..0x80).contains(&u) || u == u16::from(b'"') || u == u16::from(b'\\'))
+      .unwrap_or(rest.len());
+    for chunk in rest[..run].chunks(64) {
+      let mut bytes = [0u8; 64];
+      for (b, &u) in bytes.iter_mut().zip(chunk) {
+        *b = u as u8;
+      }
+      // Every byte is printable ASCII, so this is always valid UTF-8.
+      if let Ok(text) = std::str::from_utf8(&bytes[..chunk.len()]) {
+        out.push_str(text);
       }
     }
+    rest = &rest[run..];
+    let Some(&first) = rest.first() else { break };
+    if first < 0x80 {
+      push_escaped_char(out, first as u8 as char);
+      rest = &rest[1..];
+      continue;
+    }
+    // Up to the next ASCII unit: decoded as UTF-16, lone surrogates kept as escapes.
+    let end = rest.iter().position(|&u| u < 0x80).unwrap_or(rest.len());
+    for c in char::decode_utf16(rest[..end].iter().copied()) {
+      match c {
+        Ok(c) => out.push(c),
+        Err(lone) => {
+          let _ = write!(out, "\\u{:04x}", lone.unpaired_surrogate());
+        }
+      }
+    }
+    rest = &rest[end..];
   }
 }
 
@@ -188,13 +220,33 @@ pub fn push_number(out: &mut String, n: f64) {
     out.push_str("$NaN");
   } else if n.is_infinite() {
     out.push_str(if n > 0.0 { "$Inf" } else { "$-Inf" });
-  } else if n == n.trunc() && n.abs() < 9_007_199_254_740_992.0 {
-    let _ = write!(out, "{}", n as i64);
+  } else if (n as i64) as f64 == n && n.abs() < 9_007_199_254_740_992.0 {
+    // An integer (the cast saturates, and NaN casts to 0, so equality means exactly that).
+    push_integer(out, n as i64);
   } else if (1e-7..1e21).contains(&n.abs()) {
     let _ = write!(out, "{}", n);
   } else {
     let _ = write!(out, "{:e}", n);
   }
+}
+
+/// Appends an integer in decimal, without the formatting machinery (it is the commonest value).
+fn push_integer(out: &mut String, n: i64) {
+  let mut digits = [0u8; 20];
+  let mut i = digits.len();
+  let mut m = n.unsigned_abs();
+  loop {
+    i -= 1;
+    digits[i] = b'0' + (m % 10) as u8;
+    m /= 10;
+    if m == 0 {
+      break;
+    }
+  }
+  if n < 0 {
+    out.push('-');
+  }
+  out.extend(digits[i..].iter().map(|&d| d as char));
 }
 
 /// Appends a bigint that fits an `i64`: `$n(<decimal>)`.
@@ -254,20 +306,30 @@ pub struct Entry<T> {
   pub value: T,
 }
 
-/// Puts entries in key order: string keys, then symbol keys, each by escaped text. Escaping is
-/// injective and an object's keys are distinct, so the order is total and the same whatever
-/// order the keys were inserted in.
+/// The key order of two entries, each given as (symbol key?, escaped name): string keys, then
+/// symbol keys, each by escaped text. Escaping is injective and an object's keys are distinct,
+/// so the order is total and the same whatever order the keys were inserted in.
+pub fn entry_order(a: (bool, &str), b: (bool, &str)) -> std::cmp::Ordering {
+  a.cmp(&b)
+}
+
+/// Puts entries in key order (see [`entry_order`]).
 pub fn sort_entries<T>(entries: &mut [Entry<T>]) {
-  entries.sort_unstable_by(|a, b| (a.symbol, &a.name).cmp(&(b.symbol, &b.name)));
+  entries.sort_unstable_by(|a, b| entry_order((a.symbol, &a.name), (b.symbol, &b.name)));
 }
 
 /// Appends an entry's key and the `:` before its value.
 pub fn push_entry_key<T>(out: &mut String, entry: &Entry<T>) {
-  if entry.symbol {
+  push_key(out, entry.symbol, &entry.name);
+}
+
+/// Appends a key (symbol key?, escaped name) and the `:` before its value.
+pub fn push_key(out: &mut String, symbol: bool, name: &str) {
+  if symbol {
     out.push('@');
   }
   out.push('"');
-  out.push_str(&entry.name);
+  out.push_str(name);
   out.push_str("\":");
 }
 
@@ -323,6 +385,43 @@ mod tests {
     }
   }
 
+  /// The plain definition the run-at-a-time writer must match: decode, then escape each char.
+  fn reference_escape_utf16(units: &[u16]) -> String {
+    let mut out = String::new();
+    for c in char::decode_utf16(units.iter().copied()) {
+      match c {
+        Ok(c) => push_escaped_char(&mut out, c),
+        Err(lone) => out.push_str(&format!("\\u{:04x}", lone.unpaired_surrogate())),
+      }
+    }
+    out
+  }
+
+  #[test]
+  fn the_utf16_writer_matches_its_plain_definition() {
+    let check = |units: &[u16]| {
+      let mut fast = String::new();
+      push_escaped_utf16(&mut fast, units);
+      assert_eq!(fast, reference_escape_utf16(units), "{units:x?}");
+    };
+    // Every single unit, alone and between ASCII letters.
+    for u in 0..=u16::MAX {
+      check(&[u]);
+      check(&[0x61, u, 0x62]);
+    }
+    // Pairs from a spread of interesting units, in both orders.
+    let picks = [
+      0x00, 0x1f, 0x20, 0x22, 0x5c, 0x7e, 0x7f, 0x80, 0xe9, 0x7ff, 0x800, 0x2028, 0xd7ff, 0xd800, 0xdbff, 0xdc00,
+      0xdfff, 0xe000, 0xfffd, 0xffff,
+    ];
+    for &a in &picks {
+      for &b in &picks {
+        check(&[a, b]);
+        check(&[0x41, a, b, 0x42, a]);
+      }
+    }
+  }
+
   #[test]
   fn lone_surrogates_are_escaped_like_json_stringify() {
     assert_eq!(json16(&[0xd800]), r#""\ud800""#);
@@ -352,6 +451,11 @@ mod tests {
     assert_eq!(fmt(f64::INFINITY), "$Inf");
     assert_eq!(fmt(f64::NEG_INFINITY), "$-Inf");
     assert_eq!(fmt(9_007_199_254_740_993.0), "9007199254740992");
+    assert_eq!(fmt(-42.0), "-42");
+    assert_eq!(fmt(9_007_199_254_740_991.0), "9007199254740991");
+    assert_eq!(fmt(-9_007_199_254_740_991.0), "-9007199254740991");
+    assert_eq!(fmt(1e20), "100000000000000000000");
+    assert_eq!(fmt(1e21), "1e21");
     assert_eq!(fmt(1e300), "1e300");
   }
 

@@ -186,7 +186,8 @@ impl<'e> Walker<'e> {
     Ok(())
   }
 
-  fn value(&mut self, v: Value<'e>, depth: u32, out: &mut String) -> R<()> {
+  /// Counts one value about to be written at `depth`, and refuses it past the limits.
+  pub(super) fn count_node(&mut self, depth: u32) -> R<()> {
     self.nodes += 1;
     if self.nodes > MAX_NODES {
       return Err(Unkeyable::TooLarge);
@@ -194,6 +195,22 @@ impl<'e> Walker<'e> {
     if depth > MAX_DEPTH {
       return Err(Unkeyable::TooDeep);
     }
+    Ok(())
+  }
+
+  /// Counts an array hole, which takes a node like a value (so a sparse array of a billion holes
+  /// is refused after `MAX_NODES`, not walked to its end).
+  pub(super) fn count_hole(&mut self) -> R<()> {
+    self.nodes += 1;
+    if self.nodes > MAX_NODES {
+      return Err(Unkeyable::TooLarge);
+    }
+    Ok(())
+  }
+
+  /// Writes `v` at `depth`.
+  pub(super) fn value(&mut self, v: Value<'e>, depth: u32, out: &mut String) -> R<()> {
+    self.count_node(depth)?;
     match self.env.type_of(v)? {
       Type::Undefined => out.push_str("$u"),
       Type::Null => out.push_str("null"),
@@ -454,7 +471,7 @@ impl<'e> Walker<'e> {
       let e = env.element(v, i)?;
       // Only an element that reads `undefined` can be a hole; ask only then.
       if env.type_of(e)? == Type::Undefined && !env.has_element(v, i)? {
-        self.nodes += 1;
+        self.count_hole()?;
         out.push_str("$hole");
         continue;
       }
