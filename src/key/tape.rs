@@ -427,10 +427,11 @@ mod tests {
       (4.0, TapeOp::Number),
       (10.0, TapeOp::Object),
       (11.0, TapeOp::Ref),
+      (12.0, TapeOp::Model),
     ] {
       assert_eq!(TapeOp::from_slot(code), Some(op));
     }
-    for bad in [-1.0, 12.0, 1.5, f64::NAN, f64::INFINITY] {
+    for bad in [-1.0, 13.0, 1.5, f64::NAN, f64::INFINITY] {
       assert_eq!(TapeOp::from_slot(bad), None);
     }
   }
