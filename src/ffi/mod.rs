@@ -435,8 +435,8 @@ impl<'e> Env<'e> {
     Ok(b)
   }
 
-  /// The kind and bytes of a typed array, copied if it holds at most `max_bytes` bytes.
-  pub fn typed_array(self, v: Value<'e>, max_bytes: usize) -> Result<TypedArray> {
+  /// A typed array's N-API kind, element count and pointer to its first element.
+  fn typed_array_info(self, v: Value<'e>) -> Result<(sys::napi_typedarray_type, usize, *mut c_void)> {
     let mut kind = 0;
     let mut len = 0usize;
     let mut data: *mut c_void = ptr::null_mut();
@@ -454,6 +454,12 @@ impl<'e> Env<'e> {
         &mut offset,
       )
     })?;
+    Ok((kind, len, data))
+  }
+
+  /// The kind and bytes of a typed array, copied if it holds at most `max_bytes` bytes.
+  pub fn typed_array(self, v: Value<'e>, max_bytes: usize) -> Result<TypedArray> {
+    let (kind, len, data) = self.typed_array_info(v)?;
     let Some(kind) = TypedArrayKind::from_napi(kind) else {
       return Ok(TypedArray::UnknownKind);
     };
@@ -484,23 +490,7 @@ impl<'e> Env<'e> {
   /// The first `count` elements of a `Float64Array`, copied; [`Failed`] if `v` is another kind
   /// of value or holds fewer elements.
   pub fn f64_prefix(self, v: Value<'e>, count: usize, into: &mut Vec<f64>) -> Result<()> {
-    let mut kind = 0;
-    let mut len = 0usize;
-    let mut data: *mut c_void = ptr::null_mut();
-    let mut buffer = ptr::null_mut();
-    let mut offset = 0usize;
-    // SAFETY: env and v are valid; every out-pointer is a live local of the type N-API writes.
-    check(unsafe {
-      sys::napi_get_typedarray_info(
-        self.raw,
-        v.raw,
-        &mut kind,
-        &mut len,
-        &mut data,
-        &mut buffer,
-        &mut offset,
-      )
-    })?;
+    let (kind, len, data) = self.typed_array_info(v)?;
     if TypedArrayKind::from_napi(kind) != Some(TypedArrayKind::Float64) || len < count {
       return Err(Failed);
     }

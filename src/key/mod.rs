@@ -333,6 +333,18 @@ pub fn push_key(out: &mut String, symbol: bool, name: &str) {
   out.push_str("\":");
 }
 
+/// Appends `$scope` and the model's active scope as `write` writes it, unless that is `{}` (an
+/// empty scope keys like no scope).
+pub fn push_scope<E>(out: &mut String, write: impl FnOnce(&mut String) -> Result<(), E>) -> Result<(), E> {
+  let mark = out.len();
+  out.push_str("$scope");
+  write(out)?;
+  if &out[mark..] == "$scope{}" {
+    out.truncate(mark);
+  }
+  Ok(())
+}
+
 /// Replaces an over-long key by its head and a SHA-256 of the whole text.
 pub fn finish(head: &str, full: String) -> String {
   if full.len() <= MAX_READABLE_KEY {

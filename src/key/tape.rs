@@ -35,7 +35,7 @@ use crate::ffi::{Env, Value};
 use super::walk::Walker;
 use super::{
   entry_order, finish, is_ignored_top_level, push_date, push_escaped_utf16, push_json_utf16, push_key, push_number,
-  Unkeyable,
+  push_scope, Unkeyable,
 };
 
 /// What a value on a tape is (its first slot). The shim reads these names from the binding, so
@@ -190,12 +190,7 @@ impl<'t, 'e> TapeReader<'t, 'e> {
     out.push_str(head);
     let options = self.skip(0)?;
     if !self.is_nullish(0)? {
-      let mark = out.len();
-      out.push_str("$scope");
-      self.value(0, 1, &mut out)?;
-      if &out[mark..] == "$scope{}" {
-        out.truncate(mark);
-      }
+      push_scope(&mut out, |out| self.value(0, 1, out))?;
     }
     out.push(':');
     if self.is_nullish(options)? {

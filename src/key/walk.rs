@@ -13,7 +13,7 @@ use crate::ffi::{self, BigInt, Env, OwnKeys, Slot, Text, TextBuf, Type, TypedArr
 
 use super::{
   finish, is_ignored_top_level, push_big_bigint, push_buffer, push_date, push_entry_key, push_escaped,
-  push_escaped_utf16, push_json_string, push_json_utf16, push_number, push_small_bigint, push_typed_array,
+  push_escaped_utf16, push_json_string, push_json_utf16, push_number, push_scope, push_small_bigint, push_typed_array,
   sort_entries, Entry, Unkeyable, MAX_DEPTH, MAX_NODES, MAX_TYPED_ARRAY_BYTES,
 };
 
@@ -124,12 +124,7 @@ impl<'e> Walker<'e> {
     let mut out = String::with_capacity(head.len() + 64);
     out.push_str(head);
     if !self.is_nullish(scope)? {
-      let mark = out.len();
-      out.push_str("$scope");
-      self.value(scope, 1, &mut out)?;
-      if &out[mark..] == "$scope{}" {
-        out.truncate(mark);
-      }
+      push_scope(&mut out, |out| self.value(scope, 1, out))?;
     }
     out.push(':');
     if self.is_nullish(options)? {
