@@ -495,3 +495,33 @@ test('models with an empty scope are written from the tape as the walker writes 
   assert.equal(key({ include: [{ model: scoped }] }, Post), walkerKey({ include: [{ model: scoped }] }, Post));
   assert.notEqual(key({ include: [{ model: scoped }] }, Post), key({ include: [{ model: User }] }, Post));
 });
+
+test('a warm hit reads the options once: a getter in them runs once per hit, with includes or without', async () => {
+  const s = new Sequelize({ dialect: 'sqlite', storage: ':memory:', logging: false });
+  const Author = s.define('Author', { name: DataTypes.STRING });
+  const Book = s.define('Book', { title: DataTypes.STRING });
+  Author.hasMany(Book);
+  await s.sync();
+  await Author.create({ name: 'a', Books: [{ title: 't' }] }, { include: [Book] });
+  const client = new MemoryCache({ modelCacheName: 'getter-reads' });
+  const w = (await modelCacheFactory(client)).wrap(Author);
+  for (const include of [undefined, [Book]]) {
+    let reads = 0;
+    const options = () => {
+      const where = {};
+      Object.defineProperty(where, 'name', { enumerable: true, get: () => (reads++, 'a') });
+      return include === undefined ? { where } : { where, include };
+    };
+    await w.findAll(options());
+    // The first hit of a key with includes prepares its build options (a deep copy of the
+    // options reads the getter once more); later hits reuse them.
+    await w.findAll(options());
+    const before = client.stats().hits;
+    reads = 0;
+    const hit = await w.findAll(options());
+    assert.equal(client.stats().hits, before + 1, 'the second call is a hit');
+    assert.equal(hit.length, 1);
+    assert.equal(reads, 1, `getter reads on a hit ${include ? 'with' : 'without'} includes`);
+  }
+  await s.close();
+});

@@ -221,13 +221,13 @@ class Keys {
   /**
    * Keys a query spec and looks it up in the in-process tier, in one native call:
    * `{ got, key }`, where got is the payload or a Lookup code (Unkeyable + reason when it cannot
-   * be keyed) and key is the key text on a miss (a hit never makes it a JS string).
+   * be keyed) and key is the key text on a miss, and on a hit only if `hitKey` asks for it.
    */
-  lookup(spec, slot) {
+  lookup(spec, slot, hitKey) {
     const { cache } = this;
     const r = withTape(spec.scope, spec.keyOptions, (tape) => {
       const got = cache.lookupTape(spec.headId, tape, slot);
-      if (typeof got === 'string' || got >= Lookup.Unkeyable) return { got, key: undefined };
+      if ((typeof got === 'string' && !hitKey) || got >= Lookup.Unkeyable) return { got, key: undefined };
       // A miss needs its key for the fill: read from the same tape (its getters ran once).
       const key = cache.tapeKey(spec.headId, tape);
       return typeof key === 'string' ? { got, key } : { got: Lookup.Unkeyable + key, key: undefined };

@@ -97,7 +97,8 @@ class ReadPath {
         }
         return this.#missPlan(call, slot, key, options, true);
       }
-      const { got, key: known } = this.#lookup(spec, slot);
+      // A hit needs its key text only to memoize build options that are not the trivial ones.
+      const { got, key: known } = this.#lookup(spec, slot, simpleBuild(Model, options) === undefined);
       if (typeof got === 'string') {
         const value = this.#rebuild(got, known, spec, call, options);
         if (value !== undefined) return { hit: value };
@@ -140,38 +141,29 @@ class ReadPath {
 
   /**
    * Looks a spec up: `{ got, key }` where got is the payload string or a miss / unkeyable code.
-   * Either way it is one native call, and a hit's key text is never made a JS string (see
-   * #buildFor for the one hit that needs it).
+   * Either way it is one native call; a hit's key text is made a JS string only when `hitKey`
+   * asks for it (a bare findByPk never needs it: its build options are always the trivial ones).
    */
-  #lookup(spec, slot) {
+  #lookup(spec, slot, hitKey) {
     const store = this.engine.native;
     if (spec.fixed !== undefined) return { got: store.get(spec.fixed, slot), key: spec.fixed };
     if (spec.pk !== undefined) return { got: store.lookupPk(spec.pkHead, spec.value, slot), key: undefined };
-    return this.engine.keys.lookup(spec, slot);
+    return this.engine.keys.lookup(spec, slot, hitKey);
   }
 
   /**
    * The result a stored payload stands for, or undefined when the caller must not be answered with
    * it (an empty result where the read rejects on empty). Throws when the payload cannot be rebuilt.
    */
-  #fromPayload(text, key, { Model, method }, options, spec) {
+  #fromPayload(text, key, { Model, method }, options) {
     const stored = payload.decode(text);
     if (!SHAPES[method].includes(stored.shape)) throw new Error(`a ${stored.shape} entry cannot answer ${method}`);
-    const value = fromStored(Model, this.#buildFor(key, spec, Model, options), stored);
+    const value = fromStored(Model, this.#buildFor(key, Model, options), stored);
     return isEmptyResult(value) && rejectsOnEmpty(Model, options) ? undefined : value;
   }
 
-  /**
-   * Build options for a hit of `key` (made from `spec` when a hit did not make it), memoized when
-   * they are not the trivial ones.
-   */
-  #buildFor(key, spec, Model, options) {
-    const simple = simpleBuild(Model, options);
-    if (simple !== undefined) return simple;
-    if (key === undefined && spec !== undefined) {
-      const k = this.engine.keys.text(spec);
-      if (typeof k === 'string') key = k;
-    }
+  /** Build options for a hit of `key`, memoized when they are not the trivial ones. */
+  #buildFor(key, Model, options) {
     let b = key === undefined ? undefined : this.builds.get(key);
     if (b === undefined) {
       b = prepareBuild(Model, options);
@@ -189,7 +181,7 @@ class ReadPath {
    */
   #rebuild(text, known, spec, call, options) {
     try {
-      return this.#fromPayload(text, known, call, options, spec);
+      return this.#fromPayload(text, known, call, options);
     } catch (err) {
       const key = known !== undefined ? known : this.engine.keys.text(spec);
       if (typeof key === 'string') this.engine.native.invalidateKey(key);
