@@ -242,6 +242,16 @@ struct TapeBuffers {
   scratch: key::tape::Scratch,
 }
 
+impl TapeBuffers {
+  /// Buffers up to this size are kept for the next key; larger ones (one key with a huge string
+  /// or array) are freed rather than held by the thread for good.
+  const KEPT_BYTES: usize = 64 * 1024;
+
+  fn worth_keeping(&self) -> bool {
+    self.slots.capacity() * 8 + self.text.capacity() * 2 + self.scratch.capacity_bytes() <= Self::KEPT_BYTES
+  }
+}
+
 thread_local! {
   /// Buffers reused by tape reads on this thread (taken while in use, so a read that runs JS
   /// which reads another tape gets fresh ones).
@@ -281,7 +291,9 @@ fn tape_key(
     env.clear_exception();
     Err(Unkeyable::Unreadable)
   });
-  TAPE_BUFFERS.with(|b| b.set(Some(buffers)));
+  if buffers.worth_keeping() {
+    TAPE_BUFFERS.with(|b| b.set(Some(buffers)));
+  }
   Some(result)
 }
 

@@ -7,10 +7,16 @@
 // This pass decides nothing about the key's text: escaping, number and date forms, sorting, the
 // ignored top-level options and the limits are all applied in Rust. It recognises only plain data
 // of this realm (plain and null-prototype objects, plain arrays, primitives, registered symbols,
-// Dates); every other value (a model, fn/col/literal, a Buffer, a bigint, another realm's object,
-// an unknown class) is handed to Rust by reference and walked there as before. The errors it can
-// see itself (a getter that throws, an unregistered symbol, a tree past the limits) it reports as
-// the walker's Unkeyable codes without crossing at all.
+// Dates) and models whose active scope is empty; every other value (a scoped model, an
+// association, fn/col/literal, a Buffer, a bigint, another realm's object, an unknown class) is
+// handed to Rust by reference and walked there as before. The errors it can see itself (a getter
+// that throws, an unregistered symbol, a tree past the limits) it reports as the walker's
+// Unkeyable codes without crossing at all.
+//
+// Where it and the walker alone can differ, neither giving a wrong key: a tree holding two
+// different unkeyable values may be refused for the other reason (this pass meets values in
+// enumeration order, the walker in sorted order), and a Proxy of an array is an array here, as
+// Array.isArray and so Sequelize read it, where the walker writes an object of index keys.
 
 const native = require('../native');
 
@@ -29,6 +35,8 @@ const dateValue = Date.prototype.getTime;
 
 /** Slots a tape starts with; it doubles as needed (a tape past KEY_MAX_NODES is refused anyway). */
 const INITIAL_SLOTS = 256;
+/** A tape grown past this many slots by one large key starts small again after it. */
+const KEPT_SLOTS = 8192;
 
 /** Thrown inside a pass to stop it with an Unkeyable code. */
 class Refused {
@@ -206,6 +214,7 @@ class Tape {
 
   /** Forgets the last pass (and the values it referred to). */
   clear() {
+    if (this.slots.length > KEPT_SLOTS) this.slots = new Float64Array(INITIAL_SLOTS);
     this.n = 0;
     this.text = '';
     this.refs.length = 0;

@@ -151,6 +151,13 @@ pub struct Scratch {
   entries: Vec<Named>,
 }
 
+impl Scratch {
+  /// The bytes its buffers hold on to.
+  pub fn capacity_bytes(&self) -> usize {
+    self.names.capacity() + self.entries.capacity() * std::mem::size_of::<Named>()
+  }
+}
+
 impl<'t, 'e> TapeReader<'t, 'e> {
   /// A reader of `tape` in `env`, writing its bookkeeping into `scratch` (emptied first).
   pub fn new(env: Env<'e>, tape: Tape<'t, 'e>, scratch: Scratch) -> Self {
