@@ -123,7 +123,7 @@ pub struct Tape<'t, 'e> {
   pub refs: Value<'e>,
 }
 
-/// One object entry being written: its key's escaped name (a range of [`TapeReader::names`]) and
+/// One object entry being written: its key's escaped name (a range of [`Scratch::names`]) and
 /// the position of its value.
 #[derive(Clone, Copy)]
 struct Named {
@@ -138,16 +138,15 @@ pub struct TapeReader<'t, 'e> {
   tape: Tape<'t, 'e>,
   walker: Walker<'e>,
   env: Env<'e>,
+  scratch: Scratch,
+}
+
+/// A reader's bookkeeping, kept between keys by [`TapeReader::into_scratch`].
+#[derive(Default)]
+pub struct Scratch {
   /// The escaped key names of the objects being written, one after another.
   names: String,
   /// The entries of the objects being written, innermost last.
-  entries: Vec<Named>,
-}
-
-/// Scratch space of one reader, kept between keys by [`TapeReader::into_scratch`].
-#[derive(Default)]
-pub struct Scratch {
-  names: String,
   entries: Vec<Named>,
 }
 
@@ -160,25 +159,20 @@ impl Scratch {
 
 impl<'t, 'e> TapeReader<'t, 'e> {
   /// A reader of `tape` in `env`, writing its bookkeeping into `scratch` (emptied first).
-  pub fn new(env: Env<'e>, tape: Tape<'t, 'e>, scratch: Scratch) -> Self {
-    let Scratch { mut names, mut entries } = scratch;
-    names.clear();
-    entries.clear();
+  pub fn new(env: Env<'e>, tape: Tape<'t, 'e>, mut scratch: Scratch) -> Self {
+    scratch.names.clear();
+    scratch.entries.clear();
     TapeReader {
       tape,
       walker: Walker::new(env),
       env,
-      names,
-      entries,
+      scratch,
     }
   }
 
-  /// The reader's scratch space, for the next key.
+  /// The reader's bookkeeping, for the next key.
   pub fn into_scratch(self) -> Scratch {
-    Scratch {
-      names: self.names,
-      entries: self.entries,
-    }
+    self.scratch
   }
 
   /// The key of the gathered query under `head`, as [`Walker::query_key`] writes it. A pending JS
@@ -358,7 +352,7 @@ impl<'t, 'e> TapeReader<'t, 'e> {
 
   fn object(&mut self, pos: usize, depth: u32, out: &mut String) -> R<()> {
     let (count, end) = (self.index(pos + 1)?, self.skip(pos)?);
-    let (first, names_mark) = (self.entries.len(), self.names.len());
+    let (first, names_mark) = (self.scratch.entries.len(), self.scratch.names.len());
     let mut at = pos + 3;
     for _ in 0..count {
       let symbol = match self.op(at)? {
@@ -366,54 +360,54 @@ impl<'t, 'e> TapeReader<'t, 'e> {
         TapeOp::Symbol => true,
         _ => return Err(Unkeyable::Unreadable),
       };
-      let start = self.names.len();
+      let start = self.scratch.names.len();
       let text = self.text(at)?;
       if symbol {
-        push_symbol(&mut self.names, text)?;
+        push_symbol(&mut self.scratch.names, text)?;
       } else {
-        push_escaped_utf16(&mut self.names, text);
+        push_escaped_utf16(&mut self.scratch.names, text);
       }
       let value = at + 3;
       at = self.skip(value)?;
       if at > end {
         return Err(Unkeyable::Unreadable);
       }
-      if !symbol && depth == 0 && is_ignored_top_level(&self.names[start..]) {
-        self.names.truncate(start);
+      if !symbol && depth == 0 && is_ignored_top_level(&self.scratch.names[start..]) {
+        self.scratch.names.truncate(start);
         continue;
       }
-      self.entries.push(Named {
+      self.scratch.entries.push(Named {
         symbol,
-        name: (start, self.names.len()),
+        name: (start, self.scratch.names.len()),
         value,
       });
     }
     if at != end {
       return Err(Unkeyable::Unreadable);
     }
-    if self.entries.len() == first {
+    if self.scratch.entries.len() == first {
       out.push_str("{}");
       return Ok(());
     }
-    let names = &self.names;
-    self.entries[first..].sort_unstable_by(|a, b| {
+    let Scratch { names, entries } = &mut self.scratch;
+    entries[first..].sort_unstable_by(|a, b| {
       entry_order(
         (a.symbol, &names[a.name.0..a.name.1]),
         (b.symbol, &names[b.name.0..b.name.1]),
       )
     });
     out.push('{');
-    for i in first..self.entries.len() {
+    for i in first..self.scratch.entries.len() {
       if i > first {
         out.push(',');
       }
-      let entry = self.entries[i];
-      push_key(out, entry.symbol, &self.names[entry.name.0..entry.name.1]);
+      let entry = self.scratch.entries[i];
+      push_key(out, entry.symbol, &self.scratch.names[entry.name.0..entry.name.1]);
       self.value(entry.value, depth + 1, out)?;
     }
     out.push('}');
-    self.entries.truncate(first);
-    self.names.truncate(names_mark);
+    self.scratch.entries.truncate(first);
+    self.scratch.names.truncate(names_mark);
     Ok(())
   }
 }
