@@ -276,7 +276,7 @@ fn tape_key(
   let mut buffers = TAPE_BUFFERS.with(|b| b.take()).unwrap_or_default();
   let result = (|| {
     env.f64_prefix(env.arg(slots), len as usize, &mut buffers.slots)?;
-    let text = env.utf16_units(env.arg(text), Some(text_len as usize), &mut buffers.text)?;
+    let text = env.utf16_units(env.arg(text), text_len as usize, &mut buffers.text)?;
     let tape = key::tape::Tape {
       slots: &buffers.slots,
       text,

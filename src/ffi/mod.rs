@@ -516,24 +516,22 @@ impl<'e> Env<'e> {
     Ok(())
   }
 
-  /// A string's UTF-16 code units, read in one call when the caller knows its length (`hint`),
-  /// in two otherwise; lone surrogates are kept as they are.
-  pub fn utf16_units<'b>(self, v: Value<'e>, hint: Option<usize>, units: &'b mut Vec<u16>) -> Result<&'b [u16]> {
-    if let Some(len) = hint {
-      units.clear();
-      units.reserve(len + 2);
-      let mut copied = 0usize;
-      // SAFETY: env and v are valid; the buffer is `units`' spare capacity of at least `len + 2`
-      // code units, the size passed, so N-API's writes (at most that many, the NUL included)
-      // stay inside it.
-      check(unsafe { sys::napi_get_value_string_utf16(self.raw, v.raw, units.as_mut_ptr(), len + 2, &mut copied) })?;
-      // Room for one unit more than the hint: a longer text copies more than `len`, a shorter one
-      // fewer; either way it is read again at its own length.
-      if copied == len {
-        // SAFETY: N-API initialized the first `copied` code units, within capacity.
-        unsafe { units.set_len(copied) };
-        return Ok(units);
-      }
+  /// A string's UTF-16 code units, lone surrogates kept as they are: read in one call when its
+  /// length is `len` as the caller expects, in two more otherwise.
+  pub fn utf16_units<'b>(self, v: Value<'e>, len: usize, units: &'b mut Vec<u16>) -> Result<&'b [u16]> {
+    units.clear();
+    units.reserve(len + 2);
+    let mut copied = 0usize;
+    // SAFETY: env and v are valid; the buffer is `units`' spare capacity of at least `len + 2`
+    // code units, the size passed, so N-API's writes (at most that many, the NUL included) stay
+    // inside it.
+    check(unsafe { sys::napi_get_value_string_utf16(self.raw, v.raw, units.as_mut_ptr(), len + 2, &mut copied) })?;
+    // Room for one unit more than expected: a longer text copies more than `len`, a shorter one
+    // fewer; either way it is read again at its own length.
+    if copied == len {
+      // SAFETY: N-API initialized the first `copied` code units, within capacity.
+      unsafe { units.set_len(copied) };
+      return Ok(units);
     }
     self.utf16(v, units)
   }
