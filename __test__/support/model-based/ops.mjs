@@ -561,6 +561,8 @@ export async function runWrite(env, w, t) {
     }
     case 'bulkCreate': {
       const opts = { ...to, ...(w.updateOnDuplicate ? { updateOnDuplicate: w.updateOnDuplicate } : {}), ...hookOpts(w) };
+      // Marked, so that a failed one's rows still being saved can be waited out (see openEnv).
+      if (w.individualHooks) opts.logging = env.bulkMarker;
       const rows = w.rows.map(valuesOf);
       return w.via === 'cache' ? M.cache().bulkCreate(rows, opts) : M.bulkCreate(rows, opts);
     }

@@ -96,10 +96,30 @@ export async function openEnv(c) {
   const wc = withCache(client, { logger });
   for (const M of Object.values(models)) wc.withCache(M);
 
-  const env = { c, sequelize, models, client, modelCache, warnings, seen: new Map(), lastGood: new Map(), gate: null, slowMarker: function sncSlowMarker() {} };
+  const env = {
+    c,
+    sequelize,
+    models,
+    client,
+    modelCache,
+    warnings,
+    seen: new Map(),
+    lastGood: new Map(),
+    gate: null,
+    slowMarker: function sncSlowMarker() {},
+    // Sequelize's bulkCreate with individualHooks saves each row in parallel and rejects with the
+    // first failure while the other rows' INSERTs are still running. Its queries carry this
+    // marker, so a failed one can be waited out (settled) before the next operation compares.
+    bulkMarker: function sncBulkMarker() {},
+    bulkInFlight: 0,
+  };
+  sequelize.addHook('beforeQuery', 'snc-fuzz-bulk', (options) => {
+    if (options.logging === env.bulkMarker) env.bulkInFlight++;
+  });
   // Holds back the first SELECT run with the slow marker (a real database read, already done)
   // until the single-flight check releases it.
   sequelize.addHook('afterQuery', 'snc-fuzz-slow', async (options) => {
+    if (options.logging === env.bulkMarker) env.bulkInFlight--;
     const g = env.gate;
     if (g !== null && options.logging === env.slowMarker && !g.taken) {
       g.taken = true;
@@ -216,6 +236,9 @@ export class Session {
     this.counts.writes++;
     const r = await settle(() => runWrite(this.env, w, t));
     if (r.error !== undefined) {
+      // The rows a failed bulkCreate (individualHooks) still writes land before anything compares.
+      const until = Date.now() + 10_000;
+      while (this.env.bulkInFlight > 0 && Date.now() < until) await sleep(5);
       this.counts.writeErrors++;
       if (!EXPECTED_ERRORS.test(r.error)) this.fail({ kind: 'exception', where, error: r.error, stack: r.stack, write: w });
     }
