@@ -38,6 +38,8 @@ describe('forged payloads', () => {
     ['a type table walking __proto__ of the root', '1 row [["D","__proto__","isAdmin"]]\n{"id":1,"name":"x"}'],
     ['a type table walking constructor.prototype', '1 row [["N","constructor","prototype","isAdmin"]]\n{"id":1}'],
     ['data with a __proto__ key', '1 row []\n{"id":1,"name":"x","__proto__":{"isAdmin":true}}'],
+    ['data with a __proto__ key spelled with escapes', '1 row []\n{"id":1,"name":"x","\\u005f_proto__":{"isAdmin":true}}'],
+    ['data with an escaped __proto__ key deep inside', '1 row []\n{"id":1,"name":"x","tags":[{"a":{"__pr\\u006fto__":{"isAdmin":true}}}]}'],
     ['a path into a string', '1 row [["D","name","length"]]\n{"id":1,"name":"x"}'],
     ['a path into nothing', '1 row [["D","missing","deeper"]]\n{"id":1}'],
     ['an unknown tag', '1 row [["Q","name"]]\n{"id":1,"name":"x"}'],

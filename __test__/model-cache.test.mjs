@@ -401,6 +401,32 @@ describe('bounds and fail-safety', () => {
     await t.sequelize.close();
   });
 
+  test('a payload reads back exactly as stored: split at its header line while the header table has room, whole after', async () => {
+    const t = await setup();
+    const { engineOf } = require('../js/clients.js');
+    const native = engineOf(t.client, 'test').native;
+    const { limits } = require('../js/native.js');
+    let split = 0;
+    let whole = 0;
+    const n = limits.PAYLOAD_MAX_HEADERS + 50;
+    for (let i = 0; i < n; i++) {
+      // Distinct header lines; every tenth row also holds an escape, which is always kept whole.
+      const text = `1 row [["D","t${i}"]]\n{"t${i}":${i},"s":"${i % 10 === 0 ? '\\u00e9' : 'e'}"}`;
+      const key = `k${i}`;
+      const ticket = native.beginFill(key, []);
+      assert.equal(native.fill(ticket, text, undefined, 0), 1);
+      native.release(ticket);
+      const got = native.get(key, 0);
+      const id = native.lastHeader();
+      if (id === 0) whole++;
+      else split++;
+      assert.equal(id === 0 ? got : `${native.header(id)}\n${got}`, text, `payload ${i}`);
+    }
+    assert.ok(split > 0 && split <= limits.PAYLOAD_MAX_HEADERS, `split: ${split}`);
+    assert.ok(whole >= n - limits.PAYLOAD_MAX_HEADERS, `whole: ${whole}`);
+    await t.sequelize.close();
+  });
+
   test('bytes the codec did not write, cut short or of another version are misses, logged once', async () => {
     const t = await setup();
     const { engineOf } = require('../js/clients.js');

@@ -75,6 +75,8 @@ const textBody = (text) => text.slice(text.indexOf('\n') + 1);
 const withPayload = (body, payload) => body.slice(0, body.indexOf('\n') + 1) + payload;
 /** A payload whose type table walks to Object.prototype (the decoder must refuse it). */
 const PROTO_PAYLOAD = '1 row [["D","__proto__","isAdmin"]]\n{"id":1,"name":"forged"}';
+/** A payload whose row has a `__proto__` key spelled with JSON escapes (JSON.parse makes it an own key). */
+const ESCAPED_PROTO_PAYLOAD = (id) => `1 row []\n{"id":${id},"name":"forged","\\u005f_proto__":{"isAdmin":true}}`;
 const forgedRow = (id) => `1 row []\n{"id":${id},"name":"forged","createdAt":0,"updatedAt":0}`;
 
 // ---- the tiers under test ---------------------------------------------------------------------
@@ -378,11 +380,13 @@ for (const [name, makeTier] of TIERS) {
           assert.equal(served.forged, 0, 'no forged entry was served');
         });
       } else {
-        test('a forged payload whose type table walks to __proto__ pollutes nothing', async () => {
+        test('a forged payload walking to __proto__, or holding a __proto__ key in any spelling, pollutes nothing', async () => {
           const [alice] = users;
           const good = await cleanValue(alice);
           try {
             await poisoned(alice, tier.frame(c.entry(db.User, alice.id).bound, withPayload(tier.body(good), PROTO_PAYLOAD)), 'a forged payload walking to __proto__');
+            const escaped = withPayload(tier.body(good), ESCAPED_PROTO_PAYLOAD(alice.id));
+            await poisoned(alice, tier.frame(c.entry(db.User, alice.id).bound, escaped), 'a forged row whose __proto__ key is spelled with escapes');
           } finally {
             delete Object.prototype.isAdmin;
           }

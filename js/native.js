@@ -21,18 +21,29 @@ try {
  */
 function createCache(options) {
   const h = binding.cacheCreate(options);
+  // Where a lookup writes the header id of the payload it returns (see lastHeader).
+  const out = new Uint32Array(1);
   const cache = {
     handle: h,
     slot: (model, method) => binding.cacheSlot(h, model, method),
     tableId: (name) => binding.cacheTableId(h, name),
-    get: (key, slot) => binding.cacheGet(h, key, slot),
+    /**
+     * A lookup (get, lookupTape, lookupPk) returns a Lookup code, or a payload as the in-process
+     * tier keeps it (src/payload.rs): its data, when lastHeader() right after the call is the id
+     * of its header line (for header()), or the whole payload when lastHeader() is 0.
+     */
+    get: (key, slot) => binding.cacheGet(h, key, slot, out),
+    lastHeader: () => out[0],
+    /** The header line interned as `id`, or null. */
+    header: (id) => binding.cacheHeader(h, id),
     /** The id of a key head (and of its bare findByPk's pk attribute; '' for other queries). */
     head: (head, pkAttr) => binding.cacheHead(h, head, pkAttr),
     /** The key of a query gathered on a tape (js/engine/gather.js), or an Unkeyable code. */
     tapeKey: (headId, tape) => binding.cacheTapeKey(h, headId, tape.slots, tape.n, tape.text, tape.text.length, tape.refs),
-    /** Keys a tape and looks it up in one call: the payload, or a Lookup code. */
-    lookupTape: (headId, tape, slot) => binding.cacheLookupTape(h, headId, tape.slots, tape.n, tape.text, tape.text.length, tape.refs, slot),
-    lookupPk: (pkHead, value, slot) => binding.cacheLookupPk(h, pkHead, value, slot),
+    /** Keys a tape and looks it up in one call (a lookup, as get). */
+    lookupTape: (headId, tape, slot) => binding.cacheLookupTape(h, headId, tape.slots, tape.n, tape.text, tape.text.length, tape.refs, slot, out),
+    /** Keys a bare findByPk under a registered head and looks it up in one call (a lookup, as get). */
+    lookupPk: (pkHead, value, slot) => binding.cacheLookupPk(h, pkHead, value, slot, out),
     invalidatePk: (pkHead, value) => binding.cacheInvalidatePk(h, pkHead, value),
     takeDecodeError: () => binding.cacheTakeDecodeError(h),
     /** Starts a read of `key` that depends on `tableIds`; returns its ticket (see release). */
@@ -52,7 +63,7 @@ function createCache(options) {
     recordBypass: (slot, reason) => binding.cacheRecordBypass(h, slot, reason),
     stats: () => binding.cacheStats(h),
   };
-  // Only in builds with the `test-hooks` feature: stores bytes unframed (tests of foreign bytes).
+  // Only in builds with the `test-hooks` feature: stores bytes as an in-process frame (tests of foreign bytes).
   if (typeof binding.cacheFillRaw === 'function') cache.fillRaw = (ticket, frame, ttlMs, slot) => binding.cacheFillRaw(h, ticket, frame, ttlMs, slot);
   return cache;
 }
@@ -170,6 +181,7 @@ module.exports = {
     MAX_INCLUDE_DEPTH: binding.MAX_INCLUDE_DEPTH,
     KEY_MAX_DEPTH: binding.KEY_MAX_DEPTH,
     KEY_MAX_NODES: binding.KEY_MAX_NODES,
+    PAYLOAD_MAX_HEADERS: binding.PAYLOAD_MAX_HEADERS,
   }),
   /** `scrubText(text, secrets, maxChars?)`: text from outside, safe for a log line (src/redact.rs). */
   scrubText: binding.scrubText,

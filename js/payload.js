@@ -16,9 +16,10 @@
 //
 // A payload read back from a cache server is untrusted input. decode() follows a types path only
 // through own properties of the plain objects and arrays JSON.parse made, never through
-// `__proto__`, `constructor` or `prototype`, and refuses data holding a `__proto__` key at all
-// (Sequelize's build would assign it, giving a row a prototype of the data's choosing). Such a
-// payload is an error: the caller treats it as a miss and the database answers.
+// `__proto__`, `constructor` or `prototype`, and refuses data holding a `__proto__` key at all,
+// however it is spelled (`"\u005f_proto__"` parses to the same key; Sequelize's build would
+// assign it, giving a row a prototype of the data's choosing). Such a payload is an error: the
+// caller treats it as a miss and the database answers.
 
 const PAYLOAD_VERSION = 1;
 const VERSION_TEXT = String(PAYLOAD_VERSION);
@@ -156,18 +157,44 @@ function containerAt(parent, step) {
   return parent;
 }
 
-/** Reads a payload back into { shape, data }. Throws on anything it did not write. */
-function decode(payload) {
-  const a = payload.indexOf(' ');
-  const b = payload.indexOf(' ', a + 1);
-  const nl = payload.indexOf('\n', b + 1);
-  if (a < 0 || b < 0 || nl < 0 || payload.slice(0, a) !== VERSION_TEXT) {
-    throw new Error('payload is not in the expected format');
+/**
+ * A payload's header line (`<version> <shape> <types>`) read into `{ shape, types }`. Throws when
+ * it is not one this module writes.
+ */
+function parseHeader(header) {
+  const a = header.indexOf(' ');
+  const b = header.indexOf(' ', a + 1);
+  if (a < 0 || b < 0 || header.slice(0, a) !== VERSION_TEXT) throw new Error('payload is not in the expected format');
+  return { shape: header.slice(a + 1, b), types: parseTypes(header.slice(b + 1)) };
+}
+
+/**
+ * True when JSON text may hold a `__proto__` key: written plainly, or with `\u` escapes, which
+ * can spell any of its letters (JSON has no other way to write them).
+ */
+function mayHoldProtoKey(json) {
+  return json.includes('"__proto__"') || json.includes('\\u');
+}
+
+/** True if a value JSON.parse made has an own `__proto__` key anywhere inside it. */
+function holdsProtoKey(v) {
+  if (v === null || typeof v !== 'object') return false;
+  if (Array.isArray(v)) return v.some(holdsProtoKey);
+  if (Object.prototype.hasOwnProperty.call(v, '__proto__')) return true;
+  for (const k in v) if (holdsProtoKey(v[k])) return true;
+  return false;
+}
+
+/**
+ * Reads a payload's data back, with its parsed header: `{ shape, data }`. `checked` says the
+ * data text is already known to hold no `__proto__` key in any spelling (the in-process tier
+ * checks that once, when it stores a payload split: src/payload.rs); otherwise it is checked here.
+ * Throws on anything this module did not write.
+ */
+function decodeData({ shape, types }, data, checked) {
+  if (!checked && mayHoldProtoKey(data) && (data.includes('"__proto__"') || holdsProtoKey(JSON.parse(data)))) {
+    throw new Error('payload data holds a __proto__ key');
   }
-  const shape = payload.slice(a + 1, b);
-  const types = parseTypes(payload.slice(b + 1, nl));
-  const data = payload.slice(nl + 1);
-  if (data.includes('"__proto__"')) throw new Error('payload data holds a __proto__ key');
   let root = JSON.parse(data);
   for (const entry of types) {
     const tag = entry[0];
@@ -183,4 +210,13 @@ function decode(payload) {
   return { shape, data: root };
 }
 
-module.exports = { encode, decode, UnstorableError, isInstance, PAYLOAD_VERSION };
+/** Reads a whole payload back into { shape, data }. Throws on anything it did not write. */
+function decode(payload) {
+  const a = payload.indexOf(' ');
+  const b = payload.indexOf(' ', a + 1);
+  const nl = payload.indexOf('\n', b + 1);
+  if (a < 0 || b < 0 || nl < 0) throw new Error('payload is not in the expected format');
+  return decodeData(parseHeader(payload.slice(0, nl)), payload.slice(nl + 1), false);
+}
+
+module.exports = { encode, decode, parseHeader, decodeData, UnstorableError, isInstance, PAYLOAD_VERSION };

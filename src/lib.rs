@@ -24,6 +24,7 @@ pub mod fill;
 pub mod frame;
 pub mod key;
 pub mod limits;
+pub mod payload;
 pub mod redact;
 pub mod stats;
 pub mod store;
@@ -40,6 +41,7 @@ use napi_derive::napi;
 use crate::ffi::loop_napi::Js;
 use crate::key::walk::Walker;
 use crate::key::Unkeyable;
+use crate::payload::Body;
 use crate::stats::CacheEvent;
 use crate::store::{FillOutcome, Lookup, Store, StoreOptions, TrustReason};
 
@@ -132,12 +134,36 @@ fn ttl_from_ms(ms: Option<f64>) -> Option<Duration> {
     .map(|m| Duration::from_millis((m as u64).clamp(1, limits::MAX_TTL_MS as u64)))
 }
 
-/// A lookup as JS receives it: the payload, or a [`Lookup`] code.
-fn lookup_key(cache: &Store, key: &str, slot: u32) -> Either<String, u32> {
-  match cache.lookup(key, slot) {
-    Ok(payload) => Either::A(payload),
-    Err(why) => Either::B(why as u32),
-  }
+/// A lookup as JS receives it (see [`cache_get`]): the payload's data with its header's id
+/// written to `out[0]`, the whole payload with 0 written there, or a [`Lookup`] code.
+fn lookup_key<'e>(env: &'e Env, cache: &Store, key: &str, slot: u32, out: &Unknown) -> Result<Unknown<'e>> {
+  let js = ffi::Env::new(env);
+  let answer = cache.lookup_body(key, slot, |body| {
+    let (header, text) = match body {
+      Body::Split { header, data } => (*header, &**data),
+      Body::Whole(text) => (0, &**text),
+    };
+    js.set_first_u32(js.arg(out), header)?;
+    js.create_text(text)
+  });
+  let value = match answer {
+    Ok(made) => made,
+    Err(why) => js.create_u32(why as u32),
+  };
+  value.map(|v| js.into_unknown(env, v)).map_err(|_| napi_failed())
+}
+
+/// The error a lookup throws when N-API itself fails (the caller's query then reads the database).
+fn napi_failed() -> Error {
+  Error::new(Status::GenericFailure, "cache lookup: an N-API call failed".to_owned())
+}
+
+/// A [`Lookup`] code (or [`Lookup::Unkeyable`] plus a reason) as a lookup returns it.
+fn lookup_code<'e>(env: &'e Env, code: u32) -> Result<Unknown<'e>> {
+  let js = ffi::Env::new(env);
+  js.create_u32(code)
+    .map(|v| js.into_unknown(env, v))
+    .map_err(|_| napi_failed())
 }
 
 /// Creates a cache client's store.
@@ -185,10 +211,19 @@ pub fn cache_table_id(cache: &Handle, name: String) -> u32 {
 }
 
 /// The payload stored under `key`, or a [`Lookup`] code (`Corrupt`: then
-/// [`cache_take_decode_error`] says why).
+/// [`cache_take_decode_error`] says why). A payload comes as the in-process tier keeps it (see
+/// [`payload`]): its data, with the id of its header (for [`cache_header`]) written to `out[0]`,
+/// a `Uint32Array`; or whole, with 0 written there.
+#[napi(ts_return_type = "string | number")]
+pub fn cache_get<'e>(env: &'e Env, cache: &Handle, key: String, slot: u32, out: Unknown) -> Result<Unknown<'e>> {
+  lookup_key(env, cache, &key, slot, &out)
+}
+
+/// The header line interned as `id` by the in-process tier (see [`cache_get`]); null for an id
+/// it never gave out.
 #[napi]
-pub fn cache_get(cache: &Handle, key: String, slot: u32) -> Either<String, u32> {
-  lookup_key(cache, &key, slot)
+pub fn cache_header(cache: &Handle, id: u32) -> Option<String> {
+  cache.header(id).map(|h| h.to_string())
 }
 
 /// Registers a key head (`prefix:method:segment`) and, for a model's bare `findByPk`, its
@@ -216,12 +251,19 @@ fn registered_pk_key(
 /// registered by [`cache_head`]) and looks it up in one crossing, so the hottest hit never
 /// turns its key into a JS string. Returns the payload, a [`Lookup`] code (as [`cache_get`]),
 /// or [`Lookup::Unkeyable`] plus an unkeyable-reason code.
-#[napi]
-pub fn cache_lookup_pk(env: Env, cache: &Handle, pk_head: u32, value: Unknown, slot: u32) -> Either<String, u32> {
-  match registered_pk_key(&env, cache, pk_head, &value) {
-    Some(Ok(key)) => lookup_key(cache, &key, slot),
-    Some(Err(why)) => Either::B(Lookup::Unkeyable as u32 + why as u32),
-    None => Either::B(Lookup::Absent as u32),
+#[napi(ts_return_type = "string | number")]
+pub fn cache_lookup_pk<'e>(
+  env: &'e Env,
+  cache: &Handle,
+  pk_head: u32,
+  value: Unknown,
+  slot: u32,
+  out: Unknown,
+) -> Result<Unknown<'e>> {
+  match registered_pk_key(env, cache, pk_head, &value) {
+    Some(Ok(key)) => lookup_key(env, cache, &key, slot, &out),
+    Some(Err(why)) => lookup_code(env, Lookup::Unkeyable as u32 + why as u32),
+    None => lookup_code(env, Lookup::Absent as u32),
   }
 }
 
@@ -324,10 +366,10 @@ pub fn cache_tape_key(
 /// Keys a query gathered on a tape (as [`cache_tape_key`]) and looks it up, in one crossing; its
 /// key text only becomes a JS string if the caller asks for it. Returns the payload, a [`Lookup`]
 /// code (as [`cache_get`]), or [`Lookup::Unkeyable`] plus an unkeyable-reason code.
-#[napi]
+#[napi(ts_return_type = "string | number")]
 #[allow(clippy::too_many_arguments)]
-pub fn cache_lookup_tape(
-  env: Env,
+pub fn cache_lookup_tape<'e>(
+  env: &'e Env,
   cache: &Handle,
   head: u32,
   slots: Unknown,
@@ -336,11 +378,12 @@ pub fn cache_lookup_tape(
   text_len: u32,
   refs: Unknown,
   slot: u32,
-) -> Either<String, u32> {
-  match tape_key(&env, cache, head, &slots, len, &text, text_len, &refs) {
-    Some(Ok(key)) => lookup_key(cache, &key, slot),
-    Some(Err(why)) => Either::B(Lookup::Unkeyable as u32 + why as u32),
-    None => Either::B(Lookup::Absent as u32),
+  out: Unknown,
+) -> Result<Unknown<'e>> {
+  match tape_key(env, cache, head, &slots, len, &text, text_len, &refs) {
+    Some(Ok(key)) => lookup_key(env, cache, &key, slot, &out),
+    Some(Err(why)) => lookup_code(env, Lookup::Unkeyable as u32 + why as u32),
+    None => lookup_code(env, Lookup::Absent as u32),
   }
 }
 
@@ -386,7 +429,7 @@ pub fn cache_fill(cache: &Handle, ticket: u32, payload: String, ttl_ms: Option<f
 #[cfg(feature = "test-hooks")]
 #[napi(skip_typescript)]
 pub fn cache_fill_raw(cache: &Handle, ticket: u32, frame: &[u8], ttl_ms: Option<f64>, slot: u32) -> FillOutcome {
-  cache.fill_frame(ticket, frame.into(), ttl_from_ms(ttl_ms), slot)
+  cache.fill_frame(ticket, frame, ttl_from_ms(ttl_ms), slot)
 }
 
 /// Lands a ticket without storing anything here: true if no invalidation overtook it. Used when

@@ -48,3 +48,8 @@ pub const KEY_MAX_DEPTH: u32 = crate::key::MAX_DEPTH;
 /// Option trees with more values than this are not keyed.
 #[napi]
 pub const KEY_MAX_NODES: u32 = crate::key::MAX_NODES;
+
+/// The most distinct payload header lines the in-process tier keeps split (see `src/payload.rs`);
+/// past it, payloads are kept whole and a hit parses their header line again.
+#[napi]
+pub const PAYLOAD_MAX_HEADERS: u32 = crate::payload::MAX_HEADERS as u32;

@@ -11,6 +11,7 @@ use napi_derive::napi;
 
 use crate::fill::FillGuard;
 use crate::frame::{self, DecodeError};
+use crate::payload::{Body, Headers};
 use crate::stats::{CacheEvent, Stats};
 use crate::tier::memory::{Entry, MemoryTier};
 
@@ -98,6 +99,8 @@ pub struct Store {
   /// (key head, primary-key attribute) pairs registered by [`Store::register_head`]; the
   /// attribute is empty for the head of a gathered query (see `key::tape`).
   heads: RwLock<Vec<(Arc<str>, Arc<str>)>>,
+  /// The header lines of stored payloads (see [`crate::payload`]).
+  headers: Headers,
 }
 
 impl Store {
@@ -112,6 +115,7 @@ impl Store {
       distrust: AtomicU32::new(0),
       last_decode_error: Mutex::new(None),
       heads: RwLock::new(Vec::new()),
+      headers: Headers::default(),
     }
   }
 
@@ -136,12 +140,38 @@ impl Store {
   /// Looks `key` up: its payload, or why not. A corrupt entry's decode error is kept for
   /// [`Store::take_decode_error`].
   pub fn lookup(&self, key: &str, slot: u32) -> Result<String, Lookup> {
-    self.get(key, slot, str::to_owned).map_err(|miss| {
+    self.lookup_body(key, slot, |body| self.joined(body))
+  }
+
+  /// Looks `key` up and hands its payload, as the tier keeps it, to `read`; or says why not (as
+  /// [`Store::lookup`]).
+  pub fn lookup_body<R>(&self, key: &str, slot: u32, read: impl FnOnce(&Body) -> R) -> Result<R, Lookup> {
+    self.get(key, slot, read).map_err(|miss| {
       if let Miss::Corrupt(e) = &miss {
         *self.last_decode_error.lock().expect("lock") = Some(e.to_string());
       }
       Lookup::from(&miss)
     })
+  }
+
+  /// The whole payload text of a body.
+  pub fn joined(&self, body: &Body) -> String {
+    match body {
+      Body::Whole(text) => text.to_string(),
+      Body::Split { header, data } => {
+        let header = self.headers.text(*header).unwrap_or_default();
+        let mut out = String::with_capacity(header.len() + 1 + data.len());
+        out.push_str(&header);
+        out.push('\n');
+        out.push_str(data);
+        out
+      }
+    }
+  }
+
+  /// The header text interned as `id` (see [`crate::payload`]); None for an id never given out.
+  pub fn header(&self, id: u32) -> Option<Arc<str>> {
+    self.headers.text(id)
   }
 
   /// Why the last corrupt entry could not be decoded (once).
@@ -186,8 +216,9 @@ impl Store {
     self.tier.usage()
   }
 
-  /// Looks `key` up and hands its payload to `read`. Counts the hit or the miss on `slot`.
-  pub fn get<R>(&self, key: &str, slot: u32, read: impl FnOnce(&str) -> R) -> Result<R, Miss> {
+  /// Looks `key` up and hands its payload, as the tier keeps it, to `read`. Counts the hit or the
+  /// miss on `slot`.
+  pub fn get<R>(&self, key: &str, slot: u32, read: impl FnOnce(&Body) -> R) -> Result<R, Miss> {
     let found = if self.is_trusted() { self.tier.get(key) } else { None };
     let outcome = match found {
       None => Err(Miss::Absent),
@@ -195,9 +226,10 @@ impl Store {
         self.tier.remove(key);
         Err(Miss::Stale)
       }
-      Some(entry) => match frame::decode(&entry.frame) {
-        Ok(payload) => Ok(read(payload)),
+      Some(entry) => match &entry.body {
+        Ok(body) => Ok(read(body)),
         Err(e) => {
+          let e = e.clone();
           self.tier.remove(key);
           self.stats.record(slot, CacheEvent::Corrupt);
           Err(Miss::Corrupt(e))
@@ -229,18 +261,24 @@ impl Store {
   /// Stores `payload` for `ticket` unless an invalidation overtook it. `ttl` of `None` uses the
   /// client default.
   pub fn fill(&self, ticket: u32, payload: &str, ttl: Option<Duration>, slot: u32) -> FillOutcome {
-    let frame = frame::encode(payload).into_boxed_slice();
-    self.fill_frame(ticket, frame, ttl, slot)
+    self.fill_body(ticket, Ok(self.headers.body(payload)), ttl, slot)
   }
 
-  /// As [`Store::fill`] with an already framed value (also used to store foreign bytes in tests).
-  pub fn fill_frame(&self, ticket: u32, frame: Box<[u8]>, ttl: Option<Duration>, slot: u32) -> FillOutcome {
+  /// As [`Store::fill`] with the payload in an in-process frame (see [`crate::frame`]): how tests
+  /// store bytes the codec did not write, which read back as corrupt entries. The frame is read
+  /// once, here.
+  pub fn fill_frame(&self, ticket: u32, frame: &[u8], ttl: Option<Duration>, slot: u32) -> FillOutcome {
+    let body = frame::decode(frame).map(|payload| self.headers.body(payload));
+    self.fill_body(ticket, body, ttl, slot)
+  }
+
+  fn fill_body(&self, ticket: u32, body: Result<Body, DecodeError>, ttl: Option<Duration>, slot: u32) -> FillOutcome {
     let ttl = ttl.unwrap_or(self.default_ttl);
     let trusted = self.is_trusted();
     let landed = self.guard.land(ticket, |t| {
       if trusted {
         let entry = Entry {
-          frame,
+          body,
           deps: t.deps.clone(),
           ttl,
         };
@@ -319,10 +357,10 @@ mod tests {
   fn read_aside_round_trip() {
     let e = store();
     let s = e.stats().slot("User", "findAll");
-    assert_eq!(e.get("k", s, |p| p.to_owned()), Err(Miss::Absent));
+    assert_eq!(e.lookup("k", s), Err(Lookup::Absent));
     let t = e.begin_fill("k", &[]);
     assert_eq!(e.fill(t, "[1]", None, s), FillOutcome::Stored);
-    assert_eq!(e.get("k", s, |p| p.to_owned()), Ok("[1]".to_owned()));
+    assert_eq!(e.lookup("k", s), Ok("[1]".to_owned()));
     let snap = &e.stats().snapshot()[s as usize];
     assert_eq!((snap.hits, snap.misses, snap.fills), (1, 1, 1));
   }
@@ -410,10 +448,7 @@ mod tests {
     let e = store();
     let s = e.stats().slot("User", "findAll");
     let t = e.begin_fill("k", &[]);
-    assert_eq!(
-      e.fill_frame(t, b"garbage".to_vec().into_boxed_slice(), None, s),
-      FillOutcome::Stored
-    );
+    assert_eq!(e.fill_frame(t, b"garbage", None, s), FillOutcome::Stored);
     assert_eq!(e.get("k", s, |_| ()), Err(Miss::Corrupt(DecodeError::TooShort)));
     assert_eq!(e.get("k", s, |_| ()), Err(Miss::Absent));
     assert_eq!(e.stats().snapshot()[s as usize].corrupt, 1);

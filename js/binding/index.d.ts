@@ -71,9 +71,11 @@ export declare function cacheFill(cache: Handle, ticket: number, payload: string
 
 /**
  * The payload stored under `key`, or a [`Lookup`] code (`Corrupt`: then
- * [`cache_take_decode_error`] says why).
+ * [`cache_take_decode_error`] says why). A payload comes as the in-process tier keeps it (see
+ * [`payload`]): its data, with the id of its header (for [`cache_header`]) written to `out[0]`,
+ * a `Uint32Array`; or whole, with 0 written there.
  */
-export declare function cacheGet(cache: Handle, key: string, slot: number): string | number
+export declare function cacheGet(cache: Handle, key: string, slot: number, out: unknown): string | number
 
 /**
  * Registers a key head (`prefix:method:segment`) and, for a model's bare `findByPk`, its
@@ -81,6 +83,12 @@ export declare function cacheGet(cache: Handle, key: string, slot: number): stri
  * the id, not the text.
  */
 export declare function cacheHead(cache: Handle, head: string, pkAttr: string): number
+
+/**
+ * The header line interned as `id` by the in-process tier (see [`cache_get`]); null for an id
+ * it never gave out.
+ */
+export declare function cacheHeader(cache: Handle, id: number): string | null
 
 /** Removes `key` and voids any fill of it in flight. */
 export declare function cacheInvalidateKey(cache: Handle, key: string): void
@@ -97,14 +105,14 @@ export declare function cacheInvalidatePk(cache: Handle, pkHead: number, value: 
  * turns its key into a JS string. Returns the payload, a [`Lookup`] code (as [`cache_get`]),
  * or [`Lookup::Unkeyable`] plus an unkeyable-reason code.
  */
-export declare function cacheLookupPk(cache: Handle, pkHead: number, value: unknown, slot: number): string | number
+export declare function cacheLookupPk(cache: Handle, pkHead: number, value: unknown, slot: number, out: unknown): string | number
 
 /**
  * Keys a query gathered on a tape (as [`cache_tape_key`]) and looks it up, in one crossing; its
  * key text only becomes a JS string if the caller asks for it. Returns the payload, a [`Lookup`]
  * code (as [`cache_get`]), or [`Lookup::Unkeyable`] plus an unkeyable-reason code.
  */
-export declare function cacheLookupTape(cache: Handle, head: number, slots: unknown, len: number, text: unknown, textLen: number, refs: unknown, slot: number): string | number
+export declare function cacheLookupTape(cache: Handle, head: number, slots: unknown, len: number, text: unknown, textLen: number, refs: unknown, slot: number, out: unknown): string | number
 
 /** Counts a call that went to the database without touching the cache. */
 export declare function cacheRecordBypass(cache: Handle, slot: number, reason: string): void
@@ -300,6 +308,12 @@ export interface OpenedText {
   /** Why the text was rejected (see [`frame::DecodeError`]). */
   rejected?: string
 }
+
+/**
+ * The most distinct payload header lines the in-process tier keeps split (see `src/payload.rs`);
+ * past it, payloads are kept whole and a hit parses their header line again.
+ */
+export declare const PAYLOAD_MAX_HEADERS: number
 
 /**
  * The key of `findByPk(value)` when the call has no other options and the model no active

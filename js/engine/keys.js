@@ -220,19 +220,21 @@ class Keys {
 
   /**
    * Keys a query spec and looks it up in the in-process tier, in one native call:
-   * `{ got, key }`, where got is the payload or a Lookup code (Unkeyable + reason when it cannot
-   * be keyed) and key is the key text on a miss, and on a hit only if `hitKey` asks for it.
+   * `{ got, key, header }`, where got is the payload or a Lookup code (Unkeyable + reason when it
+   * cannot be keyed), key is the key text on a miss, and on a hit only if `hitKey` asks for it,
+   * and header is the payload's header id (see native.js lastHeader).
    */
   lookup(spec, slot, hitKey) {
     const { cache } = this;
     const r = withTape(spec.scope, spec.keyOptions, (tape) => {
       const got = cache.lookupTape(spec.headId, tape, slot);
-      if ((typeof got === 'string' && !hitKey) || got >= Lookup.Unkeyable) return { got, key: undefined };
+      const header = cache.lastHeader();
+      if ((typeof got === 'string' && !hitKey) || got >= Lookup.Unkeyable) return { got, key: undefined, header };
       // A miss needs its key for the fill: read from the same tape (its getters ran once).
       const key = cache.tapeKey(spec.headId, tape);
-      return typeof key === 'string' ? { got, key } : { got: Lookup.Unkeyable + key, key: undefined };
+      return typeof key === 'string' ? { got, key, header } : { got: Lookup.Unkeyable + key, key: undefined, header };
     });
-    return r.refused === undefined ? r : { got: Lookup.Unkeyable + r.refused, key: undefined };
+    return r.refused === undefined ? r : { got: Lookup.Unkeyable + r.refused, key: undefined, header: 0 };
   }
 
   /**

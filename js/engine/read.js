@@ -60,6 +60,11 @@ class ReadPath {
     this.inflight = new Map();
     /** Validated build options per key (see hydrate.prepareBuild); bounded, cleared when full. */
     this.builds = new Map();
+    /**
+     * Parsed header lines of in-process payloads (or the Error one gave), by the id the store
+     * interned it under. Ids are never reused, and the store gives out at most a few thousand.
+     */
+    this.headers = [];
   }
 
   /**
@@ -98,9 +103,9 @@ class ReadPath {
         return this.#missPlan(call, slot, key, options, true);
       }
       // A hit needs its key text only to memoize build options that are not the trivial ones.
-      const { got, key: known } = this.#lookup(spec, slot, simpleBuild(Model, options) === undefined);
+      const { got, key: known, header } = this.#lookup(spec, slot, simpleBuild(Model, options) === undefined);
       if (typeof got === 'string') {
-        const value = this.#rebuild(got, known, spec, call, options);
+        const value = this.#rebuild(got, header, known, spec, call, options);
         if (value !== undefined) return { hit: value };
       } else if (got >= Lookup.Unkeyable) {
         store.recordBypass(slot, native.unkeyableReason(got - Lookup.Unkeyable));
@@ -146,17 +151,46 @@ class ReadPath {
    */
   #lookup(spec, slot, hitKey) {
     const store = this.engine.native;
-    if (spec.fixed !== undefined) return { got: store.get(spec.fixed, slot), key: spec.fixed };
-    if (spec.pk !== undefined) return { got: store.lookupPk(spec.pkHead, spec.value, slot), key: undefined };
+    if (spec.fixed !== undefined) {
+      const got = store.get(spec.fixed, slot);
+      return { got, key: spec.fixed, header: store.lastHeader() };
+    }
+    if (spec.pk !== undefined) {
+      const got = store.lookupPk(spec.pkHead, spec.value, slot);
+      return { got, key: undefined, header: store.lastHeader() };
+    }
     return this.engine.keys.lookup(spec, slot, hitKey);
+  }
+
+  /**
+   * A payload the in-process tier returned, decoded: its data under header id `header`, or the
+   * whole payload when `header` is 0 (see native.js lastHeader). Throws when it cannot be decoded.
+   */
+  #decodeHit(text, header) {
+    if (header === 0) return payload.decode(text);
+    let h = this.headers[header];
+    if (h === undefined) {
+      try {
+        h = payload.parseHeader(this.engine.native.header(header) ?? '');
+      } catch (err) {
+        h = err;
+      }
+      this.headers[header] = h;
+    }
+    if (h instanceof Error) throw h;
+    return payload.decodeData(h, text, true);
   }
 
   /**
    * The result a stored payload stands for, or undefined when the caller must not be answered with
    * it (an empty result where the read rejects on empty). Throws when the payload cannot be rebuilt.
    */
-  #fromPayload(text, key, { Model, method }, options) {
-    const stored = payload.decode(text);
+  #fromPayload(text, key, call, options) {
+    return this.#answer(payload.decode(text), key, call, options);
+  }
+
+  /** As #fromPayload, for a decoded payload. */
+  #answer(stored, key, { Model, method }, options) {
     if (!SHAPES[method].includes(stored.shape)) throw new Error(`a ${stored.shape} entry cannot answer ${method}`);
     const value = fromStored(Model, this.#buildFor(key, Model, options), stored);
     return isEmptyResult(value) && rejectsOnEmpty(Model, options) ? undefined : value;
@@ -179,9 +213,9 @@ class ReadPath {
    * The result of an in-process hit, or undefined: when it must not answer (#fromPayload), or when
    * it cannot be rebuilt (the entry is dropped, logged).
    */
-  #rebuild(text, known, spec, call, options) {
+  #rebuild(text, header, known, spec, call, options) {
     try {
-      return this.#fromPayload(text, known, call, options);
+      return this.#answer(this.#decodeHit(text, header), known, call, options);
     } catch (err) {
       const key = known !== undefined ? known : this.engine.keys.text(spec);
       if (typeof key === 'string') this.engine.native.invalidateKey(key);

@@ -40,7 +40,7 @@ pub mod uv;
 use std::ffi::{c_char, c_void, CStr};
 use std::marker::PhantomData;
 use std::ptr;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 use napi::bindgen_prelude::{JsValue, Unknown};
 use napi::sys;
@@ -534,6 +534,54 @@ impl<'e> Env<'e> {
       return Ok(units);
     }
     self.utf16(v, units)
+  }
+
+  /// Writes `value` as the first element of a `Uint32Array`; [`Failed`] if `v` is another kind
+  /// of value or is empty.
+  pub fn set_first_u32(self, v: Value<'e>, value: u32) -> Result<()> {
+    let (kind, len, data) = self.typed_array_info(v)?;
+    let base = data as *mut u32;
+    if TypedArrayKind::from_napi(kind) != Some(TypedArrayKind::Uint32)
+      || len < 1
+      || base.is_null()
+      || !base.is_aligned()
+    {
+      return Err(Failed);
+    }
+    // SAFETY: as in `typed_array`: N-API says `data` points at the array's first element, which
+    // exists (len >= 1), within a backing store no JS has had a chance to detach or shrink since
+    // and which does not move. The store is atomic, so another thread using a shared buffer meets
+    // some value, never undefined behaviour here; `AtomicU32` has the size of `u32` and `base`
+    // was checked to have its alignment.
+    unsafe { AtomicU32::from_ptr(base) }.store(value, Ordering::Relaxed);
+    Ok(())
+  }
+
+  /// A new JS string holding `s`: copied byte for byte when it is ASCII (no UTF-8 decoding).
+  pub fn create_text(self, s: &str) -> Result<Value<'e>> {
+    if !s.is_ascii() {
+      return self.create_string(s);
+    }
+    let len = isize::try_from(s.len()).map_err(|_| Failed)?;
+    let mut v = ptr::null_mut();
+    // SAFETY: env is valid; `s` is `len` readable bytes, all ASCII and so the same characters
+    // read as Latin-1; `v` is a live local.
+    check(unsafe { sys::napi_create_string_latin1(self.raw, s.as_ptr() as *const c_char, len, &mut v) })?;
+    Ok(self.wrap(v))
+  }
+
+  /// A new JS number holding `n`.
+  pub fn create_u32(self, n: u32) -> Result<Value<'e>> {
+    let mut v = ptr::null_mut();
+    // SAFETY: env is valid; `v` is a live local.
+    check(unsafe { sys::napi_create_uint32(self.raw, n, &mut v) })?;
+    Ok(self.wrap(v))
+  }
+
+  /// `v` as napi-rs's `Unknown`, to return it from the `#[napi]` function whose environment this is.
+  pub fn into_unknown(self, env: &'e napi::Env, v: Value<'e>) -> Unknown<'e> {
+    // SAFETY: `v` is a live handle of this callback's environment (invariant 2), which `env` is.
+    unsafe { Unknown::from_raw_unchecked(env.raw(), v.raw) }
   }
 
   /// `obj[name]` for a static name (getters run).

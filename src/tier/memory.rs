@@ -11,6 +11,8 @@ use moka::notification::RemovalCause;
 use moka::sync::Cache;
 use moka::Expiry;
 
+use crate::frame::DecodeError;
+use crate::payload::Body;
 use crate::stats::Stats;
 
 /// Fixed bytes charged per entry on top of its key and value, for moka's own bookkeeping.
@@ -19,8 +21,9 @@ pub const ENTRY_OVERHEAD: u32 = 96;
 /// A stored value and what it was computed from.
 #[derive(Debug)]
 pub struct Entry {
-  /// The in-process frame (see [`crate::frame`]).
-  pub frame: Box<[u8]>,
+  /// The payload, split or whole (see [`crate::payload`]); or why bytes stored as a frame could
+  /// not be read, which a lookup reports as a corrupt entry.
+  pub body: Result<Body, DecodeError>,
   /// (model id, generation) pairs the value was read under; stale once any generation moved.
   pub deps: Box<[(u32, u64)]>,
   /// Time to live, fixed when the entry is stored.
@@ -58,7 +61,8 @@ impl MemoryTier {
     let cache = Cache::builder()
       .max_capacity(max_bytes)
       .weigher(|k: &Arc<str>, v: &Arc<Entry>| -> u32 {
-        let bytes = k.len() + v.frame.len() + v.deps.len() * 12;
+        let body = v.body.as_ref().map_or(0, Body::len);
+        let bytes = k.len() + body + v.deps.len() * 12;
         u32::try_from(bytes).unwrap_or(u32::MAX).saturating_add(ENTRY_OVERHEAD)
       })
       .expire_after(PerEntryTtl)
@@ -108,7 +112,7 @@ mod tests {
 
   fn entry(n: usize, ttl_ms: u64) -> Entry {
     Entry {
-      frame: vec![b'x'; n].into_boxed_slice(),
+      body: Ok(Body::Whole("x".repeat(n).into())),
       deps: Box::new([]),
       ttl: Duration::from_millis(ttl_ms),
     }
