@@ -44,6 +44,8 @@ function createCache(options) {
     lookupTape: (headId, tape, slot) => binding.cacheLookupTape(h, headId, tape.slots, tape.n, tape.text, tape.text.length, tape.refs, slot, out),
     /** Keys a bare findByPk under a registered head and looks it up in one call (a lookup, as get). */
     lookupPk: (pkHead, value, slot) => binding.cacheLookupPk(h, pkHead, value, slot, out),
+    /** The key lookupPk builds, or an Unkeyable code. */
+    pkKey: (pkHead, value) => binding.cachePkKey(h, pkHead, value),
     invalidatePk: (pkHead, value) => binding.cacheInvalidatePk(h, pkHead, value),
     takeDecodeError: () => binding.cacheTakeDecodeError(h),
     /** Starts a read of `key` that depends on `tableIds`; returns its ticket (see release). */

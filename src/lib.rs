@@ -267,6 +267,17 @@ pub fn cache_lookup_pk<'e>(
   }
 }
 
+/// The key [`cache_lookup_pk`] builds for `value` under a registered head, or an unkeyable-reason
+/// code (0 for an unknown head). Saves passing the head and attribute texts on every call.
+#[napi]
+pub fn cache_pk_key(env: Env, cache: &Handle, pk_head: u32, value: Unknown) -> Either<String, u32> {
+  match registered_pk_key(&env, cache, pk_head, &value) {
+    Some(Ok(key)) => Either::A(key),
+    Some(Err(why)) => Either::B(why as u32),
+    None => Either::B(0),
+  }
+}
+
 /// Removes the entry whose key [`cache_lookup_pk`] would build for `value` under a registered
 /// head (an entity entry), voiding any fill of it in flight. One crossing per write.
 #[napi]

@@ -114,6 +114,12 @@ export declare function cacheLookupPk(cache: Handle, pkHead: number, value: unkn
  */
 export declare function cacheLookupTape(cache: Handle, head: number, slots: unknown, len: number, text: unknown, textLen: number, refs: unknown, slot: number, out: unknown): string | number
 
+/**
+ * The key [`cache_lookup_pk`] builds for `value` under a registered head, or an unkeyable-reason
+ * code (0 for an unknown head). Saves passing the head and attribute texts on every call.
+ */
+export declare function cachePkKey(cache: Handle, pkHead: number, value: unknown): string | number
+
 /** Counts a call that went to the database without touching the cache. */
 export declare function cacheRecordBypass(cache: Handle, slot: number, reason: string): void
 

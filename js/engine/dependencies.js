@@ -29,6 +29,10 @@ function entityTableOf(Model) {
  * is deeper than MAX_INCLUDE_DEPTH (the caller then does not cache the read).
  */
 function tablesRead(Model, options) {
+  // Most reads include nothing: their table alone, without the walk.
+  if (typeof Model === 'function' && (options == null || options.include == null) && !(Model._scope && Model._scope.include)) {
+    return [tableNameOf(Model)];
+  }
   const tables = new Set();
   const scoped = new Set();
   // `include: { all: true, nested: true }` expands each model once: a cycle of associations

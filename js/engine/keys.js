@@ -259,7 +259,7 @@ class Keys {
     if (spec.fixed !== undefined) return spec.fixed;
     let k;
     if (spec.pk !== undefined) {
-      k = native.pkKey(spec.head, spec.pk, spec.value);
+      k = this.cache.pkKey(spec.pkHead, spec.value);
     } else {
       const { cache } = this;
       const r = withTape(spec.scope, spec.keyOptions, (tape) => cache.tapeKey(spec.headId, tape));

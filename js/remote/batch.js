@@ -95,9 +95,13 @@ class NativeAdapter {
     if (this.closed) throw new Error('the cache client is closed');
   }
 
-  /** Values of several paths (see #read). */
-  async read(paths) {
-    this.checkOpen();
+  /** Values of several paths (see #read). Not an async function: a hit's promise has one hop less. */
+  read(paths) {
+    try {
+      this.checkOpen();
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return this.#read(paths.map((p) => this.key(p)));
   }
 

@@ -334,19 +334,39 @@ function rejected(report, what, reason) {
 function parseEntry(v, key) {
   const nl = v.indexOf('\n');
   if (!v.startsWith(ENTRY_PREFIX) || nl < 0) return new Rejected('not an entry');
+  const headText = v.slice(ENTRY_PREFIX.length, nl);
+  let head = entryHeads.get(headText);
+  if (head === undefined) {
+    head = parseEntryHead(headText);
+    if (entryHeads.size >= MAX_ENTRY_HEADS) entryHeads.clear();
+    entryHeads.set(headText, head);
+  }
+  if (head instanceof Rejected) return head;
+  if (head.key !== key) return new Rejected('entry written for another key');
+  return { deps: head.deps, payload: v.slice(nl + 1) };
+}
+
+/**
+ * Checked entry heads by their text: `{ key, deps }` (deps frozen), or the Rejected one gave. A
+ * head repeats on every hit of its entry until a table it read moves; bounded, cleared when full.
+ */
+const entryHeads = new Map();
+const MAX_ENTRY_HEADS = 1024;
+
+function parseEntryHead(text) {
   let head;
   try {
-    head = JSON.parse(v.slice(ENTRY_PREFIX.length, nl));
+    head = JSON.parse(text);
   } catch {
     return new Rejected('entry header is not JSON');
   }
   if (!Array.isArray(head) || head.length !== 2 || typeof head[0] !== 'string') return new Rejected('entry header malformed');
-  if (head[0] !== key) return new Rejected('entry written for another key');
   const deps = head[1];
   if (!Array.isArray(deps) || !deps.every((d) => Array.isArray(d) && d.length === 2 && typeof d[0] === 'string' && typeof d[1] === 'string' && TOKEN_FORMAT.test(d[1]))) {
     return new Rejected('entry dependencies malformed');
   }
-  return { deps, payload: v.slice(nl + 1) };
+  for (const d of deps) Object.freeze(d);
+  return { key: head[0], deps: Object.freeze(deps) };
 }
 
 /** The tier over a user's JS adapter, its values in text frames sealed by the Rust core. */
