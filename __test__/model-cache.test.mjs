@@ -316,6 +316,29 @@ describe('bypasses: reads that must not touch the cache', () => {
     assert.equal(sql.length, n, 'with hooks: false the read is cached');
   });
 
+  for (const hook of ['beforeFind', 'beforeFindAfterExpandIncludeAll', 'beforeFindAfterOptions', 'afterFind', 'beforeCount']) {
+    test(`a ${hook} hook on the model, or on the Sequelize instance, bypasses`, async () => {
+      const { sequelize, cache } = t;
+      const M = sequelize.define(`Hooked_${hook}`, { name: DataTypes.STRING });
+      await M.sync();
+      M.addHook(hook, () => {});
+      const read = hook === 'beforeCount' ? () => cache.wrap(M).count() : () => cache.wrap(M).findAll();
+      await assertBypassed('hooks', read);
+
+      const other = new Sequelize({ dialect: 'sqlite', storage: ':memory:', logging: false });
+      try {
+        const N = other.define('Plain', { name: DataTypes.STRING });
+        await N.sync();
+        other.addHook(hook, () => {});
+        const before = t.client.stats().bypassReasons.hooks ?? 0;
+        await (hook === 'beforeCount' ? cache.wrap(N).count() : cache.wrap(N).findAll());
+        assert.equal(t.client.stats().bypassReasons.hooks, before + 1, `an instance-wide ${hook} hook bypasses`);
+      } finally {
+        await other.close();
+      }
+    });
+  }
+
   test('queries the encoder cannot key', async () => {
     const { cache, User } = t;
     class Opaque {}

@@ -105,11 +105,12 @@ async function measure(op, { isAsync }) {
 
 /**
  * Measures two async ops the same way, with the same n per batch, in interleaved batches
- * (A, B, A, B, ...) so that drift of the machine affects both alike. Returns { a, b, pairRatio }:
+ * (A, B, A, B, ...) so that drift of the machine affects both alike (`syncA`: A is synchronous,
+ * called without await). Returns { a, b, pairRatio }:
  * a and b as measure() returns them, pairRatio the median over the pairs of (B batch / A batch).
  */
-async function measurePair(opA, opB, { batches }) {
-  const runA = batchRunner(opA, true);
+async function measurePair(opA, opB, { batches, syncA = false }) {
+  const runA = batchRunner(opA, !syncA);
   const runB = batchRunner(opB, true);
   const nA = await calibrate(runA);
   const nB = await calibrate(runB);
@@ -552,7 +553,7 @@ async function main() {
   // 8b. The in-process hit path query by query (bench/hits.mjs): key, hit, floor.
   if (process.env.BENCH_HITS !== '0') {
     try {
-      await hitsBench({ measure, printTable, printRatios, fmtUs, dim, green, red, check }, { client, mc, models, counts, ids });
+      await hitsBench({ measure, measurePair, printTable, printRatios, fmtUs, dim, green, red, check }, { client, mc, models, counts, ids });
     } catch (err) {
       problems.push(`hit-path section failed: ${err && err.stack}`);
     }

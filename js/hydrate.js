@@ -81,7 +81,7 @@ function buildRows(Model, build, rows) {
 function fromStored(Model, build, { shape, data }) {
   switch (shape) {
     case 'row':
-      return buildRows(Model, build, [data])[0];
+      return build.include === undefined ? Model.build(data, build) : Model.bulkBuild([data], build)[0];
     case 'rows':
       return buildRows(Model, build, data);
     case 'page':
