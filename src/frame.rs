@@ -1,9 +1,12 @@
-//! The formats of stored values: every byte a tier keeps is a *frame* that lets a reader reject,
-//! as a miss, anything it did not write — another program's bytes, a value cut short, a flipped
-//! byte, a newer format, a value copied from another key.
+//! The formats of stored values: every byte a network tier keeps is a *frame* that lets a reader
+//! reject, as a miss, anything it did not write — another program's bytes, a value cut short, a
+//! flipped byte, a newer format, a value copied from another key.
 //!
-//! **In-process frames** (version 1) are what the in-process tier keeps. The payload is what the
-//! JS shim produced (rows as JSON plus a type manifest, see `js/payload.js`):
+//! **In-process frames** (version 1) carry a payload (rows as JSON plus a type manifest, see
+//! `js/payload.js`) into the in-process tier as bytes: they are read once, when stored
+//! (`Store::fill_frame`, which tests use to store bytes this library did not write), and a frame
+//! that does not read is kept as a corrupt entry, a miss. The tier itself keeps payloads as text,
+//! split at their header line (`src/payload.rs`), so a hit checks nothing again.
 //!
 //! ```text
 //! offset  size  field
