@@ -57,6 +57,55 @@ describe('read-aside', () => {
     assert.deepEqual([s.hits, s.misses, s.fills], [1, 1, 1]);
   });
 
+  test('a hit shows what the database read shows: its own attributes, getters and virtual attributes, also where another query differs only in them', async () => {
+    const { cache, User, Post } = t;
+    const variants = [
+      { include: [Post], order: [['id', 'ASC']], limit: 3 },
+      { include: [Post], order: [['id', 'DESC']], limit: 2 },
+      { include: [{ model: Post, attributes: ['id'] }], order: [['id', 'ASC']] },
+      { include: [{ model: Post, attributes: ['id', 'title'] }], order: [['id', 'ASC']] },
+      { include: [Post], attributes: ['id', 'username'], order: [['id', 'ASC']] },
+      { include: [Post], attributes: ['id'], order: [['id', 'ASC']] },
+      { include: [{ model: Post, attributes: { exclude: ['title'] } }], attributes: { exclude: ['birthday'] }, order: [['id', 'ASC']] },
+    ];
+    const shape = (rows) => rows.map((r) => ({ keys: Object.keys(r.get({ plain: true })), row: r.get({ plain: true }), json: r.toJSON() }));
+    // A getter is read only for the attributes a query selected (Sequelize's get()), so a hit built
+    // with another query's attributes would show it where the database read does not, or not show
+    // it; getterMethods are not attributes at all; a virtual attribute's dependencies are selected
+    // with it.
+    const Gadget = t.sequelize.define(
+      'Gadget',
+      {
+        name: DataTypes.STRING,
+        shout: { type: DataTypes.VIRTUAL(DataTypes.STRING, ['name']), get() { return `${this.getDataValue('name')}!`; } },
+      },
+      { getterMethods: { loud() { return `LOUD ${this.getDataValue('name')}`; } } },
+    );
+    Gadget.belongsTo(User);
+    User.hasMany(Gadget);
+    await Gadget.sync();
+    await Gadget.bulkCreate([{ name: 'a', UserId: 1 }, { name: 'b', UserId: 2 }]);
+    const cases = [
+      ...variants.map((o) => [User, o]),
+      [Gadget, { order: [['id', 'ASC']] }],
+      [Gadget, { attributes: ['id'], order: [['id', 'ASC']] }],
+      [Gadget, { attributes: ['id', 'shout'], order: [['id', 'ASC']], limit: 5 }],
+      [Gadget, { attributes: ['id', 'name', 'shout'], order: [['id', 'ASC']], limit: 5 }],
+      [User, { include: [Gadget], order: [['id', 'ASC']] }],
+      [User, { include: [{ model: Gadget, attributes: ['id'] }], order: [['id', 'ASC']] }],
+      [User, { include: [{ model: Gadget, attributes: ['id', 'shout'] }], order: [['id', 'ASC']] }],
+      [User, { include: [{ model: Gadget, attributes: ['id', 'name', 'shout'] }], order: [['id', 'ASC']] }],
+    ];
+    for (const [M, o] of cases) await cache.wrap(M).findAll(o);
+    for (const [M, o] of cases) {
+      const before = t.sql.length;
+      const hit = await cache.wrap(M).findAll(o);
+      assert.equal(t.sql.length, before, 'a hit');
+      const fresh = await M.findAll(o);
+      assert.deepEqual(JSON.parse(JSON.stringify(shape(hit))), JSON.parse(JSON.stringify(shape(fresh))), `${M.name} ${JSON.stringify(o)}`);
+    }
+  });
+
   test('findOne, findAll, count and findAndCountAll are all read-aside', async () => {
     const { cache, User, Post, sql } = t;
     const queries = [

@@ -29,12 +29,14 @@ function toStored(result) {
   return { shape: 'value', data: result };
 }
 
-/** Build options when neither the call nor the model's scope names includes or attributes. */
-const SIMPLE_BUILD = Object.freeze({ isNewRecord: false, raw: true });
+/** Per model: the build options of a read that names no includes and no attributes. */
+const simpleBuilds = new WeakMap();
 
 /**
  * The build options of a read whose call and model scope name no includes and no attributes
- * (the same for every such read, so never memoized), or undefined for any other read.
+ * (the same for every such read of a model, so never memoized by key), or undefined for any
+ * other read. As findAll, they name every attribute of the model (and what its virtual
+ * attributes depend on): Sequelize's get() leaves out getters (getterMethods) not among them.
  */
 function simpleBuild(Model, options) {
   const scope = Model._scope;
@@ -42,16 +44,24 @@ function simpleBuild(Model, options) {
     (options == null || (options.include === undefined && options.attributes === undefined)) &&
     (scope == null || (scope.include === undefined && scope.attributes === undefined))
   ) {
-    return SIMPLE_BUILD;
+    let s = simpleBuilds.get(Model);
+    if (s === undefined || s.rawAttributes !== Model.rawAttributes) {
+      const attributes = Object.freeze(Model._injectDependentVirtualAttributes(Object.keys(Model.rawAttributes)));
+      s = { rawAttributes: Model.rawAttributes, build: Object.freeze({ isNewRecord: false, raw: true, attributes }) };
+      simpleBuilds.set(Model, s);
+    }
+    return s.build;
   }
   return undefined;
 }
 
 /**
- * The options a database read builds its instances with, for `options` on `Model`: the caller's
- * options with the model's scope injected, attributes expanded and the include tree validated,
- * exactly as findAll prepares them. The result depends only on what the query's key captures,
- * so callers may reuse it for every hit of one key; it is never mutated by a build
+ * The options a database read builds its instances with, for `options` on `Model`: prepared as
+ * findAll prepares them (the model's scope injected, includes conformed and expanded, attributes
+ * expanded, the include tree validated) and as the query then builds with them (the attributes
+ * the caller selected plus what their virtual attributes depend on; each include's own). The
+ * result depends only on the model, its scope and the call's include tree and attributes, so
+ * callers may reuse it for every hit of any query that has those; it is never mutated by a build
  * (`includeValidated` skips the validation that would).
  */
 function prepareBuild(Model, options) {
@@ -60,12 +70,22 @@ function prepareBuild(Model, options) {
   const Utils = Model.sequelize.constructor.Utils;
   const o = Utils.cloneDeep(options || {});
   Model._injectScope(o);
+  Model._conformIncludes(o, Model);
   Model._expandAttributes(o);
-  const build = { isNewRecord: false, raw: true, include: o.include, attributes: o.attributes };
-  if (build.include !== undefined) {
-    Model._conformIncludes(build, Model);
-    Model._expandIncludeAll(build);
-    Model._validateIncludedElements(build);
+  Model._expandIncludeAll(o);
+  // Only what building reads: the include tree and the attributes (not where, order or limit).
+  const v = { include: o.include, attributes: o.attributes, raw: o.raw };
+  v.originalAttributes = Model._injectDependentVirtualAttributes(v.attributes);
+  if (v.include) {
+    v.hasJoin = true;
+    Model._validateIncludedElements(v);
+  }
+  if (!v.attributes) v.originalAttributes = Model._injectDependentVirtualAttributes(Object.keys(Model.rawAttributes));
+  const build = { isNewRecord: false, raw: true, attributes: v.originalAttributes || v.attributes };
+  if (v.include) {
+    build.include = v.include;
+    build.includeNames = v.includeNames;
+    build.includeMap = v.includeMap;
     build.includeValidated = true;
   }
   return build;

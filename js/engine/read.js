@@ -25,6 +25,12 @@ const PENDING_INVALIDATION = 'invalidation-pending';
 /** Upper bound of the per-key build-options memo. */
 const MAX_MEMOIZED_BUILDS = 1024;
 
+/** Sets `key` in a bounded memo (cleared when full). */
+function remember(memo, key, value) {
+  if (memo.size >= MAX_MEMOIZED_BUILDS) memo.clear();
+  memo.set(key, value);
+}
+
 /** Stored shapes each method can return (hydrate.js toStored); anything else is not ours. */
 const SHAPES = {
   findByPk: ['row', 'value'],
@@ -60,6 +66,8 @@ class ReadPath {
     this.inflight = new Map();
     /** Validated build options per key (see hydrate.prepareBuild); bounded, cleared when full. */
     this.builds = new Map();
+    /** The same build options by the key of their include tree and attributes (see #buildFor). */
+    this.buildShapes = new Map();
     /**
      * Parsed header lines of in-process payloads (or the Error one gave), by the id the store
      * interned it under. Ids are never reused, and the store gives out at most a few thousand.
@@ -196,17 +204,34 @@ class ReadPath {
     return isEmptyResult(value) && rejectsOnEmpty(Model, options) ? undefined : value;
   }
 
-  /** Build options for a hit of `key`, memoized when they are not the trivial ones. */
+  /**
+   * Build options for a hit of `key`, memoized when they are not the trivial ones: by the query's
+   * key, and by the key of its include tree and attributes alone, which is all they depend on
+   * (hydrate.prepareBuild). So the first hit of a query that differs from an earlier one only in
+   * its where, order or limit reuses that one's validated include tree, which Sequelize has
+   * already prepared for building as well.
+   */
   #buildFor(key, Model, options) {
+    const simple = simpleBuild(Model, options);
+    if (simple !== undefined) return simple;
     let b = key === undefined ? undefined : this.builds.get(key);
+    if (b !== undefined) return b;
+    const shape = key === undefined ? undefined : this.#buildShape(Model, options);
+    b = shape === undefined ? undefined : this.buildShapes.get(shape);
     if (b === undefined) {
       b = prepareBuild(Model, options);
-      if (key !== undefined && b.include !== undefined) {
-        if (this.builds.size >= MAX_MEMOIZED_BUILDS) this.builds.clear();
-        this.builds.set(key, b);
-      }
+      if (shape !== undefined) remember(this.buildShapes, shape, b);
     }
+    if (key !== undefined) remember(this.builds, key, b);
     return b;
+  }
+
+  /** The key of the part of a read's options its build options depend on, or undefined. */
+  #buildShape(Model, options) {
+    const part = options == null ? {} : { include: options.include, attributes: options.attributes };
+    const spec = this.engine.keys.querySpec(Model, 'findAll', [part]);
+    const text = spec === null ? undefined : this.engine.keys.text(spec);
+    return typeof text === 'string' ? text : undefined;
   }
 
   /**
@@ -443,6 +468,7 @@ class ReadPath {
   /** Forgets memoized build options (after clear()). */
   clear() {
     this.builds.clear();
+    this.buildShapes.clear();
   }
 }
 
