@@ -63,6 +63,13 @@ export const QUERIES = {
       order: byId,
     }),
   },
+  usersVirtual: {
+    model: 'User',
+    methods: ['findAll', 'findOne'],
+    ordered: true,
+    params: (r) => ({ v: r.pick([0, 1, 2, 3]) }),
+    options: (M, p) => ({ attributes: ['id', 'tag'], where: { visits: { [Op.gte]: p.v } }, order: byId }),
+  },
   usersWithPostsComments: {
     model: 'User',
     methods: ['findAll', 'findOne'],

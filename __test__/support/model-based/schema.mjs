@@ -56,8 +56,21 @@ export function defineModels(sequelize, { schema } = {}) {
       balance: { type: DataTypes.DECIMAL(10, 2), allowNull: false, defaultValue: '0.00' },
       born: DataTypes.DATE,
       meta: DataTypes.JSON,
+      // A virtual attribute with a dependency: selected, it brings `handle` along.
+      tag: {
+        type: DataTypes.VIRTUAL(DataTypes.STRING, ['handle']),
+        get() {
+          return `@${this.getDataValue('handle')}`;
+        },
+      },
     },
     opts({
+      // Not an attribute: get() shows it only when a read names no attributes.
+      getterMethods: {
+        shout() {
+          return typeof this.getDataValue('name') === 'string' ? this.getDataValue('name').toUpperCase() : null;
+        },
+      },
       scopes: { active: { where: { active: true } } },
       hooks: {
         // A write hook that changes what is stored (the cache must hold the stored value).
