@@ -46,14 +46,29 @@ function simpleBuild(Model, options) {
   ) {
     let s = simpleBuilds.get(Model);
     if (s === undefined || s.rawAttributes !== Model.rawAttributes) {
-      const attributes = Object.freeze(Model._injectDependentVirtualAttributes(Object.keys(Model.rawAttributes)));
-      s = { rawAttributes: Model.rawAttributes, build: Object.freeze({ isNewRecord: false, raw: true, attributes }) };
+      s = { rawAttributes: Model.rawAttributes, build: bareBuild(Model) };
       simpleBuilds.set(Model, s);
     }
     return s.build;
   }
   return undefined;
 }
+
+/**
+ * The build options of a read naming no attributes. The query's are every attribute (and what the
+ * virtual ones depend on). They matter only to a model with custom getters (get() shows a getter
+ * only for a named attribute) or virtual attributes (build() sets only named attributes and virtual
+ * ones); for any other model, the stored row holds exactly the query's attributes, so building
+ * without the list gives the same instance, by Sequelize's faster path.
+ */
+function bareBuild(Model) {
+  if (!Model.prototype._hasCustomGetters && !Model._hasVirtualAttributes) return SIMPLE_BUILD;
+  const attributes = Object.freeze(Model._injectDependentVirtualAttributes(Object.keys(Model.rawAttributes)));
+  return Object.freeze({ isNewRecord: false, raw: true, attributes });
+}
+
+/** Build options of a bare read of a model with no custom getters and no virtual attributes. */
+const SIMPLE_BUILD = Object.freeze({ isNewRecord: false, raw: true });
 
 /**
  * The options a database read builds its instances with, for `options` on `Model`: prepared as
