@@ -10,6 +10,8 @@
 //
 // Tags: D Date (ms), d invalid Date, B Buffer (base64), N BigInt (decimal), U undefined,
 //       F non-finite number ('NaN' | 'Infinity' | '-Infinity'), Z negative zero.
+// A D entry whose path holds -1 (EVERY) stands for every array element there: a list's Date
+// columns take one entry each, whatever the number of rows (see foldDates).
 // Keeping types beside the data (instead of tagging values inline) means a JSON column holding
 // any shape at all can never be mistaken for a tagged value. The types line repeats across
 // entries of one query shape, so its parse is memoized and a hit parses only its data.
@@ -88,11 +90,59 @@ function prepare(value, path, types) {
   return out;
 }
 
+/** A types path step that stands for every element of an array (only in D entries). */
+const EVERY = -1;
+
+/**
+ * Folds the D entries of each path pattern (the path with every array index read as EVERY) into
+ * one entry for the pattern, when every number the data holds at that pattern is one of those
+ * Dates. A list of N rows then needs one entry per Date column, not N, and its types line is the
+ * same whatever the rows' number, so a hit parses it once (and the in-process tier interns it).
+ * Returns the types with the folded entries first (decode() restores them before the others).
+ */
+function foldDates(types, prepared) {
+  const groups = new Map();
+  for (const t of types) {
+    if (t[0] !== 'D' || !t.some((step, i) => i > 0 && typeof step === 'number')) continue;
+    const pattern = t.map((step, i) => (i > 0 && typeof step === 'number' ? EVERY : step));
+    const id = JSON.stringify(pattern);
+    let g = groups.get(id);
+    if (g === undefined) groups.set(id, (g = { pattern, count: 0 }));
+    g.count++;
+  }
+  if (groups.size === 0) return types;
+  const folded = [];
+  const foldedIds = new Set();
+  for (const [id, g] of groups) {
+    if (g.count > 1 && numbersAt(prepared, g.pattern, 1) === g.count) {
+      folded.push(g.pattern);
+      foldedIds.add(id);
+    }
+  }
+  if (folded.length === 0) return types;
+  const rest = types.filter((t) => t[0] !== 'D' || !foldedIds.has(JSON.stringify(t.map((step, i) => (i > 0 && typeof step === 'number' ? EVERY : step)))));
+  return [...folded, ...rest];
+}
+
+/** How many numbers `v` holds at `pattern` (from step `i` on). */
+function numbersAt(v, pattern, i) {
+  if (i === pattern.length) return typeof v === 'number' ? 1 : 0;
+  if (v === null || typeof v !== 'object') return 0;
+  const step = pattern[i];
+  if (step === EVERY) {
+    if (!Array.isArray(v)) return 0;
+    let n = 0;
+    for (const e of v) n += numbersAt(e, pattern, i + 1);
+    return n;
+  }
+  return Object.prototype.hasOwnProperty.call(v, step) ? numbersAt(v[step], pattern, i + 1) : 0;
+}
+
 /** Serializes a stored result. Throws UnstorableError for values the format cannot carry. */
 function encode(shape, data) {
   const types = [];
   const prepared = prepare(data, [], types);
-  return `${PAYLOAD_VERSION} ${shape} ${JSON.stringify(types)}\n${JSON.stringify(prepared)}`;
+  return `${PAYLOAD_VERSION} ${shape} ${JSON.stringify(foldDates(types, prepared))}\n${JSON.stringify(prepared)}`;
 }
 
 /** Parsed types lines by text; bounded, cleared when full. */
@@ -106,6 +156,13 @@ function isStep(k) {
   return (typeof k === 'string' && !FORBIDDEN_STEPS.has(k)) || (Number.isSafeInteger(k) && k >= 0);
 }
 
+/** A well-formed types entry: a tag and steps, EVERY only in a D entry's path. */
+function isEntry(t) {
+  if (!Array.isArray(t) || typeof t[0] !== 'string') return false;
+  for (let i = 1; i < t.length; i++) if (!isStep(t[i]) && !(t[i] === EVERY && t[0] === 'D')) return false;
+  return true;
+}
+
 /** The last types line parsed: consecutive hits of one query shape compare, without hashing. */
 let lastTypesText = '';
 let lastTypes = [];
@@ -115,7 +172,7 @@ function parseTypes(text) {
   let types = typesMemo.get(text);
   if (types === undefined) {
     types = JSON.parse(text);
-    const wellFormed = Array.isArray(types) && types.every((t) => Array.isArray(t) && typeof t[0] === 'string' && t.slice(1).every(isStep));
+    const wellFormed = Array.isArray(types) && types.every(isEntry);
     if (!wellFormed) throw new Error('payload types are not in the expected format');
     if (typesMemo.size >= TYPES_MEMO_MAX) typesMemo.clear();
     typesMemo.set(text, types);
@@ -198,6 +255,10 @@ function decodeData({ shape, types }, data, checked) {
   let root = JSON.parse(data);
   for (const entry of types) {
     const tag = entry[0];
+    if (tag === 'D' && entry.includes(EVERY)) {
+      restoreEvery(root, entry, 1);
+      continue;
+    }
     if (entry.length === 1) {
       root = restore(tag, root);
       continue;
@@ -208,6 +269,35 @@ function decodeData({ shape, types }, data, checked) {
     containerAt(parent, last)[last] = restore(tag, parent[last]);
   }
   return { shape, data: root };
+}
+
+/**
+ * Restores every Date a folded D entry stands for (see foldDates): each number at its pattern, and
+ * nothing else. Only numbers there were Dates (foldDates checked); any other value there (a null
+ * date, a value an explicit entry restores, a JSON column of another shape in another row) and a
+ * path that ends early (a null include) are left as they are. It only ever makes Dates of numbers
+ * in own properties of JSON's own objects and arrays.
+ */
+function restoreEvery(v, entry, i) {
+  if (v === null || typeof v !== 'object') return;
+  const step = entry[i];
+  const last = i === entry.length - 1;
+  if (step === EVERY) {
+    if (!Array.isArray(v)) return;
+    for (let k = 0; k < v.length; k++) {
+      if (last) restoreDateAt(v, k);
+      else restoreEvery(v[k], entry, i + 1);
+    }
+    return;
+  }
+  if (!(Array.isArray(v) || Object.getPrototypeOf(v) === Object.prototype) || !Object.prototype.hasOwnProperty.call(v, step)) return;
+  if (last) restoreDateAt(v, step);
+  else restoreEvery(v[step], entry, i + 1);
+}
+
+function restoreDateAt(container, k) {
+  const x = container[k];
+  if (typeof x === 'number') container[k] = new Date(x);
 }
 
 /** Reads a whole payload back into { shape, data }. Throws on anything it did not write. */

@@ -1,0 +1,119 @@
+// The typed payload (js/payload.js): whatever a result holds, decode(encode(result)) gives it
+// back, value for value and type for type; a list's Date columns take one types entry each
+// however many rows it has, and only where every number there is one of those Dates.
+// SNC_PAYLOAD_SEED=<seed> replays a failure (fast-check prints the seed with the counterexample).
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import fc from 'fast-check';
+
+const require = createRequire(import.meta.url);
+const payload = require('../js/payload.js');
+
+const SEED = Number(process.env.SNC_PAYLOAD_SEED) || Math.floor(Math.random() * 2 ** 31);
+const RUNS = 500;
+const params = { numRuns: RUNS, seed: SEED };
+
+/** Values compared by what they are: Dates by time (an invalid one as such), Buffers by bytes. */
+function comparable(v) {
+  if (v instanceof Date) return { date: Number.isNaN(v.getTime()) ? 'invalid' : v.getTime() };
+  if (Buffer.isBuffer(v)) return { buffer: v.toString('hex') };
+  if (Array.isArray(v)) return v.map(comparable);
+  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, comparable(x)]));
+  return v;
+}
+
+const roundTrip = (shape, v) => payload.decode(payload.encode(shape, v));
+const typesOf = (text) => text.slice(text.indexOf(' ', 2) + 1, text.indexOf('\n'));
+
+const key = fc.string({ maxLength: 6 }).filter((k) => k !== '__proto__');
+const date = fc.oneof(fc.date({ noInvalidDate: true }), fc.constant(new Date(NaN)));
+const leaf = fc.oneof(
+  fc.string({ maxLength: 8 }),
+  fc.integer(),
+  fc.double(),
+  fc.constantFrom(-0, NaN, Infinity, -Infinity, null, undefined, true, false),
+  fc.bigInt(),
+  date,
+  fc.uint8Array({ maxLength: 6 }).map((a) => Buffer.from(a)),
+);
+const { value } = fc.letrec((tie) => ({
+  value: fc.oneof({ depthSize: 'small', withCrossShrink: true }, leaf, fc.array(tie('value'), { maxLength: 5 }), fc.dictionary(key, tie('value'), { maxKeys: 5 })),
+}));
+
+/** Rows as a list query returns them: fixed columns, each of one kind, some with nested lists. */
+const column = fc.constantFrom('date', 'nullableDate', 'number', 'dateOrNumber', 'json', 'string');
+const cell = (kind) =>
+  ({
+    date: fc.date({ noInvalidDate: true }),
+    nullableDate: fc.oneof(fc.date({ noInvalidDate: true }), fc.constant(null), fc.constant(new Date(NaN))),
+    number: fc.integer(),
+    dateOrNumber: fc.oneof(fc.date({ noInvalidDate: true }), fc.integer()),
+    json: value,
+    string: fc.string({ maxLength: 5 }),
+  })[kind];
+const rows = fc
+  .uniqueArray(fc.tuple(fc.constantFrom('a', 'b', 'c', 'd', 'e'), column), { minLength: 1, maxLength: 4, selector: (c) => c[0] })
+  .chain((cols) => {
+    const row = fc.record(Object.fromEntries(cols.map(([name, kind]) => [name, cell(kind)])));
+    const withChildren = fc.tuple(row, fc.option(fc.array(row, { maxLength: 3 }), { nil: null })).map(([r, children]) => ({ ...r, children }));
+    return fc.array(withChildren, { maxLength: 6 });
+  });
+
+describe('typed payload', () => {
+  test(`any value reads back as itself (seed ${SEED})`, () => {
+    fc.assert(
+      fc.property(value, fc.constantFrom('value', 'row'), (v, shape) => {
+        assert.deepStrictEqual(comparable(roundTrip(shape, v).data), comparable(v));
+      }),
+      params,
+    );
+  });
+
+  test(`lists of rows read back as themselves, nested lists and null dates included (seed ${SEED})`, () => {
+    fc.assert(
+      fc.property(rows, (list) => {
+        assert.deepStrictEqual(comparable(roundTrip('rows', list).data), comparable(list));
+        const page = { count: list.length, rows: list };
+        assert.deepStrictEqual(comparable(roundTrip('page', page).data), comparable(page));
+      }),
+      params,
+    );
+  });
+
+  test("a list's Date columns take one types entry each, however many rows", () => {
+    const row = (i) => ({ id: i, createdAt: new Date(1_700_000_000_000 + i), deletedAt: i % 2 ? null : new Date(i), n: i, orders: [{ at: new Date(i) }, { at: new Date(i + 1) }] });
+    const ten = payload.encode('rows', Array.from({ length: 10 }, (_, i) => row(i)));
+    const thousand = payload.encode('rows', Array.from({ length: 1000 }, (_, i) => row(i)));
+    assert.equal(typesOf(ten), typesOf(thousand));
+    assert.deepEqual(JSON.parse(typesOf(ten)), [
+      ['D', -1, 'createdAt'],
+      ['D', -1, 'deletedAt'],
+      ['D', -1, 'orders', -1, 'at'],
+    ]);
+  });
+
+  test('a column holding numbers beside Dates keeps one entry per Date', () => {
+    const list = [{ v: new Date(1) }, { v: 5 }, { v: new Date(2) }];
+    assert.deepEqual(JSON.parse(typesOf(payload.encode('rows', list))), [
+      ['D', 0, 'v'],
+      ['D', 2, 'v'],
+    ]);
+    assert.deepStrictEqual(comparable(roundTrip('rows', list).data), comparable(list));
+  });
+
+  test('a folded entry makes Dates of numbers only, and is refused outside a D entry or through __proto__', () => {
+    const { data } = payload.decode('1 rows [["D",-1,"a"]]\n[{"a":"x"},{"a":{"b":1}},{"a":5},{"a":null},{},7,{"a":[1]}]');
+    assert.deepStrictEqual(comparable(data), comparable([{ a: 'x' }, { a: { b: 1 } }, { a: new Date(5) }, { a: null }, {}, 7, { a: [1] }]));
+    assert.deepStrictEqual(payload.decode('1 rows [["D",-1]]\n{"0":1}').data, { 0: 1 }, 'over an object: nothing to do');
+    for (const [what, text] of [
+      ['in a tag other than D', '1 rows [["B",-1,"a"]]\n[{"a":"aGk="}]'],
+      ['walking to __proto__', '1 rows [["D",-1,"__proto__"]]\n[{"a":1}]'],
+      ['walking to constructor', '1 rows [["D",-1,"constructor","prototype"]]\n[{"a":1}]'],
+      ['with a step that is no index', '1 rows [["D",-2,"a"]]\n[{"a":1}]'],
+    ]) {
+      assert.throws(() => payload.decode(text), Error, what);
+    }
+    assert.equal(({}).a, undefined);
+  });
+});
