@@ -70,7 +70,9 @@ describe('RedisCache', () => {
     assert.equal(await inspect.exists('{atkey}:#generation:UserModels'), 1, 'the token where tokens live');
     const ttl = await inspect.pttl(key);
     assert.ok(ttl > 1000 && ttl <= 1500, `milliseconds end to end, not rounded to seconds (pttl ${ttl})`);
-    assert.deepEqual(await engine.remote.get([key], ['UserModels'], key), { payload: '1 rows []\n[]', tokens: deps });
+    assert.deepEqual(await engine.remote.get([key], ['UserModels'], key), { payload: '1 rows []\n[]', tokens: undefined });
+    const absent = 'atkey:findAll:UserModels:{"where":1}';
+    assert.deepEqual(await engine.remote.get([absent], ['UserModels'], absent), { miss: 'absent', tokens: deps }, 'a miss carries the tokens read with it, for its fill');
     assert.equal((await engine.remote.get([key], ['UserModels'], 'atkey:findAll:Other:{}')).miss, 'foreign', 'an entry answers only the key it was written for');
     await client.close();
   });

@@ -122,6 +122,10 @@ class AdapterTier {
     this.onPendingChange = onPendingChange ?? (() => {});
     /** Tables this process has read or written: what an overflowed pending set retries. */
     this.known = new Set();
+    /** The last well-formed token read of each table (bounded like the pending set). */
+    this.lastTokens = new Map();
+    /** Token paths by table (see #tokenPath). */
+    this.tokenPaths = new Map();
     /** Tables whose bump has not reached the tier; `pendingAll`: the set overflowed. */
     this.pending = new Set();
     this.pendingAll = false;
@@ -212,7 +216,13 @@ class AdapterTier {
   /** A token as read back: the token, or '' when missing or not in the format written. */
   #token(table, v, report) {
     if (v instanceof Rejected) rejected(report, { table }, v.reason);
-    return typeof v === 'string' && TOKEN_FORMAT.test(v) ? v : '';
+    if (typeof v !== 'string') return '';
+    // A token is read with every hit and moves only on writes: the last one seen is checked once.
+    if (this.lastTokens.get(table) === v) return v;
+    if (!TOKEN_FORMAT.test(v)) return '';
+    if (this.lastTokens.size >= MAX_PENDING_TABLES) this.lastTokens.clear();
+    this.lastTokens.set(table, v);
+    return v;
   }
 
   /** Current tokens of `tables` ('' where none). */
@@ -243,8 +253,9 @@ class AdapterTier {
   /**
    * `{ payload }` for a current entry of the engine key `key` stored at `path`, or `{ miss }` with
    * 'absent', 'stale', 'pending' or 'foreign' (a value this client did not write for this key;
-   * `reason` says why, and `report(what, reason)` is told); either way `tokens` holds the tokens of
-   * `expected` as read with the entry ([[table, token], ...]), or undefined when one is missing.
+   * `reason` says why, and `report(what, reason)` is told); on a miss, `tokens` holds the tokens of
+   * `expected` as read with the entry ([[table, token], ...]), or undefined when one is missing
+   * or the miss is 'pending'.
    *
    * The tokens of `expected` (the tables the caller knows the entry depends on) are read in the
    * same round trip as the entry, so a hit costs one round trip. Reading them no later than the
@@ -255,26 +266,42 @@ class AdapterTier {
     this.#learn(expected);
     // A table whose write has not reached the tier: what the tier holds for it may be older.
     if (this.#isPending(expected)) return { miss: 'pending', tokens: undefined };
-    const values = await this.store.read([path, ...expected.map((t) => ['#generation', t])]);
+    const paths = [path];
+    for (const t of expected) paths.push(this.#tokenPath(t));
+    const values = await this.store.read(paths);
     const known = new Map();
-    expected.forEach((t, i) => known.set(t, this.#token(t, values[i + 1], report)));
-    const tokens = expected.every((t) => known.get(t) !== '') ? expected.map((t) => [t, known.get(t)]) : undefined;
+    for (let i = 0; i < expected.length; i++) known.set(expected[i], this.#token(expected[i], values[i + 1], report));
+    // The tokens a miss's fill may use; a hit has no use for them.
+    const miss = (why) => ({ miss: why, tokens: expected.every((t) => known.get(t) !== '') ? expected.map((t) => [t, known.get(t)]) : undefined });
     const v = values[0];
-    if (v === null || v === undefined) return { miss: 'absent', tokens };
+    if (v === null || v === undefined) return miss('absent');
     const entry = v instanceof Rejected ? v : parseEntry(v, key);
     if (entry instanceof Rejected) {
       rejected(report, { path }, entry.reason);
-      return { miss: 'foreign', reason: entry.reason, tokens };
+      return { ...miss('foreign'), reason: entry.reason };
     }
     const { deps, payload } = entry;
-    if (this.#isPending(deps.map((d) => d[0]))) return { miss: 'pending', tokens: undefined };
+    if (this.hasPending() && this.#isPending(deps.map((d) => d[0]))) return { miss: 'pending', tokens: undefined };
     // An entry that does not depend on a table the caller expects was not written for this read.
-    if (expected.some((t) => !deps.some((d) => d[0] === t))) return { miss: 'stale', tokens };
+    if (expected.some((t) => !deps.some((d) => d[0] === t))) return miss('stale');
     // Tables the caller did not foresee (none, normally) cost a second round trip.
-    const unknown = deps.filter((d) => !known.has(d[0])).map((d) => d[0]);
-    if (unknown.length > 0) (await this.tokens(unknown, report)).forEach((token, i) => known.set(unknown[i], token));
-    if (deps.some((d) => d[1] !== known.get(d[0]))) return { miss: 'stale', tokens };
-    return { payload, tokens };
+    if (deps.some((d) => !known.has(d[0]))) {
+      const unknown = deps.filter((d) => !known.has(d[0])).map((d) => d[0]);
+      (await this.tokens(unknown, report)).forEach((token, i) => known.set(unknown[i], token));
+    }
+    if (deps.some((d) => d[1] !== known.get(d[0]))) return miss('stale');
+    return { payload, tokens: undefined };
+  }
+
+  /** The path of a table's generation token (made once per table). */
+  #tokenPath(table) {
+    let p = this.tokenPaths.get(table);
+    if (p === undefined) {
+      p = Object.freeze(['#generation', table]);
+      if (this.tokenPaths.size >= MAX_PENDING_TABLES) this.tokenPaths.clear();
+      this.tokenPaths.set(table, p);
+    }
+    return p;
   }
 
   /**
