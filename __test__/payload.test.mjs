@@ -1,6 +1,7 @@
 // The typed payload (js/payload.js): whatever a result holds, decode(encode(result)) gives it
-// back, value for value and type for type; a list's Date columns take one types entry each
-// however many rows it has, and only where every number there is one of those Dates.
+// back, value for value and type for type; a list's typed columns (Dates, Buffers, BigInts,
+// undefined) take one types entry each however many rows it has, and only where every value of
+// that kind there is one of them.
 // SNC_PAYLOAD_SEED=<seed> replays a failure (fast-check prints the seed with the counterexample).
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
@@ -42,7 +43,7 @@ const { value } = fc.letrec((tie) => ({
 }));
 
 /** Rows as a list query returns them: fixed columns, each of one kind, some with nested lists. */
-const column = fc.constantFrom('date', 'nullableDate', 'number', 'dateOrNumber', 'json', 'string');
+const column = fc.constantFrom('date', 'nullableDate', 'number', 'dateOrNumber', 'json', 'string', 'buffer', 'bigint', 'bigintOrString', 'virtual');
 const cell = (kind) =>
   ({
     date: fc.date({ noInvalidDate: true }),
@@ -51,6 +52,11 @@ const cell = (kind) =>
     dateOrNumber: fc.oneof(fc.date({ noInvalidDate: true }), fc.integer()),
     json: value,
     string: fc.string({ maxLength: 5 }),
+    buffer: fc.oneof(fc.uint8Array({ maxLength: 4 }).map((a) => Buffer.from(a)), fc.constant(null)),
+    bigint: fc.bigInt(),
+    bigintOrString: fc.oneof(fc.bigInt(), fc.string({ maxLength: 3 })),
+    // A virtual attribute's stored value (undefined), or a null.
+    virtual: fc.oneof(fc.constant(undefined), fc.constant(undefined), fc.constant(null)),
   })[kind];
 const rows = fc
   .uniqueArray(fc.tuple(fc.constantFrom('a', 'b', 'c', 'd', 'e'), column), { minLength: 1, maxLength: 4, selector: (c) => c[0] })
@@ -81,16 +87,33 @@ describe('typed payload', () => {
     );
   });
 
-  test("a list's Date columns take one types entry each, however many rows", () => {
-    const row = (i) => ({ id: i, createdAt: new Date(1_700_000_000_000 + i), deletedAt: i % 2 ? null : new Date(i), n: i, orders: [{ at: new Date(i) }, { at: new Date(i + 1) }] });
+  test("a list's typed columns take one types entry each, however many rows", () => {
+    const row = (i) => ({
+      id: i,
+      createdAt: new Date(1_700_000_000_000 + i),
+      deletedAt: i % 2 ? null : new Date(i),
+      photo: i % 3 ? Buffer.from([i & 255]) : null,
+      big: BigInt(i) * 10n ** 20n,
+      shout: undefined,
+      orders: [{ at: new Date(i) }, { at: new Date(i + 1) }],
+    });
     const ten = payload.encode('rows', Array.from({ length: 10 }, (_, i) => row(i)));
     const thousand = payload.encode('rows', Array.from({ length: 1000 }, (_, i) => row(i)));
     assert.equal(typesOf(ten), typesOf(thousand));
-    assert.deepEqual(JSON.parse(typesOf(ten)), [
-      ['D', -1, 'createdAt'],
-      ['D', -1, 'deletedAt'],
-      ['D', -1, 'orders', -1, 'at'],
-    ]);
+    const sorted = (types) => types.map((t) => JSON.stringify(t)).sort();
+    assert.deepEqual(
+      sorted(JSON.parse(typesOf(ten))),
+      sorted([
+        ['D', -1, 'createdAt'],
+        ['D', -1, 'deletedAt'],
+        ['B', -1, 'photo'],
+        ['N', -1, 'big'],
+        ['U', -1, 'shout'],
+        ['D', -1, 'orders', -1, 'at'],
+      ]),
+    );
+    const list = Array.from({ length: 10 }, (_, i) => row(i));
+    assert.deepStrictEqual(comparable(roundTrip('rows', list).data), comparable(list));
   });
 
   test('a column holding numbers beside Dates keeps one entry per Date', () => {
@@ -102,12 +125,15 @@ describe('typed payload', () => {
     assert.deepStrictEqual(comparable(roundTrip('rows', list).data), comparable(list));
   });
 
-  test('a folded entry makes Dates of numbers only, and is refused outside a D entry or through __proto__', () => {
+  test('a folded entry restores values of its kind only, and is refused for other tags or through __proto__', () => {
     const { data } = payload.decode('1 rows [["D",-1,"a"]]\n[{"a":"x"},{"a":{"b":1}},{"a":5},{"a":null},{},7,{"a":[1]}]');
     assert.deepStrictEqual(comparable(data), comparable([{ a: 'x' }, { a: { b: 1 } }, { a: new Date(5) }, { a: null }, {}, 7, { a: [1] }]));
     assert.deepStrictEqual(payload.decode('1 rows [["D",-1]]\n{"0":1}').data, { 0: 1 }, 'over an object: nothing to do');
+    const b = payload.decode('1 rows [["B",-1,"a"],["U",-1,"u"]]\n[{"a":"aGk=","u":null},{"a":5,"u":0},{"a":null}]').data;
+    assert.deepStrictEqual(comparable(b), comparable([{ a: Buffer.from('hi'), u: undefined }, { a: 5, u: 0 }, { a: null }]));
     for (const [what, text] of [
-      ['in a tag other than D', '1 rows [["B",-1,"a"]]\n[{"a":"aGk="}]'],
+      ['in a tag that is never folded', '1 rows [["F",-1,"a"]]\n[{"a":"NaN"}]'],
+      ['in an invalid-date entry', '1 rows [["d",-1,"a"]]\n[{"a":null}]'],
       ['walking to __proto__', '1 rows [["D",-1,"__proto__"]]\n[{"a":1}]'],
       ['walking to constructor', '1 rows [["D",-1,"constructor","prototype"]]\n[{"a":1}]'],
       ['with a step that is no index', '1 rows [["D",-2,"a"]]\n[{"a":1}]'],

@@ -10,8 +10,8 @@
 //
 // Tags: D Date (ms), d invalid Date, B Buffer (base64), N BigInt (decimal), U undefined,
 //       F non-finite number ('NaN' | 'Infinity' | '-Infinity'), Z negative zero.
-// A D entry whose path holds -1 (EVERY) stands for every array element there: a list's Date
-// columns take one entry each, whatever the number of rows (see foldDates).
+// A D, B, N or U entry whose path holds -1 (EVERY) stands for every array element there: a list's
+// typed columns take one entry each, whatever the number of rows (see fold).
 // Keeping types beside the data (instead of tagging values inline) means a JSON column holding
 // any shape at all can never be mistaken for a tagged value. The types line repeats across
 // entries of one query shape, so its parse is memoized and a hit parses only its data.
@@ -90,21 +90,33 @@ function prepare(value, path, types) {
   return out;
 }
 
-/** A types path step that stands for every element of an array (only in D entries). */
+/** A types path step that stands for every element of an array (only in foldable entries). */
 const EVERY = -1;
 
 /**
- * Folds the D entries of each path pattern (the path with every array index read as EVERY) into
- * one entry for the pattern, when every number the data holds at that pattern is one of those
- * Dates. A list of N rows then needs one entry per Date column, not N, and its types line is the
- * same whatever the rows' number, so a hit parses it once (and the in-process tier interns it).
- * Returns the types with the folded entries first (decode() restores them before the others).
+ * What each foldable tag stands in for in the data: a D entry's value is a number (ms), a B or N
+ * entry's a string (base64, decimal), a U entry's null. Other tags are never folded.
  */
-function foldDates(types, prepared) {
+const FOLDED_KIND = { D: 'number', B: 'string', N: 'string', U: 'null' };
+
+const kindOf = (v) => (v === null ? 'null' : typeof v);
+
+/** A types entry's pattern: its path with every array index read as EVERY. */
+const patternOf = (t) => t.map((step, i) => (i > 0 && typeof step === 'number' ? EVERY : step));
+
+/**
+ * Folds the entries of one tag and path pattern (the path with every array index read as EVERY)
+ * into one entry for the pattern, when every value of that tag's kind the data holds at that
+ * pattern is one of those entries' (every number there a Date, every string a Buffer, ...). A list
+ * of N rows then needs one entry per typed column, not N, and its types line is the same whatever
+ * the rows' number, so a hit parses it once (and the in-process tier interns it). Returns the
+ * types with the folded entries first (decode() restores them before the others).
+ */
+function fold(types, prepared) {
   const groups = new Map();
   for (const t of types) {
-    if (t[0] !== 'D' || !t.some((step, i) => i > 0 && typeof step === 'number')) continue;
-    const pattern = t.map((step, i) => (i > 0 && typeof step === 'number' ? EVERY : step));
+    if (FOLDED_KIND[t[0]] === undefined || !t.some((step, i) => i > 0 && typeof step === 'number')) continue;
+    const pattern = patternOf(t);
     const id = JSON.stringify(pattern);
     let g = groups.get(id);
     if (g === undefined) groups.set(id, (g = { pattern, count: 0 }));
@@ -114,35 +126,35 @@ function foldDates(types, prepared) {
   const folded = [];
   const foldedIds = new Set();
   for (const [id, g] of groups) {
-    if (g.count > 1 && numbersAt(prepared, g.pattern, 1) === g.count) {
+    if (g.count > 1 && countAt(prepared, g.pattern, 1, FOLDED_KIND[g.pattern[0]]) === g.count) {
       folded.push(g.pattern);
       foldedIds.add(id);
     }
   }
   if (folded.length === 0) return types;
-  const rest = types.filter((t) => t[0] !== 'D' || !foldedIds.has(JSON.stringify(t.map((step, i) => (i > 0 && typeof step === 'number' ? EVERY : step)))));
+  const rest = types.filter((t) => FOLDED_KIND[t[0]] === undefined || !foldedIds.has(JSON.stringify(patternOf(t))));
   return [...folded, ...rest];
 }
 
-/** How many numbers `v` holds at `pattern` (from step `i` on). */
-function numbersAt(v, pattern, i) {
-  if (i === pattern.length) return typeof v === 'number' ? 1 : 0;
+/** How many values of `kind` `v` holds at `pattern` (from step `i` on). */
+function countAt(v, pattern, i, kind) {
+  if (i === pattern.length) return kindOf(v) === kind ? 1 : 0;
   if (v === null || typeof v !== 'object') return 0;
   const step = pattern[i];
   if (step === EVERY) {
     if (!Array.isArray(v)) return 0;
     let n = 0;
-    for (const e of v) n += numbersAt(e, pattern, i + 1);
+    for (const e of v) n += countAt(e, pattern, i + 1, kind);
     return n;
   }
-  return Object.prototype.hasOwnProperty.call(v, step) ? numbersAt(v[step], pattern, i + 1) : 0;
+  return Object.prototype.hasOwnProperty.call(v, step) ? countAt(v[step], pattern, i + 1, kind) : 0;
 }
 
 /** Serializes a stored result. Throws UnstorableError for values the format cannot carry. */
 function encode(shape, data) {
   const types = [];
   const prepared = prepare(data, [], types);
-  return `${PAYLOAD_VERSION} ${shape} ${JSON.stringify(foldDates(types, prepared))}\n${JSON.stringify(prepared)}`;
+  return `${PAYLOAD_VERSION} ${shape} ${JSON.stringify(fold(types, prepared))}\n${JSON.stringify(prepared)}`;
 }
 
 /** Parsed types lines by text; bounded, cleared when full. */
@@ -156,10 +168,10 @@ function isStep(k) {
   return (typeof k === 'string' && !FORBIDDEN_STEPS.has(k)) || (Number.isSafeInteger(k) && k >= 0);
 }
 
-/** A well-formed types entry: a tag and steps, EVERY only in a D entry's path. */
+/** A well-formed types entry: a tag and steps, EVERY only in a foldable entry's path. */
 function isEntry(t) {
   if (!Array.isArray(t) || typeof t[0] !== 'string') return false;
-  for (let i = 1; i < t.length; i++) if (!isStep(t[i]) && !(t[i] === EVERY && t[0] === 'D')) return false;
+  for (let i = 1; i < t.length; i++) if (!isStep(t[i]) && !(t[i] === EVERY && FOLDED_KIND[t[0]] !== undefined)) return false;
   return true;
 }
 
@@ -255,7 +267,7 @@ function decodeData({ shape, types }, data, checked) {
   let root = JSON.parse(data);
   for (const entry of types) {
     const tag = entry[0];
-    if (tag === 'D' && entry.includes(EVERY)) {
+    if (FOLDED_KIND[tag] !== undefined && entry.includes(EVERY)) {
       restoreEvery(root, entry, 1);
       continue;
     }
@@ -272,11 +284,12 @@ function decodeData({ shape, types }, data, checked) {
 }
 
 /**
- * Restores every Date a folded D entry stands for (see foldDates): each number at its pattern, and
- * nothing else. Only numbers there were Dates (foldDates checked); any other value there (a null
- * date, a value an explicit entry restores, a JSON column of another shape in another row) and a
- * path that ends early (a null include) are left as they are. It only ever makes Dates of numbers
- * in own properties of JSON's own objects and arrays.
+ * Restores every value a folded entry stands for (see fold): each value of its tag's kind at its
+ * pattern (a number for D, a string for B and N, null for U), and nothing else. Only such values
+ * there were written for that tag (fold checked); any other value there (a null date, a value an
+ * explicit entry restores, a JSON column of another shape in another row) and a path that ends
+ * early (a null include) are left as they are. It only ever writes own properties of JSON's own
+ * objects and arrays, and restore() decides what it writes.
  */
 function restoreEvery(v, entry, i) {
   if (v === null || typeof v !== 'object') return;
@@ -285,19 +298,19 @@ function restoreEvery(v, entry, i) {
   if (step === EVERY) {
     if (!Array.isArray(v)) return;
     for (let k = 0; k < v.length; k++) {
-      if (last) restoreDateAt(v, k);
+      if (last) restoreFoldedAt(v, k, entry[0]);
       else restoreEvery(v[k], entry, i + 1);
     }
     return;
   }
   if (!(Array.isArray(v) || Object.getPrototypeOf(v) === Object.prototype) || !Object.prototype.hasOwnProperty.call(v, step)) return;
-  if (last) restoreDateAt(v, step);
+  if (last) restoreFoldedAt(v, step, entry[0]);
   else restoreEvery(v[step], entry, i + 1);
 }
 
-function restoreDateAt(container, k) {
+function restoreFoldedAt(container, k, tag) {
   const x = container[k];
-  if (typeof x === 'number') container[k] = new Date(x);
+  if (kindOf(x) === FOLDED_KIND[tag]) container[k] = restore(tag, x);
 }
 
 /** Reads a whole payload back into { shape, data }. Throws on anything it did not write. */
