@@ -74,6 +74,19 @@ describe('forged payloads', () => {
     });
   }
 
+  test('a row entry never answers a findAll that returns a list', async () => {
+    const t = await setup();
+    try {
+      const options = { where: { id: 1 } };
+      plant(t.client, t.client.keyFor(t.User, 'findAll', options), '1 row []\n{"id":1,"name":"x"}');
+      const rows = await t.cache.wrap(t.User).findAll(options);
+      assert.ok(Array.isArray(rows), 'a list, from the database');
+      assert.deepEqual(rows.map((r) => r.name), ['ann']);
+    } finally {
+      await t.sequelize.close();
+    }
+  });
+
   test('a withCache entity entry with a forged payload is a miss too', async () => {
     const t = await setup();
     try {

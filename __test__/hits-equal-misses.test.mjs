@@ -55,7 +55,7 @@ const plainRow = (row) => (row === null ? null : copy(row.get({ plain: true })))
 function plain(result, method, options) {
   if (method === 'count' || options?.raw) return copy(result);
   if (method === 'findAndCountAll') return { count: copy(result.count), rows: Array.from(result.rows, plainRow) };
-  if (method === 'findAll') return Array.from(result, plainRow);
+  if (method === 'findAll' && !options?.plain) return Array.from(result, plainRow);
   return plainRow(result);
 }
 
@@ -482,6 +482,13 @@ const CASES = [
     meaningful: (rows) => assert.equal(typeof rows[0].Orders.Products.ORDER_PRODUCT, 'object'),
   },
 
+  {
+    name: 'findAll with plain: true (one row, with an include) on a hit equals a fresh read',
+    model: (m) => m.User,
+    options: (m) => ({ plain: true, where: { id: 1 }, include: [m.Profile] }),
+    meaningful: (row) => assert.ok(row !== null && !Array.isArray(row)),
+  },
+
   // -- count and findAndCountAll --
   {
     name: 'a count on a hit equals a fresh read',
@@ -814,7 +821,7 @@ function instanceTree(instance, Expected, path, out = []) {
 function topInstances(result, method, options) {
   if (result === null || method === 'count' || options?.raw) return [];
   if (method === 'findAndCountAll') return Array.from(result.rows);
-  if (method === 'findAll') return Array.from(result);
+  if (method === 'findAll' && !options?.plain) return Array.from(result);
   return [result];
 }
 

@@ -106,6 +106,20 @@ describe('read-aside', () => {
     }
   });
 
+  test('findAll with plain: true is cached as the one row it returns', async () => {
+    const { cache, User, sql, logger } = t;
+    const o = { plain: true, where: { username: 'user2' } };
+    await cache.wrap(User).findAll(o);
+    const n = sql.length;
+    const hit = await cache.wrap(User).findAll(o);
+    assert.equal(sql.length, n, 'a hit');
+    assert.equal(hit.username, 'user2');
+    assert.deepEqual(JSON.parse(JSON.stringify(hit)), JSON.parse(JSON.stringify(await User.findAll(o))));
+    assert.equal(await cache.wrap(User).findAll({ plain: true, where: { username: 'nobody' } }), null);
+    assert.equal(await cache.wrap(User).findAll({ plain: true, where: { username: 'nobody' } }), null);
+    assert.ok(!logger.lines.some((l) => l.obj.code === 'cache-decode'), 'no entry was refused');
+  });
+
   test('findOne, findAll, count and findAndCountAll are all read-aside', async () => {
     const { cache, User, Post, sql } = t;
     const queries = [

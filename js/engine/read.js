@@ -40,6 +40,14 @@ const SHAPES = {
   count: ['value'],
 };
 
+/** findAll with `plain: true` returns one row (or null), as findOne does. */
+const PLAIN_FIND_ALL = ['row', 'value'];
+
+/** The stored shapes that may answer `method` called with `options`. */
+function shapesFor(method, options) {
+  return method === 'findAll' && options != null && options.plain ? PLAIN_FIND_ALL : SHAPES[method];
+}
+
 /** The options a read method hydrates with. */
 function hydrateOptionsFor(method, args) {
   return method === 'findByPk' ? args[1] : args[0];
@@ -199,7 +207,7 @@ class ReadPath {
 
   /** As #fromPayload, for a decoded payload. */
   #answer(stored, key, { Model, method }, options) {
-    if (!SHAPES[method].includes(stored.shape)) throw new Error(`a ${stored.shape} entry cannot answer ${method}`);
+    if (!shapesFor(method, options).includes(stored.shape)) throw new Error(`a ${stored.shape} entry cannot answer ${method}`);
     const value = fromStored(Model, this.#buildFor(key, Model, options), stored);
     return isEmptyResult(value) && rejectsOnEmpty(Model, options) ? undefined : value;
   }
