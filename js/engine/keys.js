@@ -134,6 +134,30 @@ function momentoWrapperKey(Model, method, args) {
 }
 
 /**
+ * An entity target whose adapter path is made only when a tier asks for it (an in-process hit
+ * never does): a scalar key as is (app:User:1); a composite or binary key as `#` + JSON of its
+ * columns, a space no scalar can reach (a leading `#` of a value is escaped).
+ */
+class AdapterEntityTarget {
+  constructor(spec, tables, modelPart, pkValues) {
+    this.spec = spec;
+    this.tables = tables;
+    this.modelPart = modelPart;
+    this.pkValues = pkValues;
+    this.madePath = undefined;
+  }
+
+  get path() {
+    if (this.madePath === undefined) {
+      const values = Object.values(this.pkValues);
+      const part = values.length === 1 && typeof values[0] !== 'object' ? pathPart(values[0]) : `#${pathPart(JSON.stringify(this.pkValues))}`;
+      this.madePath = [this.modelPart, part];
+    }
+    return this.madePath;
+  }
+}
+
+/**
  * Key and path building for one engine (one prefix). A *spec* says how to key one read:
  *   { fixed }                      a key known in advance (entity with a composite key, named query)
  *   { head, pk, pkHead, value }    findByPk(value) with no options: keyed and looked up in Rust in
@@ -169,6 +193,8 @@ class Keys {
         pkHeads: Object.create(null),
         scopeRef: undefined,
         scope: undefined,
+        /** The generations an entity entry depends on (entityTarget). */
+        entityTables: undefined,
       };
       this.meta.set(Model, m);
     }
@@ -282,19 +308,14 @@ class Keys {
   entityTarget(Model, pkValues) {
     const spec = this.entitySpec(Model, pkValues);
     if (spec === null) return null;
-    let path;
+    const m = this.#metaOf(Model);
+    const tables = m.entityTables || (m.entityTables = Object.freeze([entityTableOf(Model)]));
     if (this.storeAtKey) {
       const key = this.text(spec);
       if (typeof key !== 'string') return null;
-      path = [key];
-    } else {
-      // A scalar key as is (app:User:1); a composite or binary key as `#` + JSON of its columns,
-      // a space no scalar can reach (a leading `#` of a value is escaped).
-      const values = Object.values(pkValues);
-      const part = values.length === 1 && typeof values[0] !== 'object' ? pathPart(values[0]) : `#${pathPart(JSON.stringify(pkValues))}`;
-      path = [this.#metaOf(Model).part, part];
+      return { spec, tables, path: [key] };
     }
-    return { spec, tables: [entityTableOf(Model)], path };
+    return new AdapterEntityTarget(spec, tables, m.part, pkValues);
   }
 
   /** Where a query cached under the name `name` lives, for `method`: `{ key, path }`. */
