@@ -23,6 +23,8 @@
 // assign it, giving a row a prototype of the data's choosing). Such a payload is an error: the
 // caller treats it as a miss and the database answers.
 
+const { remember } = require('./memo');
+
 const PAYLOAD_VERSION = 1;
 const VERSION_TEXT = String(PAYLOAD_VERSION);
 
@@ -186,8 +188,7 @@ function parseTypes(text) {
     types = JSON.parse(text);
     const wellFormed = Array.isArray(types) && types.every(isEntry);
     if (!wellFormed) throw new Error('payload types are not in the expected format');
-    if (typesMemo.size >= TYPES_MEMO_MAX) typesMemo.clear();
-    typesMemo.set(text, types);
+    remember(typesMemo, text, types, TYPES_MEMO_MAX);
   }
   lastTypesText = text;
   lastTypes = types;

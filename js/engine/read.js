@@ -10,6 +10,7 @@ const payload = require('../payload');
 const { toStored, fromStored, prepareBuild, simpleBuild } = require('../hydrate');
 const { bypassReason } = require('./bypass');
 const { tablesRead } = require('./dependencies');
+const { remember } = require('../memo');
 
 /** Read methods served from the cache. */
 const READ_METHODS = ['findByPk', 'findOne', 'findAll', 'count', 'findAndCountAll'];
@@ -24,12 +25,6 @@ const PENDING_INVALIDATION = 'invalidation-pending';
 
 /** Upper bound of the per-key build-options memo. */
 const MAX_MEMOIZED_BUILDS = 1024;
-
-/** Sets `key` in a bounded memo (cleared when full). */
-function remember(memo, key, value) {
-  if (memo.size >= MAX_MEMOIZED_BUILDS) memo.clear();
-  memo.set(key, value);
-}
 
 /** Stored shapes each method can return (hydrate.js toStored); anything else is not ours. */
 const SHAPES = {
@@ -228,9 +223,9 @@ class ReadPath {
     b = shape === undefined ? undefined : this.buildShapes.get(shape);
     if (b === undefined) {
       b = prepareBuild(Model, options);
-      if (shape !== undefined) remember(this.buildShapes, shape, b);
+      if (shape !== undefined) remember(this.buildShapes, shape, b, MAX_MEMOIZED_BUILDS);
     }
-    if (key !== undefined) remember(this.builds, key, b);
+    if (key !== undefined) remember(this.builds, key, b, MAX_MEMOIZED_BUILDS);
     return b;
   }
 

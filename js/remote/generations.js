@@ -26,6 +26,7 @@
 
 const { randomUUID } = require('node:crypto');
 const native = require('../native');
+const { remember } = require('../memo');
 
 const ENTRY_PREFIX = 'snc2 ';
 /** Generation tokens outlive any entry: a month, refreshed by every write. */
@@ -220,9 +221,7 @@ class AdapterTier {
     // A token is read with every hit and moves only on writes: the last one seen is checked once.
     if (this.lastTokens.get(table) === v) return v;
     if (!TOKEN_FORMAT.test(v)) return '';
-    if (this.lastTokens.size >= MAX_PENDING_TABLES) this.lastTokens.clear();
-    this.lastTokens.set(table, v);
-    return v;
+    return remember(this.lastTokens, table, v, MAX_PENDING_TABLES);
   }
 
   /** Current tokens of `tables` ('' where none). */
@@ -297,9 +296,7 @@ class AdapterTier {
   #tokenPath(table) {
     let p = this.tokenPaths.get(table);
     if (p === undefined) {
-      p = Object.freeze(['#generation', table]);
-      if (this.tokenPaths.size >= MAX_PENDING_TABLES) this.tokenPaths.clear();
-      this.tokenPaths.set(table, p);
+      p = remember(this.tokenPaths, table, Object.freeze(['#generation', table]), MAX_PENDING_TABLES);
     }
     return p;
   }
@@ -364,9 +361,7 @@ function parseEntry(v, key) {
   const headText = v.slice(ENTRY_PREFIX.length, nl);
   let head = entryHeads.get(headText);
   if (head === undefined) {
-    head = parseEntryHead(headText);
-    if (entryHeads.size >= MAX_ENTRY_HEADS) entryHeads.clear();
-    entryHeads.set(headText, head);
+    head = remember(entryHeads, headText, parseEntryHead(headText), MAX_ENTRY_HEADS);
   }
   if (head instanceof Rejected) return head;
   if (head.key !== key) return new Rejected('entry written for another key');
