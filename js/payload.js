@@ -115,27 +115,23 @@ const patternOf = (t) => t.map((step, i) => (i > 0 && typeof step === 'number' ?
  * types with the folded entries first (decode() restores them before the others).
  */
 function fold(types, prepared) {
+  // Each entry's group (its pattern's text), or undefined for an entry that cannot fold.
+  const ids = types.map((t) => (FOLDED_KIND[t[0]] !== undefined && t.some((step, i) => i > 0 && typeof step === 'number') ? JSON.stringify(patternOf(t)) : undefined));
   const groups = new Map();
-  for (const t of types) {
-    if (FOLDED_KIND[t[0]] === undefined || !t.some((step, i) => i > 0 && typeof step === 'number')) continue;
-    const pattern = patternOf(t);
-    const id = JSON.stringify(pattern);
-    let g = groups.get(id);
-    if (g === undefined) groups.set(id, (g = { pattern, count: 0 }));
-    g.count++;
+  for (let i = 0; i < types.length; i++) {
+    if (ids[i] === undefined) continue;
+    const g = groups.get(ids[i]);
+    if (g === undefined) groups.set(ids[i], { pattern: patternOf(types[i]), count: 1 });
+    else g.count++;
   }
-  if (groups.size === 0) return types;
   const folded = [];
-  const foldedIds = new Set();
-  for (const [id, g] of groups) {
-    if (g.count > 1 && countAt(prepared, g.pattern, 1, FOLDED_KIND[g.pattern[0]]) === g.count) {
-      folded.push(g.pattern);
-      foldedIds.add(id);
-    }
+  for (const g of groups.values()) {
+    if (g.count > 1 && countAt(prepared, g.pattern, 1, FOLDED_KIND[g.pattern[0]]) === g.count) folded.push(g);
   }
   if (folded.length === 0) return types;
-  const rest = types.filter((t) => FOLDED_KIND[t[0]] === undefined || !foldedIds.has(JSON.stringify(patternOf(t))));
-  return [...folded, ...rest];
+  const foldedGroups = new Set(folded);
+  const rest = types.filter((t, i) => ids[i] === undefined || !foldedGroups.has(groups.get(ids[i])));
+  return [...folded.map((g) => g.pattern), ...rest];
 }
 
 /** How many values of `kind` `v` holds at `pattern` (from step `i` on). */
@@ -238,14 +234,6 @@ function parseHeader(header) {
   return { shape: header.slice(a + 1, b), types: parseTypes(header.slice(b + 1)) };
 }
 
-/**
- * True when JSON text may hold a `__proto__` key: written plainly, or with `\u` escapes, which
- * can spell any of its letters (JSON has no other way to write them).
- */
-function mayHoldProtoKey(json) {
-  return json.includes('"__proto__"') || json.includes('\\u');
-}
-
 /** True if a value JSON.parse made has an own `__proto__` key anywhere inside it. */
 function holdsProtoKey(v) {
   if (v === null || typeof v !== 'object') return false;
@@ -262,10 +250,12 @@ function holdsProtoKey(v) {
  * Throws on anything this module did not write.
  */
 function decodeData({ shape, types }, data, checked) {
-  if (!checked && mayHoldProtoKey(data) && (data.includes('"__proto__"') || holdsProtoKey(JSON.parse(data)))) {
-    throw new Error('payload data holds a __proto__ key');
-  }
+  const refused = () => new Error('payload data holds a __proto__ key');
+  if (!checked && data.includes('"__proto__"')) throw refused();
   let root = JSON.parse(data);
+  // A `\u` escape can spell any letter of `__proto__` (JSON has no other way to write them), so
+  // data holding one is searched as parsed.
+  if (!checked && data.includes('\\u') && holdsProtoKey(root)) throw refused();
   for (const entry of types) {
     const tag = entry[0];
     if (FOLDED_KIND[tag] !== undefined && entry.includes(EVERY)) {
