@@ -116,7 +116,7 @@ function buildRows(Model, build, rows) {
 function fromStored(Model, build, { shape, data }) {
   switch (shape) {
     case 'row':
-      return build.include === undefined ? Model.build(data, build) : Model.bulkBuild([data], build)[0];
+      return buildRows(Model, build, [data])[0];
     case 'rows':
       return buildRows(Model, build, data);
     case 'page':

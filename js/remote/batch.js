@@ -22,9 +22,6 @@ const { Rejected } = require('./generations');
  */
 const MAX_BATCH_KEYS = 24;
 
-/** Bound of the memo of token keys. */
-const MAX_TOKEN_KEYS = 1024;
-
 class NativeAdapter {
   /**
    * @param {object} tier       from native.createRedis or native.createMomento
@@ -38,8 +35,6 @@ class NativeAdapter {
     this.channel = `{${namespace}}:#invalidate`;
     /** The batch being gathered in this tick: its keys (each once) and who waits for what. */
     this.batch = undefined;
-    /** Keys of generation tokens by table (a bounded memo: every read names one or more). */
-    this.tokenKeys = new Map();
   }
 
   /**
@@ -91,15 +86,6 @@ class NativeAdapter {
   }
 
   key(parts) {
-    if (parts[0] === '#generation' && parts.length === 2) {
-      let k = this.tokenKeys.get(parts[1]);
-      if (k === undefined) {
-        k = `{${this.namespace}}:#generation:${parts[1]}`;
-        if (this.tokenKeys.size >= MAX_TOKEN_KEYS) this.tokenKeys.clear();
-        this.tokenKeys.set(parts[1], k);
-      }
-      return k;
-    }
     if (parts[0] === '#generation') return `{${this.namespace}}:#generation:${parts.slice(1).join(':')}`;
     if (parts.length === 1) return parts[0];
     return `${this.namespace}:${parts.join(':')}`;
