@@ -138,7 +138,7 @@ fn ttl_from_ms(ms: Option<f64>) -> Option<Duration> {
 /// written to `out[0]`, the whole payload with 0 written there, or a [`Lookup`] code.
 fn lookup_key<'e>(env: &'e Env, cache: &Store, key: &str, slot: u32, out: &Unknown) -> Result<Unknown<'e>> {
   let js = ffi::Env::new(env);
-  let answer = cache.lookup_body(key, slot, |body| {
+  let answer = cache.lookup(key, slot, |body| {
     let (header, text) = match body {
       Body::Split { header, data } => (*header, &**data),
       Body::Whole(text) => (0, &**text),

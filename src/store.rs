@@ -137,36 +137,16 @@ impl Store {
     heads.get(id as usize).cloned()
   }
 
-  /// Looks `key` up: its payload, or why not. A corrupt entry's decode error is kept for
+  /// Looks `key` up and hands its payload, as the tier keeps it (see [`crate::payload`]), to
+  /// `read`; or says why not. A corrupt entry's decode error is kept for
   /// [`Store::take_decode_error`].
-  pub fn lookup(&self, key: &str, slot: u32) -> Result<String, Lookup> {
-    self.lookup_body(key, slot, |body| self.joined(body))
-  }
-
-  /// Looks `key` up and hands its payload, as the tier keeps it, to `read`; or says why not (as
-  /// [`Store::lookup`]).
-  pub fn lookup_body<R>(&self, key: &str, slot: u32, read: impl FnOnce(&Body) -> R) -> Result<R, Lookup> {
+  pub fn lookup<R>(&self, key: &str, slot: u32, read: impl FnOnce(&Body) -> R) -> Result<R, Lookup> {
     self.get(key, slot, read).map_err(|miss| {
       if let Miss::Corrupt(e) = &miss {
         *self.last_decode_error.lock().expect("lock") = Some(e.to_string());
       }
       Lookup::from(&miss)
     })
-  }
-
-  /// The whole payload text of a body.
-  pub fn joined(&self, body: &Body) -> String {
-    match body {
-      Body::Whole(text) => text.to_string(),
-      Body::Split { header, data } => {
-        let header = self.headers.text(*header).unwrap_or_default();
-        let mut out = String::with_capacity(header.len() + 1 + data.len());
-        out.push_str(&header);
-        out.push('\n');
-        out.push_str(data);
-        out
-      }
-    }
   }
 
   /// The header text interned as `id` (see [`crate::payload`]); None for an id never given out.
@@ -357,10 +337,10 @@ mod tests {
   fn read_aside_round_trip() {
     let e = store();
     let s = e.stats().slot("User", "findAll");
-    assert_eq!(e.lookup("k", s), Err(Lookup::Absent));
+    assert_eq!(e.lookup("k", s, Body::clone), Err(Lookup::Absent));
     let t = e.begin_fill("k", &[]);
     assert_eq!(e.fill(t, "[1]", None, s), FillOutcome::Stored);
-    assert_eq!(e.lookup("k", s), Ok("[1]".to_owned()));
+    assert_eq!(e.lookup("k", s, Body::clone), Ok(Body::Whole("[1]".into())));
     let snap = &e.stats().snapshot()[s as usize];
     assert_eq!((snap.hits, snap.misses, snap.fills), (1, 1, 1));
   }
