@@ -57,6 +57,9 @@ function isEmptyResult(r) {
   return r === null || (Array.isArray(r) && r.length === 0);
 }
 
+/** Each logger's reporter of refused values (see ReadPath#reporter), made once per logger. */
+const reporters = new WeakMap();
+
 /**
  * One engine's read path. `engine` gives the native store (`native`), the network tier
  * (`remote`, or undefined), key building (`keys`), table ids (`tableIds`), stats slots (`slot`)
@@ -259,7 +262,13 @@ class ReadPath {
 
   /** How the network tier tells a caller of a value it refused: once per burst, in its logger. */
   #reporter(call) {
-    return (what, reason) => call.log.warn('cache-corrupt', { ...what, reason }, 'a stored value this client did not write for its key was ignored; treated as a miss');
+    let report = reporters.get(call.log);
+    if (report === undefined) {
+      const log = call.log;
+      report = (what, reason) => log.warn('cache-corrupt', { ...what, reason }, 'a stored value this client did not write for its key was ignored; treated as a miss');
+      reporters.set(log, report);
+    }
+    return report;
   }
 
   /** A network-tier lookup, then the database on a miss. A tier failure is a miss, logged once. */

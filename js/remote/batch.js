@@ -35,6 +35,8 @@ class NativeAdapter {
     this.channel = `{${namespace}}:#invalidate`;
     /** The batch being gathered in this tick: its keys (each once) and who waits for what. */
     this.batch = undefined;
+    /** Keys of frozen paths, spelled out once (see key). */
+    this.frozenKeys = new WeakMap();
   }
 
   /**
@@ -49,14 +51,16 @@ class NativeAdapter {
         b = this.batch = { index: new Map(), keys: [], waiters: [] };
         process.nextTick(() => this.#flush(b));
       }
-      const at = keys.map((k) => {
+      const at = new Array(keys.length);
+      for (let j = 0; j < keys.length; j++) {
+        const k = keys[j];
         let i = b.index.get(k);
         if (i === undefined) {
           i = b.keys.push(k) - 1;
           b.index.set(k, i);
         }
-        return i;
-      });
+        at[j] = i;
+      }
       b.waiters.push({ at, resolve, reject });
       // A full batch goes now, so that the network works on it while this tick goes on
       // producing the next one (one batch at a time would leave both sides idle in turn).
@@ -86,9 +90,14 @@ class NativeAdapter {
   }
 
   key(parts) {
-    if (parts[0] === '#generation') return `{${this.namespace}}:#generation:${parts.slice(1).join(':')}`;
-    if (parts.length === 1) return parts[0];
-    return `${this.namespace}:${parts.join(':')}`;
+    if (parts.length === 1 && parts[0] !== '#generation') return parts[0];
+    // A frozen path (a generation token's, read with every hit) is spelled out once.
+    const frozen = Object.isFrozen(parts);
+    let k = frozen ? this.frozenKeys.get(parts) : undefined;
+    if (k !== undefined) return k;
+    k = parts[0] === '#generation' ? `{${this.namespace}}:#generation:${parts.slice(1).join(':')}` : `${this.namespace}:${parts.join(':')}`;
+    if (frozen) this.frozenKeys.set(parts, k);
+    return k;
   }
 
   checkOpen() {
@@ -102,7 +111,9 @@ class NativeAdapter {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#read(paths.map((p) => this.key(p)));
+    const keys = new Array(paths.length);
+    for (let i = 0; i < paths.length; i++) keys[i] = this.key(paths[i]);
+    return this.#read(keys);
   }
 
   /** Stores a string for `ttlMs` milliseconds. */

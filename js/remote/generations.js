@@ -268,27 +268,34 @@ class AdapterTier {
     const paths = [path];
     for (const t of expected) paths.push(this.#tokenPath(t));
     const values = await this.store.read(paths);
-    const known = new Map();
-    for (let i = 0; i < expected.length; i++) known.set(expected[i], this.#token(expected[i], values[i + 1], report));
-    // The tokens a miss's fill may use; a hit has no use for them.
-    const miss = (why) => ({ miss: why, tokens: expected.every((t) => known.get(t) !== '') ? expected.map((t) => [t, known.get(t)]) : undefined });
+    // The current token of expected[i] is known[i] ('' where missing).
+    const known = new Array(expected.length);
+    for (let i = 0; i < expected.length; i++) known[i] = this.#token(expected[i], values[i + 1], report);
     const v = values[0];
-    if (v === null || v === undefined) return miss('absent');
+    if (v === null || v === undefined) return missWith('absent', expected, known);
     const entry = v instanceof Rejected ? v : parseEntry(v, key);
     if (entry instanceof Rejected) {
       rejected(report, { path }, entry.reason);
-      return { ...miss('foreign'), reason: entry.reason };
+      return { ...missWith('foreign', expected, known), reason: entry.reason };
     }
     const { deps, payload } = entry;
     if (this.hasPending() && this.#isPending(deps.map((d) => d[0]))) return { miss: 'pending', tokens: undefined };
     // An entry that does not depend on a table the caller expects was not written for this read.
-    if (expected.some((t) => !deps.some((d) => d[0] === t))) return miss('stale');
-    // Tables the caller did not foresee (none, normally) cost a second round trip.
-    if (deps.some((d) => !known.has(d[0]))) {
-      const unknown = deps.filter((d) => !known.has(d[0])).map((d) => d[0]);
-      (await this.tokens(unknown, report)).forEach((token, i) => known.set(unknown[i], token));
+    for (const t of expected) if (!deps.some((d) => d[0] === t)) return missWith('stale', expected, known);
+    let unknown;
+    for (const d of deps) {
+      const i = expected.indexOf(d[0]);
+      if (i < 0) (unknown ??= []).push(d[0]);
+      else if (d[1] !== known[i]) return missWith('stale', expected, known);
     }
-    if (deps.some((d) => d[1] !== known.get(d[0]))) return miss('stale');
+    if (unknown !== undefined) {
+      // Tables the caller did not foresee (none, normally) cost a second round trip.
+      const current = await this.tokens(unknown, report);
+      for (const d of deps) {
+        const i = unknown.indexOf(d[0]);
+        if (i >= 0 && d[1] !== current[i]) return missWith('stale', expected, known);
+      }
+    }
     return { payload, tokens: undefined };
   }
 
@@ -340,6 +347,14 @@ class AdapterTier {
     // After the tokens moved: processes holding an in-process tier drop what they hold.
     if (typeof this.store.publishInvalidation === 'function') await this.store.publishInvalidation(tables);
   }
+}
+
+/**
+ * A miss of `get`: `why`, with the tokens of `expected` as read with the entry (`known`, aligned
+ * with it), which a miss's fill may use; undefined when one of them is missing.
+ */
+function missWith(why, expected, known) {
+  return { miss: why, tokens: known.every((t) => t !== '') ? expected.map((t, i) => [t, known[i]]) : undefined };
 }
 
 /** Tells `report` (a caller's logger, through the engine) of a rejected value; never throws. */
