@@ -569,3 +569,28 @@ test(`different SQL never shares a key; the same tree keys alike in any key orde
   assert.ok(stats.twins > TREES / 3, `too few twins: ${stats.twins}`);
   assert.ok(seen.size > TREES / 2, `too few distinct keys: ${seen.size}`);
 });
+
+test('a findByPk key is the same text however often, and after whichever other values, it is asked for', () => {
+  // Values a memo keyed by the value could confuse: 0 and -0 (one Map key), 1 and '1', NaN, long
+  // strings past the memo's bound, bigints and Buffers it does not memoize.
+  const pkArb = fc.oneof(
+    fc.constantFrom(0, -0, 1, '1', NaN, Infinity, -Infinity, '', '0', 10n, -0.5),
+    fc.integer({ min: -3, max: 3 }),
+    fc.double({ noNaN: false }),
+    fc.string({ maxLength: 3 }),
+    fc.string({ minLength: 60, maxLength: 70 }),
+    fc.bigInt({ min: -3n, max: 3n }),
+    fc.uint8Array({ maxLength: 2 }).map((a) => Buffer.from(a)),
+  );
+  fc.assert(
+    fc.property(fc.array(pkArb, { minLength: 1, maxLength: 40 }), (values) => {
+      const asked = new MemoryCache();
+      for (const v of values) {
+        // The oracle: a client that has never keyed a findByPk before.
+        const expected = new MemoryCache().keyFor(User, 'findByPk', v);
+        assert.equal(asked.keyFor(User, 'findByPk', v), expected, `findByPk(${util.inspect(v)}) after ${util.inspect(values)}`);
+      }
+    }),
+    { numRuns: Math.max(200, TREES / 10), seed: SEED },
+  );
+});

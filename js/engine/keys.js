@@ -22,6 +22,11 @@
 const native = require('../native');
 const { tableNameOf, entityTableOf } = require('./dependencies');
 const { withTape } = require('./gather');
+const { remember } = require('../memo');
+
+/** Bounds of the findByPk key memo (Keys#pkKey): values per head, and the longest string value. */
+const MAX_MEMO_PK_KEYS = 4096;
+const MAX_MEMO_PK_CHARS = 64;
 
 const { Lookup } = native;
 
@@ -178,6 +183,11 @@ class Keys {
     this.storeAtKey = storeAtKey;
     this.wrapperKeys = wrapperKeys;
     this.meta = new WeakMap();
+    /**
+     * Key texts of bare findByPk reads made by the core (cache.pkKey), by head id, then by primary
+     * key value: a network-tier hit needs the text, and a hot row asks for the same one each time.
+     */
+    this.pkKeys = new Map();
   }
 
   #metaOf(Model) {
@@ -285,13 +295,31 @@ class Keys {
     if (spec.fixed !== undefined) return spec.fixed;
     let k;
     if (spec.pk !== undefined) {
-      k = this.cache.pkKey(spec.pkHead, spec.value);
+      k = this.#pkKey(spec.pkHead, spec.value);
     } else {
       const { cache } = this;
       const r = withTape(spec.scope, spec.keyOptions, (tape) => cache.tapeKey(spec.headId, tape));
       k = typeof r === 'object' ? r.refused : r;
     }
     return typeof k === 'string' ? k : { bypass: native.unkeyableReason(k) };
+  }
+
+  /**
+   * cache.pkKey, memoized for numbers and short strings (a Map tells 1 from '1' but not 0 from -0,
+   * so -0 is not memoized). Bounded per head, cleared when full.
+   */
+  #pkKey(pkHead, value) {
+    const memoizable = (typeof value === 'number' && !Object.is(value, -0)) || (typeof value === 'string' && value.length <= MAX_MEMO_PK_CHARS);
+    if (!memoizable) return this.cache.pkKey(pkHead, value);
+    let byValue = this.pkKeys.get(pkHead);
+    if (byValue === undefined) this.pkKeys.set(pkHead, (byValue = new Map()));
+    let k = byValue.get(value);
+    if (k === undefined) {
+      k = this.cache.pkKey(pkHead, value);
+      // Only key texts: an Unkeyable code is cheap to make again and says nothing of the value.
+      if (typeof k === 'string') remember(byValue, value, k, MAX_MEMO_PK_KEYS);
+    }
+    return k;
   }
 
   /** The key text of one row's entity entry, or null. */
