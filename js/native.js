@@ -56,7 +56,8 @@ function createCache(options) {
     /** Ends a ticket; every ticket must be released once its flight is over, landed or not. */
     release: (ticket) => binding.cacheRelease(h, ticket),
     settle: (ticket) => binding.cacheSettle(h, ticket),
-    recordEvent: (slot, event) => binding.cacheRecordEvent(h, slot, event),
+    /** Counts `count` occurrences of a CacheEvent (the engine's EventCounts reports them). */
+    recordEvents: (slot, event, count) => binding.cacheRecordEvents(h, slot, event, count),
     invalidateKey: (key) => binding.cacheInvalidateKey(h, key),
     bumpTable: (id) => binding.cacheBumpTable(h, id),
     /** Sets (`trusted: false`) or clears one TrustReason; the tier answers only while none is set. */
@@ -162,7 +163,7 @@ module.exports = {
   Lookup: binding.Lookup,
   /** What became of a fill (src/store.rs FillOutcome). */
   FillOutcome: binding.FillOutcome,
-  /** Events JS records with recordEvent (src/stats.rs CacheEvent). */
+  /** Events JS counts and reports with recordEvents (src/stats.rs CacheEvent). */
   CacheEvent: binding.CacheEvent,
   /** Reasons not to trust the in-process tier (src/store.rs TrustReason). */
   TrustReason: binding.TrustReason,

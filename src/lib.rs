@@ -451,11 +451,12 @@ pub fn cache_settle(cache: &Handle, ticket: u32) -> bool {
   cache.guard().land(ticket, |_| {})
 }
 
-/// Counts an event that happened outside the in-process tier. A value that is not a
+/// Counts `count` occurrences of an event that happened outside the in-process tier (the shim
+/// counts them as they happen and reports them before stats are read). A value that is not a
 /// [`CacheEvent`] is refused (an `InvalidArg` error), never counted.
 #[napi]
-pub fn cache_record_event(cache: &Handle, slot: u32, event: CacheEvent) {
-  cache.stats().record(slot, event);
+pub fn cache_record_events(cache: &Handle, slot: u32, event: CacheEvent, count: u32) {
+  cache.stats().record_n(slot, event, u64::from(count));
 }
 
 /// Removes `key` and voids any fill of it in flight.

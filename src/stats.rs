@@ -108,6 +108,12 @@ impl Stats {
 
   /// Counts `event` for `slot`; an unknown slot is ignored (stats never fail a call).
   pub fn record(&self, slot: u32, event: CacheEvent) {
+    self.record_n(slot, event, 1);
+  }
+
+  /// Counts `n` occurrences of `event` for `slot` (events the shim counted since it last
+  /// reported); an unknown slot is ignored.
+  pub fn record_n(&self, slot: u32, event: CacheEvent, n: u64) {
     let slots = self.slots.read().expect("stats lock");
     let Some(s) = slots.get(slot as usize) else { return };
     let c = &s.counters;
@@ -121,7 +127,7 @@ impl Stats {
       CacheEvent::RemoteMiss => &c.remote_misses,
       CacheEvent::RemoteFill => &c.remote_fills,
     };
-    counter.fetch_add(1, Relaxed);
+    counter.fetch_add(n, Relaxed);
   }
 
   /// Counts a call that went to the database without touching the cache, and why.

@@ -124,10 +124,11 @@ export declare function cachePkKey(cache: Handle, pkHead: number, value: unknown
 export declare function cacheRecordBypass(cache: Handle, slot: number, reason: string): void
 
 /**
- * Counts an event that happened outside the in-process tier. A value that is not a
+ * Counts `count` occurrences of an event that happened outside the in-process tier (the shim
+ * counts them as they happen and reports them before stats are read). A value that is not a
  * [`CacheEvent`] is refused (an `InvalidArg` error), never counted.
  */
-export declare function cacheRecordEvent(cache: Handle, slot: number, event: CacheEvent): void
+export declare function cacheRecordEvents(cache: Handle, slot: number, event: CacheEvent, count: number): void
 
 /** Ends a ticket (landed or not): its read failed, or its flight is over. */
 export declare function cacheRelease(cache: Handle, ticket: number): void

@@ -217,7 +217,8 @@ class Tape {
     if (this.slots.length > KEPT_SLOTS) this.slots = new Float64Array(INITIAL_SLOTS);
     this.n = 0;
     this.text = '';
-    this.refs.length = 0;
+    // Setting an array's length is a runtime call even when it is already 0.
+    if (this.refs.length !== 0) this.refs.length = 0;
     this.nodes = 0;
     this.busy = false;
   }

@@ -10,7 +10,7 @@ const { Keys } = require('./keys');
 const { ReadPath, READ_METHODS, hydrateOptionsFor } = require('./read');
 const { bypassReason } = require('./bypass');
 const { tableNameOf, entityTableOf } = require('./dependencies');
-const { summarize } = require('./stats');
+const { summarize, EventCounts } = require('./stats');
 
 class Engine {
   /**
@@ -34,6 +34,8 @@ class Engine {
     this.maxValueBytes = maxValueBytes;
     this.maxRemoteTtlMs = maxRemoteTtlMs;
     this.defaultTtlMs = defaultTtlMs;
+    /** The read path's own events, reported to the native counters when stats are read. */
+    this.events = new EventCounts(this.native);
     this.keys = new Keys(prefix, this.native, storeAtKey, wrapperKeys);
     this.reads = new ReadPath(this);
     /** Native generation ids by table name. */
@@ -143,6 +145,7 @@ class Engine {
 
   /** Counters, totals and per model / method. */
   stats() {
+    this.events.report();
     return summarize(this.native.stats(), this.remote !== undefined, this.conservativeInvalidations);
   }
 }

@@ -17,7 +17,7 @@ const READ_METHODS = ['findByPk', 'findOne', 'findAll', 'count', 'findAndCountAl
 
 // The typed contract with the core (src/store.rs, src/stats.rs): a lookup gives a payload string
 // or a Lookup code; the in-process tier's hits, misses and fills are counted by the core itself,
-// the network tier's through recordEvent.
+// the network tier's are counted by the engine's EventCounts (stats.js), which reports them to the core.
 const { Lookup, CacheEvent, FillOutcome } = native;
 
 /** Why a read did not use the network tier: a write of this process has not reached it yet. */
@@ -296,7 +296,7 @@ class ReadPath {
         try {
           const value = this.#fromPayload(got.payload, key, call, options);
           if (value !== undefined) {
-            store.recordEvent(slot, CacheEvent.RemoteHit);
+            this.engine.events.record(slot, CacheEvent.RemoteHit);
             if (l1Ticket !== undefined) store.fill(l1Ticket, got.payload, l1TtlMs, slot);
             return value;
           }
@@ -314,8 +314,8 @@ class ReadPath {
       store.recordBypass(slot, PENDING_INVALIDATION);
       return call.run();
     }
-    if (got.miss === 'foreign') store.recordEvent(slot, CacheEvent.Corrupt);
-    store.recordEvent(slot, CacheEvent.RemoteMiss);
+    if (got.miss === 'foreign') this.engine.events.record(slot, CacheEvent.Corrupt);
+    this.engine.events.record(slot, CacheEvent.RemoteMiss);
     // Tokens read with the entry predate the database read, so the fill may use them.
     return this.#missed(call, plan, got.tokens);
   }
@@ -461,7 +461,7 @@ class ReadPath {
       const l1Ttl = Math.min(l1TtlMs, ttlMs !== undefined ? ttlMs : defaultTtlMs);
       if (store.fill(fill.ticket, text, l1Ttl, slot) === FillOutcome.Rejected) return;
     } else if (!store.settle(fill.ticket)) {
-      store.recordEvent(slot, CacheEvent.FillRejected);
+      this.engine.events.record(slot, CacheEvent.FillRejected);
       return;
     }
     try {
@@ -471,7 +471,7 @@ class ReadPath {
         remoteTtlMs = maxRemoteTtlMs;
       }
       await remote.set(this.#pathOf(call, key), key, text, remoteTtlMs, fill.tokens);
-      store.recordEvent(slot, CacheEvent.RemoteFill);
+      this.engine.events.record(slot, CacheEvent.RemoteFill);
     } catch (err) {
       if (!(err && err.code === PENDING_INVALIDATION)) call.log.tierFailed(err, { key }, 'network tier write failed; the result is not cached');
     }

@@ -3,7 +3,45 @@
 // README documents. With a network tier, `hits`, `misses` and `fills` count calls (an L1 miss that
 // the network tier answers is one hit) and `tiers` counts each tier's own lookups.
 
+const { CacheEvent } = require('../native');
+
 const COUNTERS = ['hits', 'misses', 'bypasses', 'fills', 'fillsRejected', 'corrupt'];
+
+/** How many CacheEvent values there are (they number from 0). */
+const EVENT_KINDS = Math.max(...Object.values(CacheEvent).filter((v) => typeof v === 'number')) + 1;
+/** A count reported at once when it gets this high, far below the u32 the core takes. */
+const REPORT_AT = 2 ** 30;
+
+/**
+ * The events the shim sees (network-tier hits, misses and fills, rejected fills, refused entries),
+ * counted here as they happen and reported to the core's counters (src/stats.rs, where every
+ * count lives) before stats are read: a network-tier hit then costs no native call to count.
+ */
+class EventCounts {
+  constructor(store) {
+    this.store = store;
+    /** Unreported counts by slot * EVENT_KINDS + event. */
+    this.counts = [];
+  }
+
+  record(slot, event) {
+    const i = slot * EVENT_KINDS + event;
+    const n = (this.counts[i] | 0) + 1;
+    this.counts[i] = n;
+    if (n >= REPORT_AT) this.report();
+  }
+
+  /** Hands every unreported count to the core. */
+  report() {
+    const c = this.counts;
+    for (let i = 0; i < c.length; i++) {
+      const n = c[i] | 0;
+      if (n === 0) continue;
+      c[i] = 0;
+      this.store.recordEvents(Math.floor(i / EVENT_KINDS), i % EVENT_KINDS, n);
+    }
+  }
+}
 
 function zeroTiers(remote) {
   return { memory: { hits: 0, misses: 0, fills: 0 }, ...(remote ? { remote: { hits: 0, misses: 0, fills: 0 } } : {}) };
@@ -56,4 +94,4 @@ function summarize(s, remote, conservativeInvalidations) {
   return out;
 }
 
-module.exports = { summarize };
+module.exports = { summarize, EventCounts };
