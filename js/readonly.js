@@ -23,11 +23,11 @@ function refuseWrite(what, prop) {
 /** The read-only view of any query result value. */
 function viewOf(value) {
   if (value === null || typeof value !== 'object') return value;
-  if (value instanceof Date || Buffer.isBuffer(value)) return value;
   if (Array.isArray(value)) return arrayView(value);
-  if (isInstance(value)) return instanceView(value);
   const p = Object.getPrototypeOf(value);
   if (p === Object.prototype || p === null) return plainView(value);
+  // Instances first (the common case: rows); Dates and Buffers have no get() and fail at once.
+  if (isInstance(value)) return instanceView(value);
   return value;
 }
 
