@@ -594,3 +594,41 @@ test('a findByPk key is the same text however often, and after whichever other v
     { numRuns: Math.max(200, TREES / 10), seed: SEED },
   );
 });
+
+test('a read of exactly { where: { [attribute]: value } } is keyed by the findByPk path with the text the walker writes', () => {
+  const engine = internal('../js/clients.js').engineOf(client);
+  const attrs = [...Object.keys(User.rawAttributes), 'notAnAttribute', '__proto__', 'a"b', '\ud800'];
+  const valueArb = fc.oneof(
+    fc.constantFrom(0, -0, NaN, Infinity, -Infinity, '', '\ud800', '\ufffd', 'a"b\\', long, ...BOUNDARY),
+    fc.double(),
+    fc.integer(),
+    fc.string(),
+    fc.string({ unit: 'binary' }),
+    // Not eligible: keyed by the general path, which must see these values as well.
+    fc.constantFrom(null, true, 10n, undefined, [1, 2], { [Op.gt]: 1 }, new Date(0), Buffer.from('a')),
+  );
+  const stats = { fast: 0, general: 0 };
+  fc.assert(
+    fc.property(fc.constantFrom('findOne', 'findAll', 'count', 'findAndCountAll'), fc.constantFrom(...attrs), valueArb, (method, attr, value) => {
+      const options = { where: { [attr]: value } };
+      const spec = engine.keys.querySpec(User, method, [options]);
+      const fast = spec !== null && spec.pk !== undefined;
+      const eligible = (typeof value === 'string' || typeof value === 'number') && Object.prototype.hasOwnProperty.call(User.rawAttributes, attr) && attr !== '\ud800';
+      assert.equal(fast, eligible, `${method}(${util.inspect(options)}) takes the single-attribute path exactly when it is eligible`);
+      stats[fast ? 'fast' : 'general']++;
+      const k = client.keyFor(User, method, options);
+      const walker = native.canonicalKey(`props:${method}:${segmentOf(User)}`, undefined, options);
+      assert.equal(k, typeof walker === 'string' ? walker : null, `${method}(${util.inspect(options)})`);
+    }),
+    { numRuns: Math.max(500, TREES / 4), seed: SEED },
+  );
+  assert.ok(stats.fast > 50 && stats.general > 50, `both paths were taken: ${JSON.stringify(stats)}`);
+  // Extra keys, symbols, scopes and prototypes take the general path, with the same text.
+  const C = class {};
+  for (const options of [{ where: { name: 'x' }, limit: 1 }, { where: { name: 'x', role: 'y' } }, { where: { name: 'x', [Op.or]: [] } }, { where: Object.assign(new C(), { name: 'x' }) }]) {
+    const spec = engine.keys.querySpec(User, 'findOne', [options]);
+    assert.equal(spec.pk, undefined, util.inspect(options));
+  }
+  const scoped = User.scope('adults');
+  assert.equal(engine.keys.querySpec(scoped, 'findOne', [{ where: { name: 'x' } }]).pk, undefined, 'a scoped model');
+});

@@ -59,6 +59,46 @@ function isEmptyOptions(o) {
   return Object.getOwnPropertySymbols(o).length === 0;
 }
 
+/**
+ * How `findOne` / `findAll` / `count` / `findAndCountAll` options of exactly the form
+ * `{ where: { [attr]: value } }` are keyed: `{ attr, value }` when `attr` is an attribute of the
+ * model with a well-formed name and `value` a string or a number, and no object on the way has a
+ * symbol key or another prototype. Such a read is keyed as a bare findByPk is, from a registered
+ * (head, attribute) pair: the same text the tape gives (a property in key-properties). Otherwise
+ * `{ keyOptions }`: what the general path gathers, a copy holding the values already read when
+ * some were (so a getter in the options still runs once), or the options themselves.
+ */
+function singleWhere(Model, options) {
+  try {
+    return singleWhereOf(Model, options);
+  } catch {
+    // A getter that throws: the general path reads the options again and refuses them as the
+    // walker does (unkeyable:unreadable).
+    return { keyOptions: options };
+  }
+}
+
+function singleWhereOf(Model, options) {
+  const none = { keyOptions: options };
+  if (options === null || typeof options !== 'object' || Object.getPrototypeOf(options) !== Object.prototype) return none;
+  const top = Object.keys(options);
+  if (top.length !== 1 || top[0] !== 'where' || Object.getOwnPropertySymbols(options).length !== 0) return none;
+  const where = options.where;
+  if (where === null || typeof where !== 'object' || Object.getPrototypeOf(where) !== Object.prototype) return { keyOptions: { where } };
+  const inner = Object.keys(where);
+  if (inner.length !== 1 || Object.getOwnPropertySymbols(where).length !== 0) return { keyOptions: { where } };
+  const attr = inner[0];
+  const value = where[attr];
+  const t = typeof value;
+  if ((t !== 'string' && t !== 'number') || !Object.prototype.hasOwnProperty.call(Model.rawAttributes, attr) || LONE_SURROGATE.test(attr)) {
+    return { keyOptions: { where: { [attr]: value } } };
+  }
+  return { attr, value };
+}
+
+/** A name the core would not read back as written (a lone surrogate). */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/;
+
 function isPkValue(v) {
   const t = typeof v;
   return t === 'number' || t === 'string' || t === 'bigint' || Buffer.isBuffer(v);
@@ -165,8 +205,9 @@ class AdapterEntityTarget {
 /**
  * Key and path building for one engine (one prefix). A *spec* says how to key one read:
  *   { fixed }                      a key known in advance (entity with a composite key, named query)
- *   { head, pk, pkHead, value }    findByPk(value) with no options: keyed and looked up in Rust in
- *                                  one call, from a (head, pk attribute) pair registered once
+ *   { head, pk, pkHead, value }    findByPk(value) with no options, or another read of exactly
+ *                                  `{ where: { [pk]: value } }` (singleWhere): keyed and looked up
+ *                                  in Rust in one call, from a (head, attribute) pair registered once
  *   { head, headId, scope, keyOptions }  the canonical key of a query: gathered on a tape
  *                                  (gather.js) and keyed, or keyed and looked up, in one call
  */
@@ -199,7 +240,10 @@ class Keys {
         /** Per method: `{ text, id }`, the head and its native id. */
         heads: Object.create(null),
         entityHead: undefined,
-        /** Native ids of registered (head, primary-key attribute) pairs, by head. */
+        /**
+         * Native ids of registered (head, attribute) pairs, by head then attribute: findByPk's
+         * primary key, an entity's, and the one attribute of a single-attribute where.
+         */
         pkHeads: Object.create(null),
         scopeRef: undefined,
         scope: undefined,
@@ -223,11 +267,11 @@ class Keys {
   }
 
   /** The native id of (head, pk attribute), registered once per model and head. */
-  #pkHead(m, head, pk) {
-    const r = m.pkHeads[head];
-    if (r !== undefined && r.pk === pk) return r.id;
-    const id = this.cache.head(head, pk);
-    m.pkHeads[head] = { pk, id };
+  #pkHead(m, head, attr) {
+    let byAttr = m.pkHeads[head];
+    if (byAttr === undefined) byAttr = m.pkHeads[head] = new Map();
+    let id = byAttr.get(attr);
+    if (id === undefined) byAttr.set(attr, (id = this.cache.head(head, attr)));
     return id;
   }
 
@@ -250,8 +294,14 @@ class Keys {
       const pk = Model.primaryKeyAttribute;
       return { head: head.text, pk, pkHead: this.#pkHead(m, head.text, pk), value: args[0] };
     }
-    const keyOptions = keyOptionsFor(Model, method, args);
-    return keyOptions === null ? null : { head: head.text, headId: head.id, scope, keyOptions };
+    let keyOptions = keyOptionsFor(Model, method, args);
+    if (keyOptions === null) return null;
+    if (method !== 'findByPk' && scope === undefined) {
+      const single = singleWhere(Model, keyOptions);
+      if (single.attr !== undefined) return { head: head.text, pk: single.attr, pkHead: this.#pkHead(m, head.text, single.attr), value: single.value };
+      keyOptions = single.keyOptions;
+    }
+    return { head: head.text, headId: head.id, scope, keyOptions };
   }
 
   /**
