@@ -191,25 +191,26 @@ function parseTypes(text) {
   return types;
 }
 
+/** The value each type tag stands for, made from what the data holds there. */
+const RESTORERS = Object.freeze({
+  __proto__: null,
+  D: (v) => new Date(v),
+  d: () => new Date(NaN),
+  B: (v) => Buffer.from(v, 'base64'),
+  N: (v) => BigInt(v),
+  U: () => undefined,
+  F: (v) => Number(v),
+  Z: () => -0,
+});
+
+function restorerOf(tag) {
+  const r = typeof tag === 'string' ? RESTORERS[tag] : undefined;
+  if (r === undefined) throw new Error(`unknown type tag ${JSON.stringify(tag)}`);
+  return r;
+}
+
 function restore(tag, v) {
-  switch (tag) {
-    case 'D':
-      return new Date(v);
-    case 'd':
-      return new Date(NaN);
-    case 'B':
-      return Buffer.from(v, 'base64');
-    case 'N':
-      return BigInt(v);
-    case 'U':
-      return undefined;
-    case 'F':
-      return Number(v);
-    case 'Z':
-      return -0;
-    default:
-      throw new Error(`unknown type tag ${JSON.stringify(tag)}`);
-  }
+  return restorerOf(tag)(v);
 }
 
 /** The container a types path step leads into: only own properties of JSON's own objects and arrays. */
@@ -288,6 +289,11 @@ function restoreEvery(v, entry, i) {
   const last = i === entry.length - 1;
   if (step === EVERY) {
     if (!Array.isArray(v)) return;
+    // The common leaf, a column of a list of rows ([..., EVERY, name]): one loop, as below.
+    if (i === entry.length - 2 && typeof entry[i + 1] === 'string') {
+      restoreColumn(v, entry[i + 1], entry[0]);
+      return;
+    }
     for (let k = 0; k < v.length; k++) {
       if (last) restoreFoldedAt(v, k, entry[0]);
       else restoreEvery(v[k], entry, i + 1);
@@ -297,6 +303,22 @@ function restoreEvery(v, entry, i) {
   if (!(Array.isArray(v) || Object.getPrototypeOf(v) === Object.prototype) || !Object.prototype.hasOwnProperty.call(v, step)) return;
   if (last) restoreFoldedAt(v, step, entry[0]);
   else restoreEvery(v[step], entry, i + 1);
+}
+
+/**
+ * restoreEvery of the column `name` of each element of `list`, for `tag`: the same checks (an own
+ * property of JSON's own objects and arrays, holding a value of the tag's kind) in one loop.
+ */
+function restoreColumn(list, name, tag) {
+  const kind = FOLDED_KIND[tag];
+  const make = restorerOf(tag);
+  for (let k = 0; k < list.length; k++) {
+    const row = list[k];
+    if (row === null || typeof row !== 'object') continue;
+    if (!(Array.isArray(row) || Object.getPrototypeOf(row) === Object.prototype)) continue;
+    const x = row[name];
+    if (kindOf(x) === kind && Object.prototype.hasOwnProperty.call(row, name)) row[name] = make(x);
+  }
 }
 
 function restoreFoldedAt(container, k, tag) {
