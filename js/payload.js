@@ -177,13 +177,20 @@ function isEntry(t) {
 let lastTypesText = '';
 let lastTypes = [];
 
+/**
+ * A types line read into the steps decodeData takes: per entry, its path, its restorer and whether
+ * it is folded (made once per distinct line). Throws on a line this module does not write.
+ */
 function parseTypes(text) {
   if (text === lastTypesText) return lastTypes;
   let types = typesMemo.get(text);
   if (types === undefined) {
-    types = JSON.parse(text);
-    const wellFormed = Array.isArray(types) && types.every(isEntry);
+    const entries = JSON.parse(text);
+    const wellFormed = Array.isArray(entries) && entries.every(isEntry);
     if (!wellFormed) throw new Error('payload types are not in the expected format');
+    types = entries.map((entry) =>
+      Object.freeze({ entry, make: restorerOf(entry[0]), folded: FOLDED_KIND[entry[0]] !== undefined && entry.includes(EVERY) }),
+    );
     remember(typesMemo, text, types, TYPES_MEMO_MAX);
   }
   lastTypesText = text;
@@ -257,20 +264,19 @@ function decodeData({ shape, types }, data, checked) {
   // A `\u` escape can spell any letter of `__proto__` (JSON has no other way to write them), so
   // data holding one is searched as parsed.
   if (!checked && data.includes('\\u') && holdsProtoKey(root)) throw refused();
-  for (const entry of types) {
-    const tag = entry[0];
-    if (FOLDED_KIND[tag] !== undefined && entry.includes(EVERY)) {
+  for (const { entry, make, folded } of types) {
+    if (folded) {
       restoreEvery(root, entry, 1);
       continue;
     }
     if (entry.length === 1) {
-      root = restore(tag, root);
+      root = make(root);
       continue;
     }
     let parent = root;
     for (let i = 1; i < entry.length - 1; i++) parent = containerAt(parent, entry[i])[entry[i]];
     const last = entry[entry.length - 1];
-    containerAt(parent, last)[last] = restore(tag, parent[last]);
+    containerAt(parent, last)[last] = make(parent[last]);
   }
   return { shape, data: root };
 }
