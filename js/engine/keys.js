@@ -268,10 +268,14 @@ class Keys {
 
   /** The native id of (head, pk attribute), registered once per model and head. */
   #pkHead(m, head, attr) {
-    let byAttr = m.pkHeads[head];
-    if (byAttr === undefined) byAttr = m.pkHeads[head] = new Map();
-    let id = byAttr.get(attr);
-    if (id === undefined) byAttr.set(attr, (id = this.cache.head(head, attr)));
+    let h = m.pkHeads[head];
+    if (h === undefined) h = m.pkHeads[head] = { attr: undefined, id: 0, byAttr: new Map() };
+    // A head is asked for its last attribute again, nearly always (findByPk: always).
+    if (h.attr === attr) return h.id;
+    let id = h.byAttr.get(attr);
+    if (id === undefined) h.byAttr.set(attr, (id = this.cache.head(head, attr)));
+    h.attr = attr;
+    h.id = id;
     return id;
   }
 
