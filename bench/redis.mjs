@@ -21,7 +21,9 @@
 // Environment: BENCH_REDIS=0 skips the section; SNC_REDIS_URL (default redis://127.0.0.1:6379);
 // SNC_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test); BENCH_REDIS_CALLS (20000
 // calls per throughput run of a cache, a fifth of that for the uncached databases);
-// BENCH_REDIS_RUNS (3).
+// BENCH_REDIS_RUNS (3). The target ratios (this package against the peer and the raw GET, and the
+// two transports) are measured again with the ops in alternation, BENCH_REDIS_ROUNDS (15) rounds,
+// and are the medians of the per-round ratios.
 import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -41,6 +43,8 @@ const INFLIGHT = 64;
 const TOTAL = Number(process.env.BENCH_REDIS_CALLS) || 20000;
 const DB_TOTAL = Math.max(500, Math.round(TOTAL / 5));
 const RUNS = Number(process.env.BENCH_REDIS_RUNS) || 3;
+/** Rounds of the alternating measurement the target ratios come from (see interleaved). */
+const PAIRED_ROUNDS = Number(process.env.BENCH_REDIS_ROUNDS) || 15;
 const TTL = 600; // seconds: whatever the cleanup misses expires by itself
 
 const TARGET_SERIAL = 1; // Redis-tier hit (L1 off) / peer hit, serial: ≤ 1×
@@ -75,6 +79,34 @@ export async function throughput(op, total) {
   for (let r = 0; r < RUNS; r++) rates.push(await throughputRun(op, total, INFLIGHT));
   const s = [...rates].sort((a, b) => a - b);
   return { median: s[s.length >> 1], min: s[0], max: s[s.length - 1], total };
+}
+
+/**
+ * The same ops measured in alternation, round after round (order reversed every other round), so
+ * that the machine's drift touches each alike: per round, the serial latency of `serialCalls`
+ * awaited calls and the ops/s of `tputCalls` calls with INFLIGHT in flight. Returns per op the
+ * lists of per-round values; `ratio(a, b, kind)` is the median over rounds of b / a.
+ */
+async function interleaved(ops, { rounds, serialCalls, tputCalls }) {
+  const names = Object.keys(ops);
+  const serial = Object.fromEntries(names.map((n) => [n, []]));
+  const tput = Object.fromEntries(names.map((n) => [n, []]));
+  for (const n of names) await throughputRun(ops[n], Math.max(INFLIGHT * 4, tputCalls >> 2), INFLIGHT); // warm-up
+  for (let r = 0; r < rounds; r++) {
+    const order = r % 2 === 0 ? names : [...names].reverse();
+    for (const n of order) {
+      const t = performance.now();
+      for (let i = 0; i < serialCalls; i++) await ops[n](i);
+      serial[n].push(((performance.now() - t) * 1000) / serialCalls);
+    }
+    for (const n of order) tput[n].push(await throughputRun(ops[n], tputCalls, INFLIGHT));
+  }
+  const med = (xs) => [...xs].sort((x, y) => x - y)[xs.length >> 1];
+  const ratio = (a, b, kind) => {
+    const m = kind === 'serial' ? serial : tput;
+    return med(m[b].map((x, r) => x / m[a][r]));
+  };
+  return { serial, tput, ratio, median: (n, kind) => med((kind === 'serial' ? serial : tput)[n]) };
 }
 
 /** Server-wide GET and MGET call counts (INFO commandstats). */
@@ -152,6 +184,9 @@ export async function redisBench(h) {
   let pgAdmin;
   let pgDb;
   const natives = [];
+  /** The ops measured again in alternation for the target ratios (see interleaved), by row tag. */
+  const paired = {};
+  const pairedClients = {};
   const newNative = async (l1, transport = 'event-loop') => {
     // The transport is chosen when the client is made (SNC_REDIS_TRANSPORT, see js/redis.js).
     const before = process.env.SNC_REDIS_TRANSPORT;
@@ -255,6 +290,7 @@ export async function redisBench(h) {
           `Redis commands (server-wide): ${perCall(c0, cMid, callsMid)} serial, ${perCall(cMid, c1, calls - callsMid)} in flight`,
       ]);
       rows.push([`peer: ${peer.name}, User.cache().findByPk(id) hit`, serial, tp, 'peer']);
+      paired.peer = (i) => peerUser.cache().findByPk(ids[i % HOT]);
     }
 
     // 2. A raw ioredis GET of the row's JSON.
@@ -271,6 +307,7 @@ export async function redisBench(h) {
       const nulls = back.filter((v, x) => v !== dbRows.get(ids[x])).length;
       check(nulls === 0, `raw GET: ${nulls}/${HOT} keys did not hold the row's JSON after the run`);
       rows.push(['raw ioredis GET of the row JSON', serial, tp, 'raw']);
+      paired.raw = op;
     }
 
     // 3. RedisCache, L1 off: Redis-tier hits, on the event-loop transport (the default for a
@@ -333,6 +370,8 @@ export async function redisBench(h) {
           `Redis commands (server-wide): ${perCall(c0, cMid, callsMid)} serial, ${perCall(cMid, c1, calls - callsMid)} in flight`,
       ]);
       rows.push([`RedisCache (l1: false) wrap(User).findByPk(id), Redis-tier hit, ${transport} transport`, serial, tp, tag]);
+      paired[tag] = (i) => wUser.findByPk(ids[i % HOT]);
+      pairedClients[tag] = client;
     }
 
     // 4. RedisCache with the default L1: L1 hits. The L1 keeps entries 5 s (its default ttlSeconds)
@@ -451,10 +490,20 @@ export async function redisBench(h) {
     console.log();
 
     const by = Object.fromEntries(rows.map(([, s, t, tag]) => [tag, { s, t }]));
+    // The target ratios come from the ops measured again in alternation: measured one after the
+    // other, as in the table above, a drift of this VM's loopback latency between two rows moved
+    // the serial ratio by as much as 2x from one run to the next.
+    const before = Object.fromEntries(Object.entries(pairedClients).map(([t, c]) => [t, c.stats()]));
+    const alt = await interleaved(paired, { rounds: PAIRED_ROUNDS, serialCalls: 200, tputCalls: Math.max(INFLIGHT * 8, Math.round(TOTAL / 5)) });
+    for (const [t, c] of Object.entries(pairedClients)) {
+      const s1 = c.stats();
+      const missed = s1.misses - before[t].misses + s1.bypasses - before[t].bypasses;
+      check(missed === 0 && s1.hits > before[t].hits, `${t}: ${missed} of the alternating rounds' calls were not Redis-tier hits`);
+    }
     const ratios = [];
     if (by.peer !== undefined) {
-      const serial = by.redis.s.median / by.peer.s.median;
-      const tput = by.redis.t.median / by.peer.t.median;
+      const serial = alt.ratio('peer', 'redis', 'serial');
+      const tput = alt.ratio('peer', 'redis', 'tput');
       const l1 = by.peer.s.median / by.l1.s.median;
       ratios.push(
         ['Redis-tier hit (L1 off) / peer hit, serial latency', `${serial.toFixed(2)}×`, `≤ ${TARGET_SERIAL}×`, mark(serial <= TARGET_SERIAL)],
@@ -466,13 +515,13 @@ export async function redisBench(h) {
         ratios.push([name, '—', '', red('NO PEER')]);
       }
     }
-    const rawSerial = by.redis.s.median / by.raw.s.median;
-    const rawTput = by.redis.t.median / by.raw.t.median;
+    const rawSerial = alt.ratio('raw', 'redis', 'serial');
+    const rawTput = alt.ratio('raw', 'redis', 'tput');
     ratios.push(
       ['Redis-tier hit / raw ioredis GET, serial latency', `${rawSerial.toFixed(2)}×`, `≤ ${TARGET_RAW_SERIAL}×`, mark(rawSerial <= TARGET_RAW_SERIAL)],
       [`Redis-tier hit / raw ioredis GET, ops/s at ${INFLIGHT} in flight`, `${rawTput.toFixed(2)}×`, `≥ ${TARGET_RAW_THROUGHPUT}×`, mark(rawTput >= TARGET_RAW_THROUGHPUT)],
-      ['tokio transport / event-loop transport, Redis-tier hit, serial latency', `${(by['redis-tokio'].s.median / by.redis.s.median).toFixed(2)}×`, '—', ''],
-      [`event-loop / tokio transport, Redis-tier hit, ops/s at ${INFLIGHT} in flight`, `${(by.redis.t.median / by['redis-tokio'].t.median).toFixed(2)}×`, '—', ''],
+      ['tokio transport / event-loop transport, Redis-tier hit, serial latency', `${alt.ratio('redis', 'redis-tokio', 'serial').toFixed(2)}×`, '—', ''],
+      [`event-loop / tokio transport, Redis-tier hit, ops/s at ${INFLIGHT} in flight`, `${alt.ratio('redis-tokio', 'redis', 'tput').toFixed(2)}×`, '—', ''],
       ['SQLite uncached / Redis-tier hit, serial', `${(by.sqlite.s.median / by.redis.s.median).toFixed(1)}×`, '—', ''],
       ['SQLite uncached / L1 hit, serial', `${(by.sqlite.s.median / by.l1.s.median).toFixed(1)}×`, '—', ''],
     );
@@ -483,6 +532,14 @@ export async function redisBench(h) {
       );
     }
     printRatios('Redis section: ratio', ratios);
+    console.log(
+      dim(
+        `peer, raw GET and Redis-tier ratios: medians over ${PAIRED_ROUNDS} rounds of the ops measured in alternation ` +
+          `(per round: 200 serial calls each, then ${Math.max(INFLIGHT * 8, Math.round(TOTAL / 5))} calls with ${INFLIGHT} in flight each); ` +
+          `in those rounds, serial median/op ${Object.keys(paired).map((n) => `${n} ${fmtUs(alt.median(n, 'serial'))}`).join(', ')}; ` +
+          `ops/s ${Object.keys(paired).map((n) => `${n} ${Math.round(alt.median(n, 'tput')).toLocaleString('en-US')}`).join(', ')}`,
+      ),
+    );
     for (const [ok, text] of verify) console.log(ok ? dim(text) : red(text));
     for (const text of crossings) console.log(text);
     console.log(dim(`payloads: ${sizes.join(', ')}`));
