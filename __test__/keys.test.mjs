@@ -535,3 +535,56 @@ test('a key made after a very large one is still right (the tape grown for it st
     assert.equal(key(small), walkerKey(small));
   }
 });
+
+test('a Proxy of an array that claims another prototype is never keyed as the object it claims to be', async () => {
+  // Array.isArray, and so Sequelize, sees through a Proxy to its array; N-API does not, so the
+  // walker would write `where: px` as the object { name: 'x' } and share that query's key.
+  const px = () => Object.assign(new Proxy([], { getPrototypeOf: () => Object.prototype }), { name: 'x' });
+  const real = key({ where: { name: 'x' } }, User, 'findOne');
+  assert.equal(typeof real, 'string');
+  for (const method of ['findOne', 'findAll', 'count']) {
+    assert.equal(key({ where: px() }, User, method), null, `${method} with the Proxy as where`);
+    assert.equal(key({ where: px(), limit: 1 }, User, method), null, `${method} with the Proxy as where, and a limit`);
+  }
+  assert.equal(key({ where: { name: px() } }), null, 'as a value');
+  assert.equal(key({ where: sequelize.where(sequelize.fn('lower', sequelize.col('name')), px()) }), null, 'inside fn/where');
+  // Inside options of another realm (as jest builds them), which the walker reads itself.
+  const foreign = vm.runInNewContext('({ where: { name: undefined }, limit: 1 })');
+  foreign.where.name = px();
+  assert.equal(key(foreign), null, 'inside options of another realm');
+  const honest = vm.runInNewContext('({ where: { name: ["a"] } })');
+  assert.equal(key(honest), key({ where: { name: ['a'] } }), 'a plain array of another realm is keyed as before');
+  // An honest Proxy of an array is an array, as Sequelize reads it.
+  assert.equal(key({ where: { name: new Proxy(['a', 'b'], {}) } }), key({ where: { name: ['a', 'b'] } }));
+  assert.equal(await refusal({ where: px() }), 'unkeyable:unknown-class');
+
+  // End to end: the Proxy read never answers the genuine query.
+  const s = new Sequelize({ dialect: 'sqlite', storage: ':memory:', logging: false });
+  const Person = s.define('Person', { name: DataTypes.STRING });
+  await s.sync();
+  await Person.bulkCreate([{ name: 'a' }, { name: 'x' }]);
+  const w = (await modelCacheFactory(new MemoryCache())).wrap(Person);
+  await w.findOne({ where: px(), order: [['id', 'ASC']] }).catch(() => {});
+  await w.findOne({ where: px() }).catch(() => {});
+  assert.equal((await w.findOne({ where: { name: 'x' } })).name, 'x');
+  assert.equal((await w.findOne({ where: { name: 'x' } })).name, 'x', 'and on its hit');
+  await s.close();
+});
+
+test('the memo of key texts made from registered heads stays bounded in all, across heads, and right', () => {
+  const c = new MemoryCache();
+  const keys = require('../js/clients.js').engineOf(c).keys;
+  const MAX = 4096;
+  for (let i = 0; i < 3000; i++) {
+    for (const method of ['findOne', 'count', 'findAll']) c.keyFor(User, method, { where: { name: `n${i}` } });
+    c.keyFor(User, 'findByPk', i);
+  }
+  let held = 0;
+  for (const byValue of keys.pkKeys.values()) held += byValue.size;
+  assert.ok(held > 0 && held <= MAX, `${held} key texts held`);
+  const fresh = new MemoryCache();
+  for (const i of [0, 1500, 2999]) {
+    assert.equal(c.keyFor(User, 'count', { where: { name: `n${i}` } }), fresh.keyFor(User, 'count', { where: { name: `n${i}` } }));
+    assert.equal(c.keyFor(User, 'findByPk', i), fresh.keyFor(User, 'findByPk', i));
+  }
+});

@@ -99,7 +99,7 @@ const EVERY = -1;
  * What each foldable tag stands in for in the data: a D entry's value is a number (ms), a B or N
  * entry's a string (base64, decimal), a U entry's null. Other tags are never folded.
  */
-const FOLDED_KIND = { D: 'number', B: 'string', N: 'string', U: 'null' };
+const FOLDED_KIND = Object.freeze({ __proto__: null, D: 'number', B: 'string', N: 'string', U: 'null' });
 
 const kindOf = (v) => (v === null ? 'null' : typeof v);
 
@@ -322,8 +322,9 @@ function restoreColumn(list, name, tag) {
     const row = list[k];
     if (row === null || typeof row !== 'object') continue;
     if (!(Array.isArray(row) || Object.getPrototypeOf(row) === Object.prototype)) continue;
+    if (!Object.prototype.hasOwnProperty.call(row, name)) continue;
     const x = row[name];
-    if (kindOf(x) === kind && Object.prototype.hasOwnProperty.call(row, name)) row[name] = make(x);
+    if (kindOf(x) === kind) row[name] = make(x);
   }
 }
 

@@ -26,7 +26,8 @@ function viewOf(value) {
   if (Array.isArray(value)) return arrayView(value);
   const p = Object.getPrototypeOf(value);
   if (p === Object.prototype || p === null) return plainView(value);
-  // Instances first (the common case: rows); Dates and Buffers have no get() and fail at once.
+  // Then instances (the common case: rows) before Dates and Buffers, which have no get() and so
+  // fail the instance test at once.
   if (isInstance(value)) return instanceView(value);
   return value;
 }

@@ -9,8 +9,8 @@ use napi_derive::napi;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, RwLock};
 
-/// What happened to one call or one fill. JS records the ones that happen outside the
-/// in-process tier through `cache_record_event`.
+/// What happened to one call or one fill. The ones that happen outside the in-process tier are
+/// counted in JS and reported here in bulk through `cache_record_events`.
 #[napi]
 #[derive(Debug, PartialEq, Eq)]
 pub enum CacheEvent {

@@ -40,8 +40,8 @@ export declare function cacheClear(cache: Handle): void
 export declare function cacheCreate(options: NativeCacheOptions): Handle
 
 /**
- * What happened to one call or one fill. JS records the ones that happen outside the
- * in-process tier through `cache_record_event`.
+ * What happened to one call or one fill. The ones that happen outside the in-process tier are
+ * counted in JS and reported here in bulk through `cache_record_events`.
  */
 export declare const enum CacheEvent {
   /** Served from the cache. */

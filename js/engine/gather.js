@@ -18,6 +18,7 @@
 // enumeration order, the walker in sorted order), and a Proxy of an array is an array here, as
 // Array.isArray and so Sequelize read it, where the walker writes an object of index keys.
 
+const { isProxy } = require('node:util').types;
 const native = require('../native');
 
 const { TapeOp: Op, Unkeyable } = native;
@@ -86,7 +87,17 @@ class Tape {
     this.text += str;
   }
 
+  /** Hands `v` to the walker, unless it holds what the walker would misread (see proxiedArrayIn). */
   ref(v) {
+    if ((typeof v === 'object' && v !== null) || typeof v === 'function') {
+      let bad;
+      try {
+        bad = typeof v === 'function' ? proxiedArrayInScope(v) : proxiedArrayIn(v, 0, { left: KEY_MAX_NODES + 1 });
+      } catch {
+        throw new Refused(Unkeyable.Unreadable);
+      }
+      if (bad) throw new Refused(Unkeyable.UnknownClass);
+    }
     this.push2(Op.Ref, this.refs.length);
     this.refs.push(v);
   }
@@ -157,7 +168,11 @@ class Tape {
     const array = isArray(v);
     const proto = getPrototypeOf(v);
     if (array) {
+      // A Proxy of an array is read through its traps, as Sequelize reads it; one whose prototype
+      // is not this realm's Array.prototype the walker would read as an object (N-API sees no
+      // array), so it is refused rather than handed on.
       if (proto === ArrayPrototype) this.array(v, depth);
+      else if (isProxy(v)) throw new Refused(Unkeyable.UnknownClass);
       else this.ref(v);
     } else if (proto === ObjectPrototype || proto === null) {
       this.plain(v, depth);
@@ -236,6 +251,58 @@ function isEmptyPlain(o) {
   if (objectKeys(o).length !== 0 || ownSymbols(o).length !== 0) return false;
   emptyScopes.add(o);
   return true;
+}
+
+/**
+ * True if `v`, about to be walked by the Rust walker (a value of another realm or class), holds a
+ * Proxy whose target is an array where the walker reads values: Array.isArray, and so Sequelize,
+ * sees an array there, while N-API sees an object, which the walker would write as an object if
+ * the Proxy claims Object.prototype (or null, or a Sequelize method's class) as its prototype, and
+ * two different queries could share a key. It descends where the walker does (arrays, plain
+ * objects of any realm, fn/col/literal/where/cast/json, models' scopes, associations' source
+ * models), at least as deep and as far as the walker goes before it refuses a tree. A getter that
+ * throws throws here too.
+ */
+function proxiedArrayIn(v, depth, budget) {
+  if (typeof v === 'function') return proxiedArrayInScope(v);
+  if (v === null || typeof v !== 'object') return false;
+  const array = isArray(v);
+  if (array && isProxy(v)) return true;
+  if (depth > KEY_MAX_DEPTH + 1 || --budget.left < 0) return false;
+  if (array) {
+    for (let i = 0; i < v.length; i++) if (proxiedArrayIn(v[i], depth + 1, budget)) return true;
+    return false;
+  }
+  const proto = getPrototypeOf(v);
+  const kind = proto === null ? 'Object' : classNameOf(proto);
+  if (ASSOCIATIONS.has(kind)) return proxiedArrayIn(v.source, depth + 1, budget);
+  if (kind !== 'Object' && !SEQUELIZE_METHODS.has(kind)) return false;
+  const names = objectKeys(v);
+  for (let i = 0; i < names.length; i++) if (proxiedArrayIn(v[names[i]], depth + 1, budget)) return true;
+  const symbols = ownSymbols(v);
+  for (let i = 0; i < symbols.length; i++) if (proxiedArrayIn(v[symbols[i]], depth + 1, budget)) return true;
+  return false;
+}
+
+const SEQUELIZE_METHODS = new Set(['Fn', 'Col', 'Literal', 'Where', 'Cast', 'Json']);
+const ASSOCIATIONS = new Set(['HasOne', 'HasMany', 'BelongsTo', 'BelongsToMany']);
+
+/** The name of `proto.constructor`, as the walker reads a class's name; '' when there is none. */
+function classNameOf(proto) {
+  const ctor = proto.constructor;
+  return typeof ctor === 'function' && typeof ctor.name === 'string' ? ctor.name : '';
+}
+
+/** Scopes found to hold no Proxy of an array: Sequelize replaces a model's _scope, never edits it. */
+const cleanScopes = new WeakSet();
+
+/** proxiedArrayIn for what the walker reads of a function: a model's active scope. */
+function proxiedArrayInScope(fn) {
+  const scope = fn._scope;
+  if (scope === null || typeof scope !== 'object' || cleanScopes.has(scope)) return false;
+  if (proxiedArrayIn(scope, 1, { left: KEY_MAX_NODES + 1 })) return true;
+  cleanScopes.add(scope);
+  return false;
 }
 
 /** A registered symbol's key; an unregistered symbol cannot be told from another of its name. */

@@ -22,9 +22,11 @@
 const native = require('../native');
 const { tableNameOf, entityTableOf } = require('./dependencies');
 const { withTape } = require('./gather');
-const { remember } = require('../memo');
 
-/** Bounds of the findByPk key memo (Keys#pkKey): values per head, and the longest string value. */
+/** What a new head's last attribute is before it has one: equal to no attribute name. */
+const NO_ATTRIBUTE = Symbol('no attribute yet');
+
+/** Bounds of the key memo of registered heads (Keys#pkKey): texts in all, and the longest string value. */
 const MAX_MEMO_PK_KEYS = 4096;
 const MAX_MEMO_PK_CHARS = 64;
 
@@ -80,11 +82,12 @@ function singleWhere(Model, options) {
 
 function singleWhereOf(Model, options) {
   const none = { keyOptions: options };
-  if (options === null || typeof options !== 'object' || Object.getPrototypeOf(options) !== Object.prototype) return none;
+  // Array.isArray sees through a Proxy, as Sequelize does, where the prototype may lie.
+  if (options === null || typeof options !== 'object' || Array.isArray(options) || Object.getPrototypeOf(options) !== Object.prototype) return none;
   const top = Object.keys(options);
   if (top.length !== 1 || top[0] !== 'where' || Object.getOwnPropertySymbols(options).length !== 0) return none;
   const where = options.where;
-  if (where === null || typeof where !== 'object' || Object.getPrototypeOf(where) !== Object.prototype) return { keyOptions: { where } };
+  if (where === null || typeof where !== 'object' || Array.isArray(where) || Object.getPrototypeOf(where) !== Object.prototype) return { keyOptions: { where } };
   const inner = Object.keys(where);
   if (inner.length !== 1 || Object.getOwnPropertySymbols(where).length !== 0) return { keyOptions: { where } };
   const attr = inner[0];
@@ -96,8 +99,8 @@ function singleWhereOf(Model, options) {
   return { attr, value };
 }
 
-/** A name the core would not read back as written (a lone surrogate). */
-const LONE_SURROGATE = /[\uD800-\uDFFF]/;
+/** A name the core would not read back as written: one holding a lone surrogate. */
+const LONE_SURROGATE = /\p{Cs}/u;
 
 function isPkValue(v) {
   const t = typeof v;
@@ -225,10 +228,12 @@ class Keys {
     this.wrapperKeys = wrapperKeys;
     this.meta = new WeakMap();
     /**
-     * Key texts of bare findByPk reads made by the core (cache.pkKey), by head id, then by primary
-     * key value: a network-tier hit needs the text, and a hot row asks for the same one each time.
+     * Key texts the core made from a registered (head, attribute) pair (cache.pkKey: findByPk,
+     * single-attribute reads, entities), by head id, then by value: a network-tier hit needs the
+     * text, and a hot row asks for the same one each time. At most MAX_MEMO_PK_KEYS in all.
      */
     this.pkKeys = new Map();
+    this.pkKeyCount = 0;
   }
 
   #metaOf(Model) {
@@ -266,10 +271,10 @@ class Keys {
     return m.scope;
   }
 
-  /** The native id of (head, pk attribute), registered once per model and head. */
+  /** The native id of (head, attribute), registered once per model, head and attribute. */
   #pkHead(m, head, attr) {
     let h = m.pkHeads[head];
-    if (h === undefined) h = m.pkHeads[head] = { attr: undefined, id: 0, byAttr: new Map() };
+    if (h === undefined) h = m.pkHeads[head] = { attr: NO_ATTRIBUTE, id: 0, byAttr: new Map() };
     // A head is asked for its last attribute again, nearly always (findByPk: always).
     if (h.attr === attr) return h.id;
     let id = h.byAttr.get(attr);
@@ -371,7 +376,15 @@ class Keys {
     if (k === undefined) {
       k = this.cache.pkKey(pkHead, value);
       // Only key texts: an Unkeyable code is cheap to make again and says nothing of the value.
-      if (typeof k === 'string') remember(byValue, value, k, MAX_MEMO_PK_KEYS);
+      if (typeof k === 'string') {
+        if (++this.pkKeyCount > MAX_MEMO_PK_KEYS) {
+          // Full: forgotten all at once, as the other memos are (see ../memo.js).
+          this.pkKeys.clear();
+          this.pkKeys.set(pkHead, (byValue = new Map()));
+          this.pkKeyCount = 1;
+        }
+        byValue.set(value, k);
+      }
     }
     return k;
   }

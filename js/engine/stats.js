@@ -37,8 +37,8 @@ class EventCounts {
     for (let i = 0; i < c.length; i++) {
       const n = c[i] | 0;
       if (n === 0) continue;
-      c[i] = 0;
       this.store.recordEvents(Math.floor(i / EVENT_KINDS), i % EVENT_KINDS, n);
+      c[i] = 0;
     }
   }
 }
