@@ -87,7 +87,7 @@ export async function throughput(op, total) {
  * awaited calls and the ops/s of `tputCalls` calls with INFLIGHT in flight. Returns per op the
  * lists of per-round values; `ratio(a, b, kind)` is the median over rounds of b / a.
  */
-async function interleaved(ops, { rounds, serialCalls, tputCalls }) {
+export async function interleaved(ops, { rounds, serialCalls, tputCalls }) {
   const names = Object.keys(ops);
   const serial = Object.fromEntries(names.map((n) => [n, []]));
   const tput = Object.fromEntries(names.map((n) => [n, []]));
