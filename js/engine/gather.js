@@ -16,7 +16,10 @@
 // Where it and the walker alone can differ, neither giving a wrong key: a tree holding two
 // different unkeyable values may be refused for the other reason (this pass meets values in
 // enumeration order, the walker in sorted order), and a Proxy of an array is an array here, as
-// Array.isArray and so Sequelize read it, where the walker writes an object of index keys.
+// Array.isArray and so Sequelize read it, where the walker, to which N-API shows only an object,
+// would write an object of index keys. So the walker is never handed one: a Proxy of an array
+// that claims another prototype is refused, and so is any value for the walker that holds one
+// where the walker reads (proxiedArrayIn).
 
 const { isProxy } = require('node:util').types;
 const native = require('../native');
