@@ -126,8 +126,8 @@ describe('typed payload', () => {
   });
 
   test('a folded entry restores values of its kind only, and is refused for other tags or through __proto__', () => {
-    const { data } = payload.decode('1 rows [["D",-1,"a"]]\n[{"a":"x"},{"a":{"b":1}},{"a":5},{"a":null},{},7,{"a":[1]}]');
-    assert.deepStrictEqual(comparable(data), comparable([{ a: 'x' }, { a: { b: 1 } }, { a: new Date(5) }, { a: null }, {}, 7, { a: [1] }]));
+    const { data } = payload.decode('1 rows [["D",-1,"a"]]\n[{"a":"x"},{"a":{"b":1}},{"a":5},{"a":null},{},7,null,{"a":[1]}]');
+    assert.deepStrictEqual(comparable(data), comparable([{ a: 'x' }, { a: { b: 1 } }, { a: new Date(5) }, { a: null }, {}, 7, null, { a: [1] }]));
     assert.deepStrictEqual(payload.decode('1 rows [["D",-1]]\n{"0":1}').data, { 0: 1 }, 'over an object: nothing to do');
     const b = payload.decode('1 rows [["B",-1,"a"],["U",-1,"u"]]\n[{"a":"aGk=","u":null},{"a":5,"u":0},{"a":null}]').data;
     assert.deepStrictEqual(comparable(b), comparable([{ a: Buffer.from('hi'), u: undefined }, { a: 5, u: 0 }, { a: null }]));

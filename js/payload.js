@@ -178,8 +178,9 @@ let lastTypesText = '';
 let lastTypes = [];
 
 /**
- * A types line read into the steps decodeData takes: per entry, its path, its restorer and whether
- * it is folded (made once per distinct line). Throws on a line this module does not write.
+ * A types line read into the steps decodeData takes: per entry, its path, its restorer, whether it
+ * is folded and, if foldable, the kind of value it restores (made once per distinct line). Throws
+ * on a line this module does not write.
  */
 function parseTypes(text) {
   if (text === lastTypesText) return lastTypes;
@@ -188,9 +189,10 @@ function parseTypes(text) {
     const entries = JSON.parse(text);
     const wellFormed = Array.isArray(entries) && entries.every(isEntry);
     if (!wellFormed) throw new Error('payload types are not in the expected format');
-    types = entries.map((entry) =>
-      Object.freeze({ entry, make: restorerOf(entry[0]), folded: FOLDED_KIND[entry[0]] !== undefined && entry.includes(EVERY) }),
-    );
+    types = entries.map((entry) => {
+      const kind = FOLDED_KIND[entry[0]];
+      return Object.freeze({ entry, make: restorerOf(entry[0]), kind, folded: kind !== undefined && entry.includes(EVERY) });
+    });
     remember(typesMemo, text, types, TYPES_MEMO_MAX);
   }
   lastTypesText = text;
@@ -216,18 +218,14 @@ function restorerOf(tag) {
   return r;
 }
 
-function restore(tag, v) {
-  return restorerOf(tag)(v);
+/** True if `v` is one of JSON's own objects or arrays and has an own property `step`. */
+function holdsOwn(v, step) {
+  return v !== null && typeof v === 'object' && (Array.isArray(v) || Object.getPrototypeOf(v) === Object.prototype) && Object.prototype.hasOwnProperty.call(v, step);
 }
 
 /** The container a types path step leads into: only own properties of JSON's own objects and arrays. */
 function containerAt(parent, step) {
-  const ok =
-    parent !== null &&
-    typeof parent === 'object' &&
-    (Array.isArray(parent) || Object.getPrototypeOf(parent) === Object.prototype) &&
-    Object.prototype.hasOwnProperty.call(parent, step);
-  if (!ok) throw new Error('payload types name a path the data does not hold');
+  if (!holdsOwn(parent, step)) throw new Error('payload types name a path the data does not hold');
   return parent;
 }
 
@@ -241,6 +239,8 @@ function parseHeader(header) {
   if (a < 0 || b < 0 || header.slice(0, a) !== VERSION_TEXT) throw new Error('payload is not in the expected format');
   return { shape: header.slice(a + 1, b), types: parseTypes(header.slice(b + 1)) };
 }
+
+const protoKeyError = () => new Error('payload data holds a __proto__ key');
 
 /** True if a value JSON.parse made has an own `__proto__` key anywhere inside it. */
 function holdsProtoKey(v) {
@@ -258,15 +258,15 @@ function holdsProtoKey(v) {
  * Throws on anything this module did not write.
  */
 function decodeData({ shape, types }, data, checked) {
-  const refused = () => new Error('payload data holds a __proto__ key');
-  if (!checked && data.includes('"__proto__"')) throw refused();
+  if (!checked && data.includes('"__proto__"')) throw protoKeyError();
   let root = JSON.parse(data);
   // A `\u` escape can spell any letter of `__proto__` (JSON has no other way to write them), so
   // data holding one is searched as parsed.
-  if (!checked && data.includes('\\u') && holdsProtoKey(root)) throw refused();
-  for (const { entry, make, folded } of types) {
-    if (folded) {
-      restoreEvery(root, entry, 1);
+  if (!checked && data.includes('\\u') && holdsProtoKey(root)) throw protoKeyError();
+  for (const t of types) {
+    const { entry, make } = t;
+    if (t.folded) {
+      restoreEvery(root, t, 1);
       continue;
     }
     if (entry.length === 1) {
@@ -287,50 +287,38 @@ function decodeData({ shape, types }, data, checked) {
  * there were written for that tag (fold checked); any other value there (a null date, a value an
  * explicit entry restores, a JSON column of another shape in another row) and a path that ends
  * early (a null include) are left as they are. It only ever writes own properties of JSON's own
- * objects and arrays, and restore() decides what it writes.
+ * objects and arrays, and the entry's restorer decides what it writes. `t` is the entry as
+ * parseTypes made it.
  */
-function restoreEvery(v, entry, i) {
+function restoreEvery(v, t, i) {
   if (v === null || typeof v !== 'object') return;
+  const { entry } = t;
   const step = entry[i];
   const last = i === entry.length - 1;
   if (step === EVERY) {
     if (!Array.isArray(v)) return;
-    // The common leaf, a column of a list of rows ([..., EVERY, name]): one loop, as below.
+    // The common leaf, a column of a list of rows ([..., EVERY, name]): one loop, with the
+    // checks the step below makes.
     if (i === entry.length - 2 && typeof entry[i + 1] === 'string') {
-      restoreColumn(v, entry[i + 1], entry[0]);
+      const name = entry[i + 1];
+      for (let k = 0; k < v.length; k++) if (holdsOwn(v[k], name)) restoreFoldedAt(v[k], name, t);
       return;
     }
     for (let k = 0; k < v.length; k++) {
-      if (last) restoreFoldedAt(v, k, entry[0]);
-      else restoreEvery(v[k], entry, i + 1);
+      if (last) restoreFoldedAt(v, k, t);
+      else restoreEvery(v[k], t, i + 1);
     }
     return;
   }
-  if (!(Array.isArray(v) || Object.getPrototypeOf(v) === Object.prototype) || !Object.prototype.hasOwnProperty.call(v, step)) return;
-  if (last) restoreFoldedAt(v, step, entry[0]);
-  else restoreEvery(v[step], entry, i + 1);
+  if (!holdsOwn(v, step)) return;
+  if (last) restoreFoldedAt(v, step, t);
+  else restoreEvery(v[step], t, i + 1);
 }
 
-/**
- * restoreEvery of the column `name` of each element of `list`, for `tag`: the same checks (an own
- * property of JSON's own objects and arrays, holding a value of the tag's kind) in one loop.
- */
-function restoreColumn(list, name, tag) {
-  const kind = FOLDED_KIND[tag];
-  const make = restorerOf(tag);
-  for (let k = 0; k < list.length; k++) {
-    const row = list[k];
-    if (row === null || typeof row !== 'object') continue;
-    if (!(Array.isArray(row) || Object.getPrototypeOf(row) === Object.prototype)) continue;
-    if (!Object.prototype.hasOwnProperty.call(row, name)) continue;
-    const x = row[name];
-    if (kindOf(x) === kind) row[name] = make(x);
-  }
-}
-
-function restoreFoldedAt(container, k, tag) {
+/** Restores `container[k]` if it holds a value of the kind entry `t` restores. */
+function restoreFoldedAt(container, k, t) {
   const x = container[k];
-  if (kindOf(x) === FOLDED_KIND[tag]) container[k] = restore(tag, x);
+  if (kindOf(x) === t.kind) container[k] = t.make(x);
 }
 
 /** Reads a whole payload back into { shape, data }. Throws on anything it did not write. */
