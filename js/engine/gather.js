@@ -92,15 +92,13 @@ class Tape {
 
   /** Hands `v` to the walker, unless it holds what the walker would misread (see proxiedArrayIn). */
   ref(v) {
-    if ((typeof v === 'object' && v !== null) || typeof v === 'function') {
-      let bad;
-      try {
-        bad = typeof v === 'function' ? proxiedArrayInScope(v) : proxiedArrayIn(v, 0, { left: KEY_MAX_NODES + 1 });
-      } catch {
-        throw new Refused(Unkeyable.Unreadable);
-      }
-      if (bad) throw new Refused(Unkeyable.UnknownClass);
+    let bad;
+    try {
+      bad = proxiedArrayIn(v, 0, { left: KEY_MAX_NODES + 1 });
+    } catch {
+      throw new Refused(Unkeyable.Unreadable);
     }
+    if (bad) throw new Refused(Unkeyable.UnknownClass);
     this.push2(Op.Ref, this.refs.length);
     this.refs.push(v);
   }
@@ -172,10 +170,8 @@ class Tape {
     const proto = getPrototypeOf(v);
     if (array) {
       // A Proxy of an array is read through its traps, as Sequelize reads it; one whose prototype
-      // is not this realm's Array.prototype the walker would read as an object (N-API sees no
-      // array), so it is refused rather than handed on.
+      // is not this realm's Array.prototype is refused by ref (see proxiedArrayIn).
       if (proto === ArrayPrototype) this.array(v, depth);
-      else if (isProxy(v)) throw new Refused(Unkeyable.UnknownClass);
       else this.ref(v);
     } else if (proto === ObjectPrototype || proto === null) {
       this.plain(v, depth);
