@@ -30,6 +30,8 @@ const INFLIGHT = 64;
 const TOTAL = Number(process.env.BENCH_REDIS_CALLS) || 20000;
 /** Rounds of the alternating measurement the ratios to the raw GET come from. */
 const PAIRED_ROUNDS = Number(process.env.BENCH_MOMENTO_ROUNDS) || 15;
+/** Calls per op and round with INFLIGHT in flight, in those rounds. */
+const PAIRED_TPUT_CALLS = Math.max(INFLIGHT * 8, Math.round(TOTAL / 5));
 const TARGET_SERIAL = 1.5; // Momento-tier hit / raw keep-alive HTTP GET, serial: ≤ 1.5×
 const DB_TOTAL = Math.max(500, Math.round(TOTAL / 5));
 const TOKEN = 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJiZW5jaCJ9.YmVuY2g';
@@ -155,7 +157,7 @@ export async function momentoBench(h) {
     const by = Object.fromEntries(rows.map(([, s, t, tag]) => [tag, { s, t }]));
     // As in the Redis section: the target ratio from the two measured in alternation.
     const h0 = off.client.stats();
-    const alt = await interleaved(paired, { rounds: PAIRED_ROUNDS, serialCalls: 50, tputCalls: Math.max(INFLIGHT * 8, Math.round(TOTAL / 5)) });
+    const alt = await interleaved(paired, { rounds: PAIRED_ROUNDS, serialCalls: 50, tputCalls: PAIRED_TPUT_CALLS });
     const h1 = off.client.stats();
     check(h1.misses === h0.misses && h1.hits > h0.hits, `Momento: ${h1.misses - h0.misses} of the alternating rounds' calls missed`);
     const serialRatio = alt.ratio('raw', 'momento', 'serial');
@@ -169,7 +171,7 @@ export async function momentoBench(h) {
     console.log(
       dim(
         `the first two ratios: medians over ${PAIRED_ROUNDS} rounds of the two measured in alternation (per round: 50 serial calls each, ` +
-          `then ${Math.max(INFLIGHT * 8, Math.round(TOTAL / 5))} calls with ${INFLIGHT} in flight each); in those rounds, serial median/op ` +
+          `then ${PAIRED_TPUT_CALLS} calls with ${INFLIGHT} in flight each); in those rounds, serial median/op ` +
           `momento ${fmtUs(alt.median('momento', 'serial'))}, raw ${fmtUs(alt.median('raw', 'serial'))}; ops/s momento ` +
           `${Math.round(alt.median('momento', 'tput')).toLocaleString('en-US')}, raw ${Math.round(alt.median('raw', 'tput')).toLocaleString('en-US')}`,
       ),

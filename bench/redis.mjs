@@ -45,6 +45,8 @@ const DB_TOTAL = Math.max(500, Math.round(TOTAL / 5));
 const RUNS = Number(process.env.BENCH_REDIS_RUNS) || 3;
 /** Rounds of the alternating measurement the target ratios come from (see interleaved). */
 const PAIRED_ROUNDS = Number(process.env.BENCH_REDIS_ROUNDS) || 15;
+/** Calls per op and round with INFLIGHT in flight, in those rounds. */
+const PAIRED_TPUT_CALLS = Math.max(INFLIGHT * 8, Math.round(TOTAL / 5));
 const TTL = 600; // seconds: whatever the cleanup misses expires by itself
 
 const TARGET_SERIAL = 1; // Redis-tier hit (L1 off) / peer hit, serial: ≤ 1×
@@ -494,7 +496,7 @@ export async function redisBench(h) {
     // other, as in the table above, a drift of this VM's loopback latency between two rows moved
     // the serial ratio by as much as 2x from one run to the next.
     const before = Object.fromEntries(Object.entries(pairedClients).map(([t, c]) => [t, c.stats()]));
-    const alt = await interleaved(paired, { rounds: PAIRED_ROUNDS, serialCalls: 200, tputCalls: Math.max(INFLIGHT * 8, Math.round(TOTAL / 5)) });
+    const alt = await interleaved(paired, { rounds: PAIRED_ROUNDS, serialCalls: 200, tputCalls: PAIRED_TPUT_CALLS });
     for (const [t, c] of Object.entries(pairedClients)) {
       const s1 = c.stats();
       const missed = s1.misses - before[t].misses + s1.bypasses - before[t].bypasses;
@@ -535,7 +537,7 @@ export async function redisBench(h) {
     console.log(
       dim(
         `peer, raw GET and Redis-tier ratios: medians over ${PAIRED_ROUNDS} rounds of the ops measured in alternation ` +
-          `(per round: 200 serial calls each, then ${Math.max(INFLIGHT * 8, Math.round(TOTAL / 5))} calls with ${INFLIGHT} in flight each); ` +
+          `(per round: 200 serial calls each, then ${PAIRED_TPUT_CALLS} calls with ${INFLIGHT} in flight each); ` +
           `in those rounds, serial median/op ${Object.keys(paired).map((n) => `${n} ${fmtUs(alt.median(n, 'serial'))}`).join(', ')}; ` +
           `ops/s ${Object.keys(paired).map((n) => `${n} ${Math.round(alt.median(n, 'tput')).toLocaleString('en-US')}`).join(', ')}`,
       ),

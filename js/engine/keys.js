@@ -365,7 +365,7 @@ class Keys {
 
   /**
    * cache.pkKey, memoized for numbers and short strings (a Map tells 1 from '1' but not 0 from -0,
-   * so -0 is not memoized). Bounded per head, cleared when full.
+   * so -0 is not memoized). At most MAX_MEMO_PK_KEYS texts across every head, all forgotten when full.
    */
   #pkKey(pkHead, value) {
     const memoizable = (typeof value === 'number' && !Object.is(value, -0)) || (typeof value === 'string' && value.length <= MAX_MEMO_PK_CHARS);
