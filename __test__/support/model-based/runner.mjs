@@ -107,19 +107,30 @@ export async function openEnv(c) {
     lastGood: new Map(),
     gate: null,
     slowMarker: function sncSlowMarker() {},
-    // Sequelize's bulkCreate with individualHooks saves each row in parallel and rejects with the
-    // first failure while the other rows' INSERTs are still running. Its queries carry this
-    // marker, so a failed one can be waited out (settled) before the next operation compares.
+    // Sequelize's bulkCreate with individualHooks saves each row in parallel (`instance.save`)
+    // and rejects with the first failure while the other rows are still being saved: waiting
+    // for a pooled connection, inserting, or running their after-hooks (the cache's
+    // invalidation among them). Its options carry this marker; each marked save's promise is
+    // kept, so a failed bulkCreate can be waited out before anything compares.
     bulkMarker: function sncBulkMarker() {},
-    bulkInFlight: 0,
+    bulkSaves: new Set(),
   };
-  sequelize.addHook('beforeQuery', 'snc-fuzz-bulk', (options) => {
-    if (options.logging === env.bulkMarker) env.bulkInFlight++;
-  });
+  for (const M of Object.values(models)) {
+    const save = M.prototype.save;
+    // Shadows Model.prototype.save on this model only; the call itself is unchanged.
+    M.prototype.save = function trackedSave(options) {
+      const p = save.call(this, options);
+      if (options !== undefined && options !== null && options.logging === env.bulkMarker) {
+        env.bulkSaves.add(p);
+        const done = () => env.bulkSaves.delete(p);
+        p.then(done, done);
+      }
+      return p;
+    };
+  }
   // Holds back the first SELECT run with the slow marker (a real database read, already done)
   // until the single-flight check releases it.
   sequelize.addHook('afterQuery', 'snc-fuzz-slow', async (options) => {
-    if (options.logging === env.bulkMarker) env.bulkInFlight--;
     const g = env.gate;
     if (g !== null && options.logging === env.slowMarker && !g.taken) {
       g.taken = true;
@@ -236,9 +247,9 @@ export class Session {
     this.counts.writes++;
     const r = await settle(() => runWrite(this.env, w, t));
     if (r.error !== undefined) {
-      // The rows a failed bulkCreate (individualHooks) still writes land before anything compares.
-      const until = Date.now() + 10_000;
-      while (this.env.bulkInFlight > 0 && Date.now() < until) await sleep(5);
+      // The rows a failed bulkCreate (individualHooks) still saves land, hooks and all, before
+      // this write counts as done.
+      await Promise.allSettled([...this.env.bulkSaves]);
       this.counts.writeErrors++;
       if (!EXPECTED_ERRORS.test(r.error)) this.fail({ kind: 'exception', where, error: r.error, stack: r.stack, write: w });
     }
