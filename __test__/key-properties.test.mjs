@@ -632,3 +632,38 @@ test('a read of exactly { where: { [attribute]: value } } is keyed by the findBy
   const scoped = User.scope('adults');
   assert.equal(engine.keys.querySpec(scoped, 'findOne', [{ where: { name: 'x' } }]).pk, undefined, 'a scoped model');
 });
+
+test('a key remembered for one tape is given to no other tape, even when every tape shares one hash', () => {
+  const { TapeMemo } = internal('../js/engine/tape-memo.js');
+  /** A memo whose every tape lands in one bucket, so only the full comparison tells tapes apart. */
+  class Colliding extends TapeMemo {
+    constructor() {
+      super(() => 0);
+      this.answered = 0;
+    }
+    get(h, headId, tape) {
+      const k = super.get(h, headId, tape);
+      if (k !== undefined) this.answered++;
+      return k;
+    }
+  }
+  const colliding = new MemoryCache({ modelCacheName: 'props' });
+  const keys = internal('../js/clients.js').engineOf(colliding).keys;
+  const stats = { pairs: 0, answered: 0 };
+  fc.assert(
+    fc.property(treeArb, (spec) => {
+      // One fresh memo per tree: the tree, then its twin (one value away), each asked twice.
+      const memo = (keys.tapeKeys = new Colliding());
+      const twin = withTwin(spec, spec.twin);
+      if (twin !== null) stats.pairs++;
+      for (const s of twin === null ? [spec, spec] : [spec, twin, spec, twin]) {
+        const k = colliding.keyFor(modelOf(s), s.method, build(s.options, MAIN, naturalOrder));
+        assert.equal(k, walkerKeyFor(s, MAIN, naturalOrder), `remembered key of another tape:\n${show(s)}`);
+      }
+      stats.answered += memo.answered;
+    }),
+    { numRuns: Math.max(500, TREES / 4), seed: SEED },
+  );
+  // The memo must have answered, or the property proves nothing about it.
+  assert.ok(stats.answered > stats.pairs / 2, `the memo answered too rarely: ${JSON.stringify(stats)}`);
+});

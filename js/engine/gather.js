@@ -53,6 +53,8 @@ class Refused {
 class Tape {
   constructor() {
     this.slots = new Float64Array(INITIAL_SLOTS);
+    /** The slots as 32-bit words (see words()). */
+    this.slotWords = new Int32Array(this.slots.buffer);
     this.n = 0;
     this.text = '';
     this.refs = [];
@@ -64,6 +66,12 @@ class Tape {
     const bigger = new Float64Array(this.slots.length * 2);
     bigger.set(this.slots);
     this.slots = bigger;
+    this.slotWords = new Int32Array(bigger.buffer);
+  }
+
+  /** The slots' bits as 32-bit words, two per slot (tape-memo.js compares tapes by them). */
+  words() {
+    return this.slotWords;
   }
 
   push1(a) {
@@ -228,7 +236,10 @@ class Tape {
 
   /** Forgets the last pass (and the values it referred to). */
   clear() {
-    if (this.slots.length > KEPT_SLOTS) this.slots = new Float64Array(INITIAL_SLOTS);
+    if (this.slots.length > KEPT_SLOTS) {
+      this.slots = new Float64Array(INITIAL_SLOTS);
+      this.slotWords = new Int32Array(this.slots.buffer);
+    }
     this.n = 0;
     this.text = '';
     // Setting an array's length is a runtime call even when it is already 0.

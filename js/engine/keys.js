@@ -22,6 +22,7 @@
 const native = require('../native');
 const { tableNameOf, entityTableOf } = require('./dependencies');
 const { withTape } = require('./gather');
+const { TapeMemo } = require('./tape-memo');
 
 /** What a new head's last attribute is before it has one: equal to no attribute name. */
 const NO_ATTRIBUTE = Symbol('no attribute yet');
@@ -234,6 +235,8 @@ class Keys {
      */
     this.pkKeys = new Map();
     this.pkKeyCount = 0;
+    /** Key texts the core made from tapes, by the exact tape (tape-memo.js). */
+    this.tapeKeys = new TapeMemo();
   }
 
   #metaOf(Model) {
@@ -322,14 +325,25 @@ class Keys {
   lookup(spec, slot, hitKey) {
     const { cache } = this;
     const r = withTape(spec.scope, spec.keyOptions, (tape) => {
-      const got = cache.lookupTape(spec.headId, tape, slot);
-      const header = cache.lastHeader();
-      if ((typeof got === 'string' && !hitKey) || got >= Lookup.Unkeyable) return { got, key: undefined, header };
-      // A miss needs its key for the fill: read from the same tape (its getters ran once).
-      const key = cache.tapeKey(spec.headId, tape);
-      return typeof key === 'string' ? { got, key, header } : { got: Lookup.Unkeyable + key, key: undefined, header };
+      const key = this.#tapeKey(spec.headId, tape);
+      if (typeof key !== 'string') return { got: Lookup.Unkeyable + key, key: undefined, header: 0 };
+      const got = cache.get(key, slot);
+      return { got, key: typeof got === 'string' && !hitKey ? undefined : key, header: cache.lastHeader() };
     });
     return r.refused === undefined ? r : { got: Lookup.Unkeyable + r.refused, key: undefined, header: 0 };
+  }
+
+  /** The core's key text of a tape under a head (remembered for a tape seen before), or an Unkeyable code. */
+  #tapeKey(headId, tape) {
+    const memo = this.tapeKeys;
+    const h = memo.hashOf(headId, tape);
+    let key = memo.get(h, headId, tape);
+    if (key === undefined) {
+      key = this.cache.tapeKey(headId, tape);
+      // Only key texts: an Unkeyable code is cheap to make again.
+      if (typeof key === 'string') memo.set(h, headId, tape, key);
+    }
+    return key;
   }
 
   /**
@@ -356,8 +370,7 @@ class Keys {
     if (spec.pk !== undefined) {
       k = this.#pkKey(spec.pkHead, spec.value);
     } else {
-      const { cache } = this;
-      const r = withTape(spec.scope, spec.keyOptions, (tape) => cache.tapeKey(spec.headId, tape));
+      const r = withTape(spec.scope, spec.keyOptions, (tape) => this.#tapeKey(spec.headId, tape));
       k = typeof r === 'object' ? r.refused : r;
     }
     return typeof k === 'string' ? k : { bypass: native.unkeyableReason(k) };
