@@ -588,3 +588,33 @@ test('the memo of key texts made from registered heads stays bounded in all, acr
     assert.equal(c.keyFor(User, 'findByPk', i), fresh.keyFor(User, 'findByPk', i));
   }
 });
+
+test('the memo of key texts made from tapes stays bounded, keeps what is asked for twice, and answers right', () => {
+  const { TapeMemo, MAX_TAPE_KEYS, MAX_SEEN, MAX_BUCKET } = require('../js/engine/tape-memo.js');
+  const query = (i) => ({ where: { name: `n${i}`, id: { [Op.gt]: i } }, limit: 2 });
+  const fresh = new MemoryCache();
+  const c = new MemoryCache();
+  const keys = require('../js/clients.js').engineOf(c).keys;
+  // Asked for once: marked as met, not copied.
+  for (let i = 0; i < 10; i++) c.keyFor(User, 'findAll', query(i));
+  assert.equal(keys.tapeKeys.count, 0, 'a tape met once is not remembered');
+  // Asked for again: remembered, and answered from the memo with the core's text.
+  for (let i = 0; i < 10; i++) c.keyFor(User, 'findAll', query(i));
+  assert.equal(keys.tapeKeys.count, 10, 'a tape met twice is remembered');
+  for (let i = 0; i < 10; i++) assert.equal(c.keyFor(User, 'findAll', query(i)), fresh.keyFor(User, 'findAll', query(i)));
+  // Many distinct tapes, each twice in a row: bounded in all.
+  for (let i = 0; i < 3 * MAX_TAPE_KEYS; i++) {
+    c.keyFor(User, 'findAll', query(i));
+    c.keyFor(User, 'findAll', query(i));
+  }
+  let held = 0;
+  for (const bucket of keys.tapeKeys.buckets.values()) held += bucket.length;
+  assert.ok(held > 0 && held <= MAX_TAPE_KEYS && keys.tapeKeys.count === held, `${held} tapes held`);
+  assert.ok(keys.tapeKeys.seen.size <= MAX_SEEN, `${keys.tapeKeys.seen.size} hashes marked`);
+  // Tapes that all share one hash: at most MAX_BUCKET of them kept, every one keyed right.
+  keys.tapeKeys = new TapeMemo(() => 7);
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < 20; i++) assert.equal(c.keyFor(User, 'findAll', query(i)), fresh.keyFor(User, 'findAll', query(i)));
+  }
+  assert.equal(keys.tapeKeys.buckets.get(7).length, MAX_BUCKET);
+});

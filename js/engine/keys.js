@@ -323,26 +323,47 @@ class Keys {
    * and header is the payload's header id (see native.js lastHeader).
    */
   lookup(spec, slot, hitKey) {
-    const { cache } = this;
-    const r = withTape(spec.scope, spec.keyOptions, (tape) => {
-      const key = this.#tapeKey(spec.headId, tape);
-      if (typeof key !== 'string') return { got: Lookup.Unkeyable + key, key: undefined, header: 0 };
-      const got = cache.get(key, slot);
-      return { got, key: typeof got === 'string' && !hitKey ? undefined : key, header: cache.lastHeader() };
-    });
+    const r = withTape(spec.scope, spec.keyOptions, (tape) => this.#lookupTape(spec.headId, tape, slot, hitKey));
     return r.refused === undefined ? r : { got: Lookup.Unkeyable + r.refused, key: undefined, header: 0 };
   }
 
-  /** The core's key text of a tape under a head (remembered for a tape seen before), or an Unkeyable code. */
-  #tapeKey(headId, tape) {
+  #lookupTape(headId, tape, slot, hitKey) {
+    const { cache } = this;
     const memo = this.tapeKeys;
     const h = memo.hashOf(headId, tape);
     let key = memo.get(h, headId, tape);
     if (key === undefined) {
-      key = this.cache.tapeKey(headId, tape);
-      // Only key texts: an Unkeyable code is cheap to make again.
-      if (typeof key === 'string') memo.set(h, headId, tape, key);
+      if (!memo.admits(h)) {
+        // A tape met for the first time (or one the memo would not keep): keyed and looked up in
+        // one call, as if there were no memo.
+        const got = cache.lookupTape(headId, tape, slot);
+        const header = cache.lastHeader();
+        if ((typeof got === 'string' && !hitKey) || got >= Lookup.Unkeyable) return { got, key: undefined, header };
+        // A miss needs its key for the fill: read from the same tape (its getters ran once).
+        key = cache.tapeKey(headId, tape);
+        return typeof key === 'string' ? { got, key, header } : { got: Lookup.Unkeyable + key, key: undefined, header };
+      }
+      key = this.#keyOfTape(h, headId, tape);
+      if (typeof key !== 'string') return { got: Lookup.Unkeyable + key, key: undefined, header: 0 };
     }
+    const got = cache.get(key, slot);
+    return { got, key: typeof got === 'string' && !hitKey ? undefined : key, header: cache.lastHeader() };
+  }
+
+  /** The core's key text of a tape under a head (remembered for a tape met before), or an Unkeyable code. */
+  #tapeKey(headId, tape) {
+    const memo = this.tapeKeys;
+    const h = memo.hashOf(headId, tape);
+    const key = memo.get(h, headId, tape);
+    if (key !== undefined) return key;
+    return memo.admits(h) ? this.#keyOfTape(h, headId, tape) : this.cache.tapeKey(headId, tape);
+  }
+
+  /** The core's key text of a tape of hash `h` (from hashOf), remembered; or an Unkeyable code. */
+  #keyOfTape(h, headId, tape) {
+    const key = this.cache.tapeKey(headId, tape);
+    // Only key texts: an Unkeyable code is cheap to make again.
+    if (typeof key === 'string') this.tapeKeys.set(h, headId, tape, key);
     return key;
   }
 

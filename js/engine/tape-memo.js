@@ -14,28 +14,60 @@ const MAX_MEMO_SLOTS = 256;
 const MAX_MEMO_TEXT = 1024;
 /** Entries per hash: tapes crafted to share one are not all kept (and not all compared). */
 const MAX_BUCKET = 4;
+/** Hashes of tapes met (see admits); emptied when full. */
+const MAX_SEEN = MAX_TAPE_KEYS;
 
-/** FNV-1a over the head id, the slots' 32-bit halves and the text's UTF-16 units (a 30-bit Smi). */
-function fnvHash(headId, words, wordCount, text) {
-  let h = Math.imul(0x811c9dc5 ^ headId, 0x01000193);
-  for (let i = 0; i < wordCount; i++) h = Math.imul(h ^ words[i], 0x01000193);
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  return h & 0x3fffffff;
+/** One 32-bit unit into a MurmurHash3 state: rotations carry every bit of it into every bit. */
+function mix(h, k) {
+  k = Math.imul(k, 0xcc9e2d51);
+  k = (k << 15) | (k >>> 17);
+  h ^= Math.imul(k, 0x1b873593);
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe6546b64) | 0;
+}
+
+/** MurmurHash3 (32-bit) of the head id, the slots' 32-bit halves and the text's UTF-16 units, as a 30-bit Smi. */
+function tapeHash(headId, words, wordCount, text) {
+  let h = mix(0, headId);
+  for (let i = 0; i < wordCount; i++) h = mix(h, words[i]);
+  for (let i = 0; i < text.length; i++) h = mix(h, text.charCodeAt(i));
+  h ^= wordCount + text.length;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) & 0x3fffffff;
 }
 
 class TapeMemo {
-  /** @param {typeof fnvHash} [hash]  the bucket hash (tests pass a colliding one) */
-  constructor(hash = fnvHash) {
+  /** @param {typeof tapeHash} [hash]  the bucket hash (tests pass a colliding one) */
+  constructor(hash = tapeHash) {
     this.hash = hash;
     /** Buckets by hash: arrays of `{ headId, words, text, key }`. */
     this.buckets = new Map();
     this.count = 0;
+    this.seen = new Set();
   }
 
   /** The hash of (headId, tape), or -1 when the tape is not one the memo keeps. */
   hashOf(headId, tape) {
     if (tape.refs.length !== 0 || tape.n > MAX_MEMO_SLOTS || tape.text.length > MAX_MEMO_TEXT) return -1;
     return this.hash(headId, tape.words(), tape.n * 2, tape.text);
+  }
+
+  /**
+   * True when a tape of hash `h` that the memo does not hold should now be remembered: one met
+   * before (a hash met once is only marked), in a bucket with room. A tape met once, as each of
+   * many distinct values more than the memo holds is, is not copied into it: remembering costs more
+   * than keying, and such a tape would be forgotten before it was asked for again.
+   */
+  admits(h) {
+    if (h < 0) return false;
+    if (!this.seen.has(h)) {
+      if (this.seen.size >= MAX_SEEN) this.seen.clear();
+      this.seen.add(h);
+      return false;
+    }
+    const bucket = this.buckets.get(h);
+    return bucket === undefined || bucket.length < MAX_BUCKET;
   }
 
   /** The key remembered for exactly this tape under `headId` (h from hashOf), or undefined. */
@@ -67,11 +99,16 @@ class TapeMemo {
       this.count = 0;
       bucket = undefined;
     }
-    const entry = { headId, words: tape.words().slice(0, tape.n * 2), text: tape.text, key };
+    // A plain array: a typed array's own buffer costs microseconds to allocate.
+    const wordCount = tape.n * 2;
+    const from = tape.words();
+    const words = new Array(wordCount);
+    for (let i = 0; i < wordCount; i++) words[i] = from[i];
+    const entry = { headId, words, text: tape.text, key };
     if (bucket === undefined) this.buckets.set(h, [entry]);
     else bucket.push(entry);
     this.count++;
   }
 }
 
-module.exports = { TapeMemo, MAX_TAPE_KEYS, MAX_MEMO_SLOTS, MAX_MEMO_TEXT, MAX_BUCKET };
+module.exports = { TapeMemo, MAX_TAPE_KEYS, MAX_MEMO_SLOTS, MAX_MEMO_TEXT, MAX_BUCKET, MAX_SEEN };
