@@ -551,7 +551,11 @@ export function rawSql(env, op) {
 }
 
 /** Runs one write (inside `t` when given). Resolves to what it returned; rejects like Sequelize. */
-export async function runWrite(env, w, t) {
+/**
+ * Runs one write. `saves` (a Set), when given, receives the promise of every row save of an
+ * individualHooks bulkCreate, which Sequelize leaves running when it rejects (see openEnv).
+ */
+export async function runWrite(env, w, t, saves = undefined) {
   const M = env.models[w.model];
   const to = tOpt(t);
   switch (w.kind) {
@@ -562,7 +566,7 @@ export async function runWrite(env, w, t) {
     case 'bulkCreate': {
       const opts = { ...to, ...(w.updateOnDuplicate ? { updateOnDuplicate: w.updateOnDuplicate } : {}), ...hookOpts(w) };
       // Marked, so that a failed one's rows still being saved can be waited out (see openEnv).
-      if (w.individualHooks) opts.logging = env.bulkMarker;
+      if (w.individualHooks) opts.logging = env.bulkMarker(saves);
       const rows = w.rows.map(valuesOf);
       return w.via === 'cache' ? M.cache().bulkCreate(rows, opts) : M.bulkCreate(rows, opts);
     }

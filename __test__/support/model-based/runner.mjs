@@ -110,21 +110,23 @@ export async function openEnv(c) {
     // Sequelize's bulkCreate with individualHooks saves each row in parallel (`instance.save`)
     // and rejects with the first failure while the other rows are still being saved: waiting
     // for a pooled connection, inserting, or running their after-hooks (the cache's
-    // invalidation among them). Its options carry this marker; each marked save's promise is
-    // kept, so a failed bulkCreate can be waited out before anything compares.
-    bulkMarker: function sncBulkMarker() {},
-    bulkSaves: new Set(),
+    // invalidation among them). Such a write logs through a marker of its own, which holds the
+    // set its row saves' promises go into, so that a failed one is waited out before anything
+    // compares. Only its own saves: one of another lane may wait for a lock this lane's
+    // transaction holds.
+    bulkMarker(saves = new Set()) {
+      const marker = function sncBulkMarker() {};
+      marker.rowSaves = saves;
+      return marker;
+    },
   };
   for (const M of Object.values(models)) {
     const save = M.prototype.save;
     // Shadows Model.prototype.save on this model only; the call itself is unchanged.
     M.prototype.save = function trackedSave(options) {
       const p = save.call(this, options);
-      if (options !== undefined && options !== null && options.logging === env.bulkMarker) {
-        env.bulkSaves.add(p);
-        const done = () => env.bulkSaves.delete(p);
-        p.then(done, done);
-      }
+      const marker = options != null ? options.logging : undefined;
+      if (typeof marker === 'function' && marker.rowSaves instanceof Set) marker.rowSaves.add(p);
       return p;
     };
   }
@@ -245,11 +247,12 @@ export class Session {
 
   async write(w, t, where = 'write') {
     this.counts.writes++;
-    const r = await settle(() => runWrite(this.env, w, t));
+    const saves = new Set();
+    const r = await settle(() => runWrite(this.env, w, t, saves));
     if (r.error !== undefined) {
       // The rows a failed bulkCreate (individualHooks) still saves land, hooks and all, before
       // this write counts as done.
-      await Promise.allSettled([...this.env.bulkSaves]);
+      await Promise.allSettled(saves);
       this.counts.writeErrors++;
       if (!EXPECTED_ERRORS.test(r.error)) this.fail({ kind: 'exception', where, error: r.error, stack: r.stack, write: w });
     }
