@@ -52,9 +52,7 @@ class Refused {
 /** One tape; reused by every key this thread makes, unless a key is made while it is in use. */
 class Tape {
   constructor() {
-    this.slots = new Float64Array(INITIAL_SLOTS);
-    /** The slots as 32-bit words (see words()). */
-    this.slotWords = new Int32Array(this.slots.buffer);
+    this.#setSlots(new Float64Array(INITIAL_SLOTS));
     this.n = 0;
     this.text = '';
     this.refs = [];
@@ -62,11 +60,16 @@ class Tape {
     this.busy = false;
   }
 
+  /** Uses `slots`, and a view of their bits as 32-bit words, two per slot (see words()). */
+  #setSlots(slots) {
+    this.slots = slots;
+    this.slotWords = new Int32Array(slots.buffer);
+  }
+
   #grow() {
     const bigger = new Float64Array(this.slots.length * 2);
     bigger.set(this.slots);
-    this.slots = bigger;
-    this.slotWords = new Int32Array(bigger.buffer);
+    this.#setSlots(bigger);
   }
 
   /** The slots' bits as 32-bit words, two per slot (tape-memo.js compares tapes by them). */
@@ -236,10 +239,7 @@ class Tape {
 
   /** Forgets the last pass (and the values it referred to). */
   clear() {
-    if (this.slots.length > KEPT_SLOTS) {
-      this.slots = new Float64Array(INITIAL_SLOTS);
-      this.slotWords = new Int32Array(this.slots.buffer);
-    }
+    if (this.slots.length > KEPT_SLOTS) this.#setSlots(new Float64Array(INITIAL_SLOTS));
     this.n = 0;
     this.text = '';
     // Setting an array's length is a runtime call even when it is already 0.

@@ -317,10 +317,11 @@ class Keys {
   }
 
   /**
-   * Keys a query spec and looks it up in the in-process tier, in one native call:
-   * `{ got, key, header }`, where got is the payload or a Lookup code (Unkeyable + reason when it
-   * cannot be keyed), key is the key text on a miss, and on a hit only if `hitKey` asks for it,
-   * and header is the payload's header id (see native.js lastHeader).
+   * Keys a query spec and looks it up in the in-process tier: `{ got, key, header }`, where got is
+   * the payload or a Lookup code (Unkeyable + reason when it cannot be keyed), key is the key text
+   * on a miss, on a hit when `hitKey` asks for it, and whenever the memo of tapes gave it, and
+   * header is the payload's header id (see native.js lastHeader). A tape the memo does not answer
+   * is keyed and looked up in one native call; one it answers is looked up by its text.
    */
   lookup(spec, slot, hitKey) {
     const r = withTape(spec.scope, spec.keyOptions, (tape) => this.#lookupTape(spec.headId, tape, slot, hitKey));
@@ -332,22 +333,24 @@ class Keys {
     const memo = this.tapeKeys;
     const h = memo.hashOf(headId, tape);
     let key = memo.get(h, headId, tape);
-    if (key === undefined) {
-      if (!memo.admits(h)) {
-        // A tape met for the first time (or one the memo would not keep): keyed and looked up in
-        // one call, as if there were no memo.
-        const got = cache.lookupTape(headId, tape, slot);
-        const header = cache.lastHeader();
-        if ((typeof got === 'string' && !hitKey) || got >= Lookup.Unkeyable) return { got, key: undefined, header };
-        // A miss needs its key for the fill: read from the same tape (its getters ran once).
-        key = cache.tapeKey(headId, tape);
-        return typeof key === 'string' ? { got, key, header } : { got: Lookup.Unkeyable + key, key: undefined, header };
+    let got;
+    let header = 0;
+    if (key === undefined && !memo.admits(h)) {
+      // A tape met for the first time (or one the memo would not keep): keyed and looked up in
+      // one call, as if there were no memo.
+      got = cache.lookupTape(headId, tape, slot);
+      header = cache.lastHeader();
+      if ((typeof got === 'string' && !hitKey) || got >= Lookup.Unkeyable) return { got, key: undefined, header };
+      // A miss needs its key for the fill: read from the same tape (its getters ran once).
+      key = cache.tapeKey(headId, tape);
+    } else {
+      if (key === undefined) key = this.#keyOfTape(h, headId, tape);
+      if (typeof key === 'string') {
+        got = cache.get(key, slot);
+        header = cache.lastHeader();
       }
-      key = this.#keyOfTape(h, headId, tape);
-      if (typeof key !== 'string') return { got: Lookup.Unkeyable + key, key: undefined, header: 0 };
     }
-    const got = cache.get(key, slot);
-    return { got, key: typeof got === 'string' && !hitKey ? undefined : key, header: cache.lastHeader() };
+    return typeof key === 'string' ? { got, key, header } : { got: Lookup.Unkeyable + key, key: undefined, header };
   }
 
   /** The core's key text of a tape under a head (remembered for a tape met before), or an Unkeyable code. */
