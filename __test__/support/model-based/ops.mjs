@@ -550,10 +550,10 @@ export function rawSql(env, op) {
   return { sql, options };
 }
 
-/** Runs one write (inside `t` when given). Resolves to what it returned; rejects like Sequelize. */
 /**
- * Runs one write. `saves` (a Set), when given, receives the promise of every row save of an
- * individualHooks bulkCreate, which Sequelize leaves running when it rejects (see openEnv).
+ * Runs one write (inside `t` when given). Resolves to what it returned; rejects like Sequelize.
+ * `saves` (a Set), when given, receives the promise of every row save of an individualHooks
+ * bulkCreate, which Sequelize leaves running when it rejects (see openEnv).
  */
 export async function runWrite(env, w, t, saves = undefined) {
   const M = env.models[w.model];
