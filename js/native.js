@@ -21,8 +21,9 @@ try {
  */
 function createCache(options) {
   const h = binding.cacheCreate(options);
-  // Where a lookup writes the header id of the payload it returns (see lastHeader).
-  const out = new Uint32Array(1);
+  // Where a lookup writes the header id of the payload it returns (see lastHeader) and the
+  // time its entry has left (see lastTimeLeft).
+  const out = new Uint32Array(2);
   const cache = {
     handle: h,
     slot: (model, method) => binding.cacheSlot(h, model, method),
@@ -34,6 +35,14 @@ function createCache(options) {
      */
     get: (key, slot) => binding.cacheGet(h, key, slot, out),
     lastHeader: () => out[0],
+    /** After a lookup that returned a payload: its entry's time left to live, whole milliseconds. */
+    lastTimeLeft: () => out[1],
+    /**
+     * An ArrayBuffer over the store's epoch (a u32, read live), which moves after every change that
+     * can void an answer the tier gave (src/store.rs Store::epoch_cell); null where the runtime
+     * allows no external buffers.
+     */
+    epochView: () => binding.cacheEpochView(h),
     /** The header line interned as `id`, or null. */
     header: (id) => binding.cacheHeader(h, id),
     /** The id of a key head (and of its bare findByPk's pk attribute; '' for other queries). */

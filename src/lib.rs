@@ -135,15 +135,17 @@ fn ttl_from_ms(ms: Option<f64>) -> Option<Duration> {
 }
 
 /// A lookup as JS receives it (see [`cache_get`]): the payload's data with its header's id
-/// written to `out[0]`, the whole payload with 0 written there, or a [`Lookup`] code.
+/// written to `out[0]` (and the entry's time left to live, in whole milliseconds, to `out[1]`), the whole payload with 0 written there, or a [`Lookup`] code.
 fn lookup_key<'e>(env: &'e Env, cache: &Store, key: &str, slot: u32, out: &Unknown) -> Result<Unknown<'e>> {
   let js = ffi::Env::new(env);
-  let answer = cache.lookup(key, slot, |body| {
+  let answer = cache.lookup(key, slot, |body, left| {
     let (header, text) = match body {
       Body::Split { header, data } => (*header, &**data),
       Body::Whole(text) => (0, &**text),
     };
-    js.set_first_u32(js.arg(out), header)?;
+    // Whole milliseconds, rounded down: a reader's deadline never outlasts the entry.
+    let left_ms = u32::try_from(left.as_millis()).unwrap_or(u32::MAX);
+    js.set_u32s(js.arg(out), &[header, left_ms])?;
     js.create_text(text)
   });
   let value = match answer {
@@ -195,6 +197,19 @@ pub fn cache_create(options: NativeCacheOptions) -> Result<Handle> {
     max_bytes: options.max_bytes as u64,
     default_ttl,
   }))))
+}
+
+/// An `ArrayBuffer` over the store's epoch (a `u32`, see `Store::epoch_cell`), which JS reads
+/// live to tell whether an answer it remembers still holds; null where the runtime allows no
+/// external buffers (then JS remembers nothing).
+#[napi(ts_return_type = "ArrayBuffer | null")]
+pub fn cache_epoch_view<'e>(env: &'e Env, cache: &Handle) -> Result<Unknown<'e>> {
+  let js = ffi::Env::new(env);
+  let view = js.create_cell_view(cache.epoch_cell()).or_else(|_| {
+    js.clear_exception();
+    js.null()
+  });
+  view.map(|v| js.into_unknown(env, v)).map_err(|_| napi_failed())
 }
 
 /// The stats slot of (model, method).

@@ -3,9 +3,9 @@
 //! `invalidate_key`, `bump_table`, `clear` — plus the registry of findByPk key heads. A network
 //! tier (src/tier/) is a separate handle; when one is used, this in-process tier is its L1.
 
-use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
+use std::sync::atomic::{AtomicU32, Ordering::Release, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use napi_derive::napi;
 
@@ -101,6 +101,12 @@ pub struct Store {
   heads: RwLock<Vec<(Arc<str>, Arc<str>)>>,
   /// The header lines of stored payloads (see [`crate::payload`]).
   headers: Headers,
+  /// Moves (wrapping) after every change that can make an entry this store returned unreturnable:
+  /// a table bump, a key invalidation, a clear, a change of trust, an invalidation message. Each
+  /// moves it *after* its change is visible, so a reader that read it before a lookup and finds it
+  /// unchanged later knows the lookup's answer still holds, TTL aside (see [`Store::epoch_cell`]).
+  /// A fill does not move it: whoever fills knows its key.
+  epoch: Arc<AtomicU32>,
 }
 
 impl Store {
@@ -116,7 +122,19 @@ impl Store {
       last_decode_error: Mutex::new(None),
       heads: RwLock::new(Vec::new()),
       headers: Headers::default(),
+      epoch: Arc::new(AtomicU32::new(0)),
     }
+  }
+
+  /// The cell of the store's epoch, for a reader on another side (JS reads it through an
+  /// `ArrayBuffer` over it, to keep a memo of recent hits; `js/engine/hit-memo.js`).
+  pub fn epoch_cell(&self) -> Arc<AtomicU32> {
+    self.epoch.clone()
+  }
+
+  /// Marks a change that can make a returned entry unreturnable; called after the change.
+  fn moved(&self) {
+    self.epoch.fetch_add(1, Release);
   }
 
   /// Registers a key head and the primary-key attribute of its bare `findByPk` (empty for any
@@ -137,10 +155,10 @@ impl Store {
     heads.get(id as usize).cloned()
   }
 
-  /// Looks `key` up and hands its payload, as the tier keeps it (see [`crate::payload`]), to
-  /// `read`; or says why not. A corrupt entry's decode error is kept for
+  /// Looks `key` up and hands its payload, as the tier keeps it (see [`crate::payload`]), and the
+  /// entry's time left to live to `read`; or says why not. A corrupt entry's decode error is kept for
   /// [`Store::take_decode_error`].
-  pub fn lookup<R>(&self, key: &str, slot: u32, read: impl FnOnce(&Body) -> R) -> Result<R, Lookup> {
+  pub fn lookup<R>(&self, key: &str, slot: u32, read: impl FnOnce(&Body, Duration) -> R) -> Result<R, Lookup> {
     self.get(key, slot, read).map_err(|miss| {
       if let Miss::Corrupt(e) = &miss {
         *self.last_decode_error.lock().expect("lock") = Some(e.to_string());
@@ -174,6 +192,7 @@ impl Store {
     if (before == 0) != (after == 0) {
       self.clear();
     }
+    self.moved();
   }
 
   /// Whether the in-process tier may answer and store: no [`TrustReason`] is set.
@@ -196,9 +215,9 @@ impl Store {
     self.tier.usage()
   }
 
-  /// Looks `key` up and hands its payload, as the tier keeps it, to `read`. Counts the hit or the
-  /// miss on `slot`.
-  pub fn get<R>(&self, key: &str, slot: u32, read: impl FnOnce(&Body) -> R) -> Result<R, Miss> {
+  /// Looks `key` up and hands its payload, as the tier keeps it, and its time left to `read`.
+  /// Counts the hit or the miss on `slot`.
+  pub fn get<R>(&self, key: &str, slot: u32, read: impl FnOnce(&Body, Duration) -> R) -> Result<R, Miss> {
     let found = if self.is_trusted() { self.tier.get(key) } else { None };
     let outcome = match found {
       None => Err(Miss::Absent),
@@ -207,7 +226,7 @@ impl Store {
         Err(Miss::Stale)
       }
       Some(entry) => match &entry.body {
-        Ok(body) => Ok(read(body)),
+        Ok(body) => Ok(read(body, entry.time_left())),
         Err(e) => {
           let e = e.clone();
           self.tier.remove(key);
@@ -261,6 +280,7 @@ impl Store {
           body,
           deps: t.deps.clone(),
           ttl,
+          made: Instant::now(),
         };
         self.tier.insert(t.key.clone(), entry);
       }
@@ -286,16 +306,19 @@ impl Store {
   /// Removes `key` and voids any fill of it in flight.
   pub fn invalidate_key(&self, key: &str) {
     self.guard.invalidate_key(key, || self.tier.remove(key));
+    self.moved();
   }
 
   /// Makes every entry and in-flight fill that read `table` stale, in O(1).
   pub fn bump_table(&self, table: u32) {
     self.guard.bump(table);
+    self.moved();
   }
 
   /// Removes every entry and voids every fill in flight.
   pub fn clear(&self) {
     self.guard.clear(|| self.tier.clear());
+    self.moved();
   }
 
   /// Applies an invalidation message from another process: table names, one per line. Only
@@ -316,6 +339,7 @@ impl Store {
         self.guard.bump(id);
       }
     }
+    self.moved();
   }
 }
 
@@ -337,10 +361,10 @@ mod tests {
   fn read_aside_round_trip() {
     let e = store();
     let s = e.stats().slot("User", "findAll");
-    assert_eq!(e.lookup("k", s, Body::clone), Err(Lookup::Absent));
+    assert_eq!(e.lookup("k", s, |b, _| b.clone()), Err(Lookup::Absent));
     let t = e.begin_fill("k", &[]);
     assert_eq!(e.fill(t, "[1]", None, s), FillOutcome::Stored);
-    assert_eq!(e.lookup("k", s, Body::clone), Ok(Body::Whole("[1]".into())));
+    assert_eq!(e.lookup("k", s, |b, _| b.clone()), Ok(Body::Whole("[1]".into())));
     let snap = &e.stats().snapshot()[s as usize];
     assert_eq!((snap.hits, snap.misses, snap.fills), (1, 1, 1));
   }
@@ -352,8 +376,8 @@ mod tests {
     let t = e.begin_fill("k", &[users]);
     assert_eq!(e.fill(t, "[1]", None, 0), FillOutcome::Stored);
     e.bump_table(users);
-    assert_eq!(e.get("k", 0, |_| ()), Err(Miss::Stale));
-    assert_eq!(e.get("k", 0, |_| ()), Err(Miss::Absent));
+    assert_eq!(e.get("k", 0, |_, _| ()), Err(Miss::Stale));
+    assert_eq!(e.get("k", 0, |_, _| ()), Err(Miss::Absent));
   }
 
   #[test]
@@ -362,7 +386,7 @@ mod tests {
     let t = e.begin_fill("k", &[]);
     e.invalidate_key("k");
     assert_eq!(e.fill(t, "[1]", None, 0), FillOutcome::Rejected);
-    assert_eq!(e.get("k", 0, |_| ()), Err(Miss::Absent));
+    assert_eq!(e.get("k", 0, |_, _| ()), Err(Miss::Absent));
   }
 
   #[test]
@@ -371,11 +395,15 @@ mod tests {
     let t = e.begin_fill("k", &[]);
     assert_eq!(e.fill(t, "[1]", None, 0), FillOutcome::Stored);
     e.set_trust(TrustReason::Subscription, false);
-    assert_eq!(e.get("k", 0, |_| ()), Err(Miss::Absent));
+    assert_eq!(e.get("k", 0, |_, _| ()), Err(Miss::Absent));
     let t = e.begin_fill("j", &[]);
     assert_eq!(e.fill(t, "[2]", None, 0), FillOutcome::Untrusted);
     e.set_trust(TrustReason::Subscription, true);
-    assert_eq!(e.get("k", 0, |_| ()), Err(Miss::Absent), "emptied when trust changed");
+    assert_eq!(
+      e.get("k", 0, |_, _| ()),
+      Err(Miss::Absent),
+      "emptied when trust changed"
+    );
   }
 
   #[test]
@@ -393,7 +421,7 @@ mod tests {
     assert_eq!(e.fill(t, "[1]", None, 0), FillOutcome::Stored);
     e.set_trust(TrustReason::PendingInvalidation, true);
     assert_eq!(
-      e.get("k", 0, |_| ()),
+      e.get("k", 0, |_, _| ()),
       Ok(()),
       "clearing a reason that is not set changes nothing"
     );
@@ -408,9 +436,9 @@ mod tests {
     let message: String = (0..5_000).map(|i| format!("made-up-{i}\n")).collect();
     e.apply_invalidation(&message.as_bytes()[..MAX_INVALIDATION_MESSAGE_BYTES]);
     assert_eq!(e.guard().table_count(), 1, "unknown names register nothing");
-    assert_eq!(e.get("k", 0, |_| ()), Ok(()), "and bump nothing");
+    assert_eq!(e.get("k", 0, |_, _| ()), Ok(()), "and bump nothing");
     e.apply_invalidation(b"Orders\nUsers");
-    assert_eq!(e.get("k", 0, |_| ()), Err(Miss::Stale), "a known table is bumped");
+    assert_eq!(e.get("k", 0, |_, _| ()), Err(Miss::Stale), "a known table is bumped");
   }
 
   #[test]
@@ -419,7 +447,7 @@ mod tests {
     let t = e.begin_fill("k", &[]);
     assert_eq!(e.fill(t, "[1]", None, 0), FillOutcome::Stored);
     e.apply_invalidation(&vec![b'x'; MAX_INVALIDATION_MESSAGE_BYTES + 1]);
-    assert_eq!(e.get("k", 0, |_| ()), Err(Miss::Absent));
+    assert_eq!(e.get("k", 0, |_, _| ()), Err(Miss::Absent));
     assert_eq!(e.guard().table_count(), 0);
   }
 
@@ -429,8 +457,56 @@ mod tests {
     let s = e.stats().slot("User", "findAll");
     let t = e.begin_fill("k", &[]);
     assert_eq!(e.fill_frame(t, b"garbage", None, s), FillOutcome::Stored);
-    assert_eq!(e.get("k", s, |_| ()), Err(Miss::Corrupt(DecodeError::TooShort)));
-    assert_eq!(e.get("k", s, |_| ()), Err(Miss::Absent));
+    assert_eq!(e.get("k", s, |_, _| ()), Err(Miss::Corrupt(DecodeError::TooShort)));
+    assert_eq!(e.get("k", s, |_, _| ()), Err(Miss::Absent));
     assert_eq!(e.stats().snapshot()[s as usize].corrupt, 1);
+  }
+
+  #[test]
+  fn every_change_that_can_void_an_answer_moves_the_epoch_and_nothing_else_does() {
+    let e = store();
+    let epoch = e.epoch_cell();
+    let now = || epoch.load(SeqCst);
+    let users = e.guard().table_id("Users");
+    let mut last = now();
+    let mut moves = |what: &str, moved: bool| {
+      let n = now();
+      assert_eq!(n != last, moved, "{what}");
+      last = n;
+    };
+    let t = e.begin_fill("k", &[users]);
+    assert_eq!(e.fill(t, "[1]", None, 0), FillOutcome::Stored);
+    e.release(t);
+    assert_eq!(e.lookup("k", 0, |_, _| ()), Ok(()));
+    moves("a fill and a lookup", false);
+    e.bump_table(users);
+    moves("a table bump", true);
+    e.invalidate_key("k");
+    moves("a key invalidation", true);
+    e.clear();
+    moves("a clear", true);
+    e.set_trust(TrustReason::Subscription, false);
+    moves("losing trust", true);
+    e.set_trust(TrustReason::PendingInvalidation, false);
+    moves("another reason not to trust", true);
+    e.set_trust(TrustReason::Subscription, true);
+    e.set_trust(TrustReason::PendingInvalidation, true);
+    moves("regaining trust", true);
+    e.apply_invalidation(b"Users");
+    moves("an invalidation message", true);
+    e.apply_invalidation(&vec![b'x'; MAX_INVALIDATION_MESSAGE_BYTES + 1]);
+    moves("an oversized invalidation message", true);
+  }
+
+  #[test]
+  fn a_hit_tells_the_time_its_entry_has_left() {
+    let e = store();
+    let t = e.begin_fill("k", &[]);
+    assert_eq!(e.fill(t, "[1]", Some(Duration::from_secs(30)), 0), FillOutcome::Stored);
+    let left = e.lookup("k", 0, |_, left| left).expect("a hit");
+    assert!(
+      left <= Duration::from_secs(30) && left > Duration::from_secs(29),
+      "{left:?}"
+    );
   }
 }

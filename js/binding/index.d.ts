@@ -40,6 +40,13 @@ export declare function cacheClear(cache: Handle): void
 export declare function cacheCreate(options: NativeCacheOptions): Handle
 
 /**
+ * An `ArrayBuffer` over the store's epoch (a `u32`, see `Store::epoch_cell`), which JS reads
+ * live to tell whether an answer it remembers still holds; null where the runtime allows no
+ * external buffers (then JS remembers nothing).
+ */
+export declare function cacheEpochView(cache: Handle): ArrayBuffer | null
+
+/**
  * What happened to one call or one fill. The ones that happen outside the in-process tier are
  * counted in JS and reported here in bulk through `cache_record_events`.
  */

@@ -41,6 +41,7 @@ use std::ffi::{c_char, c_void, CStr};
 use std::marker::PhantomData;
 use std::ptr;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
 
 use napi::bindgen_prelude::{JsValue, Unknown};
 use napi::sys;
@@ -536,25 +537,60 @@ impl<'e> Env<'e> {
     self.utf16(v, units)
   }
 
-  /// Writes `value` as the first element of a `Uint32Array`; [`Failed`] if `v` is another kind
-  /// of value or is empty.
-  pub fn set_first_u32(self, v: Value<'e>, value: u32) -> Result<()> {
+  /// Writes `values` as the first elements of a `Uint32Array`; [`Failed`] if `v` is another
+  /// kind of value or is shorter.
+  pub fn set_u32s(self, v: Value<'e>, values: &[u32]) -> Result<()> {
     let (kind, len, data) = self.typed_array_info(v)?;
     let base = data as *mut u32;
     if TypedArrayKind::from_napi(kind) != Some(TypedArrayKind::Uint32)
-      || len < 1
+      || len < values.len()
       || base.is_null()
       || !base.is_aligned()
     {
       return Err(Failed);
     }
-    // SAFETY: as in `typed_array`: N-API says `data` points at the array's first element, which
-    // exists (len >= 1), within a backing store no JS has had a chance to detach or shrink since
-    // and which does not move. The store is atomic, so another thread using a shared buffer meets
-    // some value, never undefined behaviour here; `AtomicU32` has the size of `u32` and `base`
-    // was checked to have its alignment.
-    unsafe { AtomicU32::from_ptr(base) }.store(value, Ordering::Relaxed);
+    for (i, value) in values.iter().enumerate() {
+      // SAFETY: as in `typed_array`: N-API says `data` points at the array's first element, and
+      // elements 0..len exist (i < values.len() <= len), within a backing store no JS has had a
+      // chance to detach or shrink since and which does not move. The store is atomic, so
+      // another thread using a shared buffer meets some value, never undefined behaviour here;
+      // `AtomicU32` has the size of `u32` and `base` was checked to have its alignment.
+      unsafe { AtomicU32::from_ptr(base.add(i)) }.store(*value, Ordering::Relaxed);
+    }
     Ok(())
+  }
+
+  /// A JS `ArrayBuffer` whose 4 bytes are `cell`, read live: JS sees each later store to the
+  /// cell (made by any thread). The buffer keeps `cell` alive until it is collected. [`Failed`]
+  /// where the runtime allows no external buffers (V8's sandbox, as in Electron).
+  pub fn create_cell_view(self, cell: Arc<AtomicU32>) -> Result<Value<'e>> {
+    unsafe extern "C" fn release(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
+      // SAFETY: `data` is the pointer `Arc::into_raw` gave below, handed back once, when the
+      // buffer is collected; this drops the reference that buffer held.
+      drop(unsafe { Arc::from_raw(data as *const AtomicU32) });
+    }
+    let data = Arc::into_raw(cell) as *mut c_void;
+    let mut v = ptr::null_mut();
+    // SAFETY: env is valid; `data` points at an `AtomicU32` (4 bytes, interior-mutable, so JS
+    // reading it while Rust stores to it atomically is no aliasing violation) that stays alive
+    // until `release` runs, which N-API calls once the buffer is collected; `v` is a live local.
+    let status = unsafe {
+      sys::napi_create_external_arraybuffer(
+        self.raw,
+        data,
+        std::mem::size_of::<AtomicU32>(),
+        Some(release),
+        ptr::null_mut(),
+        &mut v,
+      )
+    };
+    if status != sys::Status::napi_ok {
+      // SAFETY: the buffer was not made, so `release` will never run: this takes back the
+      // reference `into_raw` gave away.
+      drop(unsafe { Arc::from_raw(data as *const AtomicU32) });
+      return Err(Failed);
+    }
+    Ok(self.wrap(v))
   }
 
   /// A new JS string holding `s`: copied byte for byte when it is ASCII (no UTF-8 decoding).
@@ -575,6 +611,14 @@ impl<'e> Env<'e> {
     let mut v = ptr::null_mut();
     // SAFETY: env is valid; `v` is a live local.
     check(unsafe { sys::napi_create_uint32(self.raw, n, &mut v) })?;
+    Ok(self.wrap(v))
+  }
+
+  /// `null`.
+  pub fn null(self) -> Result<Value<'e>> {
+    let mut v = ptr::null_mut();
+    // SAFETY: env is valid; `v` is a live local.
+    check(unsafe { sys::napi_get_null(self.raw, &mut v) })?;
     Ok(self.wrap(v))
   }
 

@@ -28,6 +28,16 @@ pub struct Entry {
   pub deps: Box<[(u32, u64)]>,
   /// Time to live, fixed when the entry is stored.
   pub ttl: Duration,
+  /// When the entry was made, taken before it is handed to the tier: no later than the time its
+  /// TTL runs from there, so [`Entry::time_left`] never outlasts the tier's own expiry.
+  pub made: Instant,
+}
+
+impl Entry {
+  /// How long the entry has left to live (zero once its TTL has run out).
+  pub fn time_left(&self) -> Duration {
+    self.ttl.saturating_sub(self.made.elapsed())
+  }
 }
 
 struct PerEntryTtl;
@@ -115,6 +125,7 @@ mod tests {
       body: Ok(Body::Whole("x".repeat(n).into())),
       deps: Box::new([]),
       ttl: Duration::from_millis(ttl_ms),
+      made: Instant::now(),
     }
   }
 
@@ -138,5 +149,14 @@ mod tests {
     std::thread::sleep(Duration::from_millis(80));
     assert!(tier.get("short").is_none());
     assert!(tier.get("long").is_some());
+  }
+
+  #[test]
+  fn time_left_counts_down_from_the_ttl() {
+    let e = entry(1, 60_000);
+    assert!(e.time_left() <= Duration::from_millis(60_000));
+    assert!(e.time_left() > Duration::from_millis(59_000));
+    let gone = entry(1, 0);
+    assert_eq!(gone.time_left(), Duration::ZERO);
   }
 }
