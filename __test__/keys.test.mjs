@@ -459,7 +459,9 @@ test('a sparse array of a billion holes is refused as too large, not walked to i
   assert.equal(key({ where: { name: holes } }), null);
   assert.equal(walkerKey({ where: { name: holes } }), null);
   const { Keys } = require('../js/engine/keys.js');
-  const keys = new Keys('p', native.createCache({ maxBytes: 1 << 20, defaultTtlMs: 1000 }), false, false);
+  const { HitMemo } = require('../js/engine/hit-memo.js');
+  const cache = native.createCache({ maxBytes: 1 << 20, defaultTtlMs: 1000 });
+  const keys = new Keys('p', cache, new HitMemo(cache, { record() {} }), false, false);
   assert.deepEqual(keys.text(keys.querySpec(User, 'findAll', [{ where: { name: holes } }])), { bypass: 'unkeyable:too-large' });
 });
 

@@ -11,6 +11,7 @@ const { ReadPath, READ_METHODS, hydrateOptionsFor } = require('./read');
 const { bypassReason } = require('./bypass');
 const { tableNameOf, entityTableOf } = require('./dependencies');
 const { summarize, EventCounts } = require('./stats');
+const { HitMemo } = require('./hit-memo');
 
 class Engine {
   /**
@@ -36,7 +37,9 @@ class Engine {
     this.defaultTtlMs = defaultTtlMs;
     /** The read path's own events, reported to the native counters when stats are read. */
     this.events = new EventCounts(this.native);
-    this.keys = new Keys(prefix, this.native, storeAtKey, wrapperKeys);
+    /** The in-process tier's lookups by key text, with recent hits remembered in JS. */
+    this.hits = new HitMemo(this.native, this.events);
+    this.keys = new Keys(prefix, this.native, this.hits, storeAtKey, wrapperKeys);
     this.reads = new ReadPath(this);
     /** Native generation ids by table name. */
     this.ids = new Map();
@@ -131,6 +134,7 @@ class Engine {
   /** Removes every entry and voids every fill in flight. */
   clear() {
     this.native.clear();
+    this.hits.clear();
     this.reads.clear();
   }
 

@@ -219,12 +219,14 @@ class Keys {
   /**
    * @param {string} prefix   the first key segment (modelCacheName / namespace)
    * @param {object} cache    the engine's native cache (registers key heads)
+   * @param {import('./hit-memo').HitMemo} hits  lookups by key text, through the memo of recent hits
    * @param {boolean} storeAtKey  entries of a network tier live at their key text (see above)
    * @param {boolean} wrapperKeys  canonical queries live at the Momento wrapper's keys
    */
-  constructor(prefix, cache, storeAtKey, wrapperKeys) {
+  constructor(prefix, cache, hits, storeAtKey, wrapperKeys) {
     this.prefix = prefix;
     this.cache = cache;
+    this.hits = hits;
     this.storeAtKey = storeAtKey;
     this.wrapperKeys = wrapperKeys;
     this.meta = new WeakMap();
@@ -346,8 +348,8 @@ class Keys {
     } else {
       if (key === undefined) key = this.#keyOfTape(h, headId, tape);
       if (typeof key === 'string') {
-        got = cache.get(key, slot);
-        header = cache.lastHeader();
+        got = this.hits.get(key, slot);
+        header = this.hits.lastHeader();
       }
     }
     return typeof key === 'string' ? { got, key, header } : { got: Lookup.Unkeyable + key, key: undefined, header };
@@ -398,6 +400,15 @@ class Keys {
       k = typeof r === 'object' ? r.refused : r;
     }
     return typeof k === 'string' ? k : { bypass: native.unkeyableReason(k) };
+  }
+
+  /**
+   * The key text of a registered (head, attribute) pair's `value` if it is remembered (see
+   * #pkKey), else undefined; never a native call.
+   */
+  knownPkKey(pkHead, value) {
+    const byValue = this.pkKeys.get(pkHead);
+    return byValue === undefined || Object.is(value, -0) ? undefined : byValue.get(value);
   }
 
   /**

@@ -165,11 +165,16 @@ class ReadPath {
    */
   #lookup(spec, slot, hitKey) {
     const store = this.engine.native;
+    const { hits } = this.engine;
     if (spec.fixed !== undefined) {
-      const got = store.get(spec.fixed, slot);
-      return { got, key: spec.fixed, header: store.lastHeader() };
+      const got = hits.get(spec.fixed, slot);
+      return { got, key: spec.fixed, header: hits.lastHeader() };
     }
     if (spec.pk !== undefined) {
+      // A key this process has filled (or keyed) before has its text remembered, and its recent
+      // hit may be too; any other is keyed and looked up in one call.
+      const key = this.engine.keys.knownPkKey(spec.pkHead, spec.value);
+      if (key !== undefined) return { got: hits.get(key, slot), key, header: hits.lastHeader() };
       const got = store.lookupPk(spec.pkHead, spec.value, slot);
       return { got, key: undefined, header: store.lastHeader() };
     }
@@ -297,7 +302,7 @@ class ReadPath {
           const value = this.#fromPayload(got.payload, key, call, options);
           if (value !== undefined) {
             this.engine.events.record(slot, CacheEvent.RemoteHit);
-            if (l1Ticket !== undefined) store.fill(l1Ticket, got.payload, l1TtlMs, slot);
+            if (l1Ticket !== undefined) this.#fill(l1Ticket, key, got.payload, l1TtlMs, slot);
             return value;
           }
         } catch (err) {
@@ -453,13 +458,13 @@ class ReadPath {
       return;
     }
     if (remote === undefined) {
-      store.fill(fill.ticket, text, ttlMs, slot);
+      this.#fill(fill.ticket, key, text, ttlMs, slot);
       return;
     }
     if (l1TtlMs !== undefined) {
       // One ticket decides both tiers: overtaken means stored nowhere.
       const l1Ttl = Math.min(l1TtlMs, ttlMs !== undefined ? ttlMs : defaultTtlMs);
-      if (store.fill(fill.ticket, text, l1Ttl, slot) === FillOutcome.Rejected) return;
+      if (this.#fill(fill.ticket, key, text, l1Ttl, slot) === FillOutcome.Rejected) return;
     } else if (!store.settle(fill.ticket)) {
       this.engine.events.record(slot, CacheEvent.FillRejected);
       return;
@@ -475,6 +480,13 @@ class ReadPath {
     } catch (err) {
       if (!(err && err.code === PENDING_INVALIDATION)) call.log.tierFailed(err, { key }, 'network tier write failed; the result is not cached');
     }
+  }
+
+  /** Stores a payload for `ticket`, a fill of `key`, in the in-process tier (the fill guard decides). */
+  #fill(ticket, key, text, ttlMs, slot) {
+    // A fill changes this key's entry without moving the store's epoch (see hit-memo.js).
+    this.engine.hits.forget(key);
+    return this.engine.native.fill(ticket, text, ttlMs, slot);
   }
 
   /** Forgets memoized build options (after clear()). */

@@ -1,0 +1,173 @@
+// The memo of recent in-process hits (js/engine/hit-memo.js) answers only what the tier itself
+// would answer at that moment: random sequences of fills, lookups, table bumps, key
+// invalidations, clears, changes of trust and waits past TTLs are run against a real native
+// store, and before every lookup through the memo the tier is asked directly. The memo is
+// bounded, and remembers no entry past its TTL or for longer than its maximum age.
+// SNC_HIT_MEMO_SEED=<seed> replays a failure (fast-check prints the seed with the counterexample).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { setTimeout as sleep } from 'node:timers/promises';
+import fc from 'fast-check';
+
+const require = createRequire(import.meta.url);
+const native = require('../js/native.js');
+const { HitMemo, MAX_REMEMBERED, MAX_REMEMBERED_CHARS, MAX_PAYLOAD_CHARS, MAX_AGE_MS } = require('../js/engine/hit-memo.js');
+const { EventCounts } = require('../js/engine/stats.js');
+
+const SEED = Number(process.env.SNC_HIT_MEMO_SEED) || Math.floor(Math.random() * 2 ** 31);
+
+const KEYS = ['k0', 'k1', 'k2'];
+const TABLES = ['Users', 'Orders'];
+
+function fresh() {
+  const cache = native.createCache({ maxBytes: 1 << 20, defaultTtlMs: 60_000 });
+  const events = new EventCounts(cache);
+  const slot = cache.slot('User', 'findAll');
+  return { cache, events, slot, memo: new HitMemo(cache, events) };
+}
+
+const op = fc.oneof(
+  { weight: 12, arbitrary: fc.record({ kind: fc.constant('lookup'), key: fc.constantFrom(...KEYS) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('fill'),
+      key: fc.constantFrom(...KEYS),
+      tables: fc.subarray(TABLES),
+      ttlMs: fc.oneof(fc.constant(undefined), fc.integer({ min: 2, max: 40 })),
+      // A bump or an invalidation between the ticket and the fill: the fill must not land.
+      overtaken: fc.constantFrom(null, 'bump', 'key'),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('bump'), table: fc.constantFrom(...TABLES) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('invalidate'), key: fc.constantFrom(...KEYS) }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'clear' }) },
+  {
+    weight: 1,
+    // Trust is lost less often than it is given back, so that most sequences have hits to remember.
+    arbitrary: fc.record({
+      kind: fc.constant('trust'),
+      reason: fc.constantFrom(native.TrustReason.Subscription, native.TrustReason.PendingInvalidation),
+      trusted: fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('wait'), ms: fc.integer({ min: 0, max: 15 }) }) },
+);
+
+test('the memo of hits answers only what the tier answers, whatever ran before', async () => {
+  let version = 0;
+  let answeredHere = 0;
+  await fc.assert(
+    fc.asyncProperty(fc.array(op, { minLength: 10, maxLength: 60, size: 'max' }), async (ops) => {
+      const { cache, memo, slot } = fresh();
+      const tableId = (t) => cache.tableId(t);
+      for (const o of ops) {
+        switch (o.kind) {
+          case 'lookup': {
+            // The tier first, then the memo: an entry the memo answers cannot have expired in
+            // between unless the memo kept it past the tier's own expiry.
+            const direct = cache.get(o.key, slot);
+            const tierCalls = countCalls(cache, () => memo.get(o.key, slot));
+            const { result: got } = tierCalls;
+            if (typeof got === 'string') {
+              assert.equal(typeof direct, 'string', `the memo answered ${o.key} where the tier had nothing`);
+              assert.equal(got, direct, `the memo answered ${o.key} with another payload than the tier`);
+              assert.equal(memo.lastHeader(), cache.lastHeader(), 'the header id of the payload answered');
+              if (tierCalls.calls === 0) answeredHere++;
+            }
+            break;
+          }
+          case 'fill': {
+            const ticket = cache.beginFill(o.key, o.tables.map(tableId));
+            if (o.overtaken === 'bump' && o.tables.length > 0) cache.bumpTable(tableId(o.tables[0]));
+            if (o.overtaken === 'key') cache.invalidateKey(o.key);
+            memo.forget(o.key);
+            cache.fill(ticket, `{"v":${++version}}`, o.ttlMs, slot);
+            cache.release(ticket);
+            break;
+          }
+          case 'bump':
+            cache.bumpTable(tableId(o.table));
+            break;
+          case 'invalidate':
+            cache.invalidateKey(o.key);
+            break;
+          case 'clear':
+            cache.clear();
+            break;
+          case 'trust':
+            cache.setTrust(o.reason, o.trusted);
+            break;
+          case 'wait':
+            await sleep(o.ms);
+            break;
+        }
+      }
+    }),
+    { numRuns: 300, seed: SEED },
+  );
+  // The property means little unless the memo itself answered often.
+  assert.ok(answeredHere >= 100, `the memo answered ${answeredHere} lookups itself`);
+});
+
+/** Runs `f` counting the calls it makes to the native get. */
+function countCalls(cache, f) {
+  const get = cache.get;
+  let calls = 0;
+  cache.get = (...args) => {
+    calls++;
+    return get(...args);
+  };
+  try {
+    return { result: f(), calls };
+  } finally {
+    cache.get = get;
+  }
+}
+
+function fill(cache, key, text, ttlMs) {
+  const ticket = cache.beginFill(key, []);
+  cache.fill(ticket, text, ttlMs, 0);
+  cache.release(ticket);
+}
+
+test('a remembered hit is counted as a hit of its model and method', () => {
+  const { cache, memo, events, slot } = fresh();
+  fill(cache, 'k', '[1]', undefined);
+  for (let i = 0; i < 5; i++) assert.equal(memo.get('k', slot), '[1]');
+  events.report();
+  const s = cache.stats().slots.find((x) => x.model === 'User' && x.method === 'findAll');
+  assert.equal(s.hits, 5);
+  assert.equal(countCalls(cache, () => memo.get('k', slot)).calls, 0, 'answered without the tier');
+});
+
+test('the memo stays within its bounds of entries, characters and payload length', () => {
+  const { cache, memo, slot } = fresh();
+  const long = `"${'x'.repeat(MAX_PAYLOAD_CHARS)}"`;
+  fill(cache, 'long', long, undefined);
+  memo.get('long', slot);
+  assert.equal(memo.entries.has('long'), false, 'a payload over MAX_PAYLOAD_CHARS is not remembered');
+  const big = `"${'y'.repeat(MAX_PAYLOAD_CHARS - 2)}"`;
+  for (let i = 0; i < MAX_REMEMBERED * 2; i++) {
+    const key = `k${i}`;
+    fill(cache, key, i % 2 === 0 ? big : `[${i}]`, undefined);
+    assert.equal(memo.get(key, slot), i % 2 === 0 ? big : `[${i}]`);
+    assert.ok(memo.entries.size <= MAX_REMEMBERED, 'entries');
+    assert.ok(memo.chars <= MAX_REMEMBERED_CHARS, 'characters');
+    assert.equal(memo.chars, [...memo.entries.values()].reduce((n, e) => n + e.text.length, 0), 'characters counted');
+  }
+});
+
+test('an entry is remembered no longer than its time left, and at most MAX_AGE_MS', async () => {
+  const { cache, memo, slot } = fresh();
+  fill(cache, 'short', '[1]', 30);
+  fill(cache, 'long', '[2]', 3_600_000);
+  const t = performance.now();
+  memo.get('short', slot);
+  memo.get('long', slot);
+  assert.ok(memo.entries.get('short').deadline <= t + 30, 'within the TTL');
+  assert.ok(memo.entries.get('long').deadline <= performance.now() + MAX_AGE_MS, 'within the maximum age');
+  await sleep(40);
+  assert.equal(memo.get('short', slot), native.Lookup.Absent, 'expired here as in the tier');
+});
