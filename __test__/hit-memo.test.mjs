@@ -12,7 +12,7 @@ import fc from 'fast-check';
 
 const require = createRequire(import.meta.url);
 const native = require('../js/native.js');
-const { HitMemo, MAX_REMEMBERED, MAX_REMEMBERED_CHARS, MAX_PAYLOAD_CHARS, MAX_AGE_MS } = require('../js/engine/hit-memo.js');
+const { HitMemo, MAX_REMEMBERED, MAX_REMEMBERED_CHARS, MAX_PAYLOAD_CHARS, MAX_AGE_MS, nowMs } = require('../js/engine/hit-memo.js');
 const { EventCounts } = require('../js/engine/stats.js');
 
 const SEED = Number(process.env.SNC_HIT_MEMO_SEED) || Math.floor(Math.random() * 2 ** 31);
@@ -163,11 +163,29 @@ test('an entry is remembered no longer than its time left, and at most MAX_AGE_M
   const { cache, memo, slot } = fresh();
   fill(cache, 'short', '[1]', 30);
   fill(cache, 'long', '[2]', 3_600_000);
-  const t = performance.now();
+  const t = nowMs();
   memo.get('short', slot);
   memo.get('long', slot);
   assert.ok(memo.entries.get('short').deadline <= t + 30, 'within the TTL');
-  assert.ok(memo.entries.get('long').deadline <= performance.now() + MAX_AGE_MS, 'within the maximum age');
+  assert.ok(memo.entries.get('long').deadline <= nowMs() + MAX_AGE_MS, 'within the maximum age');
   await sleep(40);
   assert.equal(memo.get('short', slot), native.Lookup.Absent, 'expired here as in the tier');
+});
+
+test("an entry expires on the real clock even when a test runner's fake timers freeze performance.now and Date.now", async () => {
+  const { cache, memo, slot } = fresh();
+  const realPerformanceNow = performance.now;
+  const realDateNow = Date.now;
+  performance.now = () => 0;
+  Date.now = () => 0;
+  try {
+    fill(cache, 'short', '[1]', 30);
+    assert.equal(memo.get('short', slot), '[1]');
+    assert.equal(memo.get('short', slot), '[1]', 'remembered');
+    await sleep(40);
+    assert.equal(memo.get('short', slot), native.Lookup.Absent);
+  } finally {
+    performance.now = realPerformanceNow;
+    Date.now = realDateNow;
+  }
 });

@@ -26,6 +26,14 @@ const MAX_PAYLOAD_CHARS = 8192;
 /** The longest a hit is answered from here before the tier is asked again. */
 const MAX_AGE_MS = 1000;
 
+/**
+ * Milliseconds on the monotonic clock. Not performance.now() or Date.now(): test runners' fake
+ * timers (jest, vitest, sinon) replace those, and a frozen fake clock would keep an entry here past
+ * the tier's own expiry, which runs on the real clock.
+ */
+const uptime = process.uptime;
+const nowMs = () => uptime() * 1000;
+
 class HitMemo {
   /**
    * @param {object} cache   the engine's native cache (native.js createCache)
@@ -59,7 +67,7 @@ class HitMemo {
       } else {
         const e = this.entries.get(key);
         if (e !== undefined) {
-          if (performance.now() < e.deadline) {
+          if (nowMs() < e.deadline) {
             this.events.record(slot, CacheEvent.Hit);
             this.header = e.header;
             return e.text;
@@ -103,10 +111,10 @@ class HitMemo {
     if (text.length > MAX_PAYLOAD_CHARS || timeLeftMs <= 1) return;
     if (this.entries.size >= MAX_REMEMBERED || this.chars + text.length > MAX_REMEMBERED_CHARS) this.#forgetAll();
     // The time left was measured before this line ran: one millisecond less covers the call.
-    const deadline = performance.now() + Math.min(timeLeftMs - 1, MAX_AGE_MS);
+    const deadline = nowMs() + Math.min(timeLeftMs - 1, MAX_AGE_MS);
     this.entries.set(key, { text, header, deadline });
     this.chars += text.length;
   }
 }
 
-module.exports = { HitMemo, MAX_REMEMBERED, MAX_REMEMBERED_CHARS, MAX_PAYLOAD_CHARS, MAX_AGE_MS };
+module.exports = { HitMemo, MAX_REMEMBERED, MAX_REMEMBERED_CHARS, MAX_PAYLOAD_CHARS, MAX_AGE_MS, nowMs };
