@@ -11,7 +11,8 @@
 // `status` (e.g. 429, 500); `server.delayMs` delays every answer. With `server.echoRequest` set,
 // every error answer ends with the request's headers, `Authorization` included, as a careless
 // proxy might. `server.requests` counts
-// requests by method (also served as JSON at /_stand-in/requests).
+// requests by method (also served as JSON at /_stand-in/requests); `/_stand-in/delay?ms=N` sets
+// `delayMs` of a server in another process.
 //
 // Run as a script (`node momento-server.mjs <token>`), it serves in its own process and prints
 // its port on the first line of stdout.
@@ -46,8 +47,13 @@ export async function startMomentoServer({ token = 'test-token', caches = ['mode
         else send();
       };
       const url = new URL(req.url, 'http://localhost');
-      // Not Momento's: lets a server in another process report its counters (bench).
+      // Not Momento's: lets a server in another process report its counters, or delay its answers
+      // as a network would (bench).
       if (url.pathname === '/_stand-in/requests') return answer(200, JSON.stringify(state.requests));
+      if (url.pathname === '/_stand-in/delay') {
+        state.delayMs = Math.max(0, Number(url.searchParams.get('ms')) || 0);
+        return answer(204);
+      }
       const m = /^\/cache\/([^/]+)$/.exec(url.pathname);
       if (!m) return answer(404, 'Not Found');
       if (state.requests[req.method] !== undefined) state.requests[req.method]++;
