@@ -19,6 +19,7 @@
 //! decides what to cache and hydrates instances.
 
 pub mod breaker;
+pub mod epoch;
 pub mod ffi;
 pub mod fill;
 pub mod frame;
@@ -199,13 +200,13 @@ pub fn cache_create(options: NativeCacheOptions) -> Result<Handle> {
   }))))
 }
 
-/// An `ArrayBuffer` over the store's epoch (a `u32`, see `Store::epoch_cell`), which JS reads
-/// live to tell whether an answer it remembers still holds; null where the runtime allows no
-/// external buffers (then JS remembers nothing).
+/// An `ArrayBuffer` over the store's epoch (two `u32`s: the epoch and the changes in progress;
+/// see the `epoch` module), which JS reads live to tell whether an answer it remembers still
+/// holds; null where the runtime allows no external buffers (then JS remembers nothing).
 #[napi(ts_return_type = "ArrayBuffer | null")]
 pub fn cache_epoch_view<'e>(env: &'e Env, cache: &Handle) -> Result<Unknown<'e>> {
   let js = ffi::Env::new(env);
-  let view = js.create_cell_view(cache.epoch_cell()).or_else(|_| {
+  let view = js.create_words_view(cache.epoch_cell()).or_else(|_| {
     js.clear_exception();
     js.null()
   });

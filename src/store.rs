@@ -3,12 +3,13 @@
 //! `invalidate_key`, `bump_table`, `clear` — plus the registry of findByPk key heads. A network
 //! tier (src/tier/) is a separate handle; when one is used, this in-process tier is its L1.
 
-use std::sync::atomic::{AtomicU32, Ordering::Release, Ordering::SeqCst};
+use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use napi_derive::napi;
 
+use crate::epoch::{self, Epoch};
 use crate::fill::FillGuard;
 use crate::frame::{self, DecodeError};
 use crate::payload::{Body, Headers};
@@ -101,20 +102,21 @@ pub struct Store {
   heads: RwLock<Vec<(Arc<str>, Arc<str>)>>,
   /// The header lines of stored payloads (see [`crate::payload`]).
   headers: Headers,
-  /// Moves (wrapping) after every change that can make an entry this store returned unreturnable:
-  /// a table bump, a key invalidation, a clear, a change of trust, an invalidation message. Each
-  /// moves it *after* its change is visible, so a reader that read it before a lookup and finds it
-  /// unchanged later knows the lookup's answer still holds, TTL aside (see [`Store::epoch_cell`]).
-  /// A fill does not move it: whoever fills knows its key.
-  epoch: Arc<AtomicU32>,
+  /// Every change that can make an answer this store gave unreturnable (a table bump, a key
+  /// invalidation, a clear, a change of trust, an invalidation message) runs as an
+  /// [`Epoch::change`], and an eviction for space moves it, so a reader outside can tell whether
+  /// an answer still holds (see [`crate::epoch`]). A fill is no such change: whoever fills knows
+  /// its key and forgets it.
+  epoch: Epoch,
 }
 
 impl Store {
   /// An empty store, trusted.
   pub fn new(opts: StoreOptions) -> Self {
     let stats = Arc::new(Stats::default());
+    let epoch = Epoch::default();
     Store {
-      tier: MemoryTier::new(opts.max_bytes, stats.clone()),
+      tier: MemoryTier::new(opts.max_bytes, stats.clone(), epoch.clone()),
       guard: FillGuard::default(),
       stats,
       default_ttl: opts.default_ttl,
@@ -122,19 +124,14 @@ impl Store {
       last_decode_error: Mutex::new(None),
       heads: RwLock::new(Vec::new()),
       headers: Headers::default(),
-      epoch: Arc::new(AtomicU32::new(0)),
+      epoch,
     }
   }
 
-  /// The cell of the store's epoch, for a reader on another side (JS reads it through an
-  /// `ArrayBuffer` over it, to keep a memo of recent hits; `js/engine/hit-memo.js`).
-  pub fn epoch_cell(&self) -> Arc<AtomicU32> {
-    self.epoch.clone()
-  }
-
-  /// Marks a change that can make a returned entry unreturnable; called after the change.
-  fn moved(&self) {
-    self.epoch.fetch_add(1, Release);
+  /// The words of the store's epoch, for a reader on another side (JS reads them through an
+  /// `ArrayBuffer` over them, to keep a memo of recent hits; `js/engine/hit-memo.js`).
+  pub fn epoch_cell(&self) -> Arc<epoch::Cell> {
+    self.epoch.cell()
   }
 
   /// Registers a key head and the primary-key attribute of its bare `findByPk` (empty for any
@@ -182,6 +179,7 @@ impl Store {
   /// untrust may have missed invalidations. (Each atomic update sees exactly one side of every
   /// such change, so each change empties it once.)
   pub fn set_trust(&self, reason: TrustReason, trusted: bool) {
+    let _change = self.epoch.change();
     let bit = reason as u32;
     let before = if trusted {
       self.distrust.fetch_and(!bit, SeqCst)
@@ -192,7 +190,6 @@ impl Store {
     if (before == 0) != (after == 0) {
       self.clear();
     }
-    self.moved();
   }
 
   /// Whether the in-process tier may answer and store: no [`TrustReason`] is set.
@@ -305,20 +302,20 @@ impl Store {
 
   /// Removes `key` and voids any fill of it in flight.
   pub fn invalidate_key(&self, key: &str) {
+    let _change = self.epoch.change();
     self.guard.invalidate_key(key, || self.tier.remove(key));
-    self.moved();
   }
 
   /// Makes every entry and in-flight fill that read `table` stale, in O(1).
   pub fn bump_table(&self, table: u32) {
+    let _change = self.epoch.change();
     self.guard.bump(table);
-    self.moved();
   }
 
   /// Removes every entry and voids every fill in flight.
   pub fn clear(&self) {
+    let _change = self.epoch.change();
     self.guard.clear(|| self.tier.clear());
-    self.moved();
   }
 
   /// Applies an invalidation message from another process: table names, one per line. Only
@@ -327,6 +324,9 @@ impl Store {
   /// [`MAX_INVALIDATION_MESSAGE_BYTES`] is not read: everything is dropped instead, which is
   /// always safe.
   pub fn apply_invalidation(&self, message: &[u8]) {
+    // One change for the whole message: no answer is given from outside while any line of it is
+    // still to be applied.
+    let _change = self.epoch.change();
     if message.len() > MAX_INVALIDATION_MESSAGE_BYTES {
       self.clear();
       return;
@@ -339,7 +339,6 @@ impl Store {
         self.guard.bump(id);
       }
     }
-    self.moved();
   }
 }
 
@@ -465,8 +464,11 @@ mod tests {
   #[test]
   fn every_change_that_can_void_an_answer_moves_the_epoch_and_nothing_else_does() {
     let e = store();
-    let epoch = e.epoch_cell();
-    let now = || epoch.load(SeqCst);
+    let cell = e.epoch_cell();
+    let now = || {
+      assert_eq!(cell[1].load(SeqCst), 0, "no change is left in progress");
+      cell[0].load(SeqCst)
+    };
     let users = e.guard().table_id("Users");
     let mut last = now();
     let mut moves = |what: &str, moved: bool| {

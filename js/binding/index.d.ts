@@ -40,9 +40,9 @@ export declare function cacheClear(cache: Handle): void
 export declare function cacheCreate(options: NativeCacheOptions): Handle
 
 /**
- * An `ArrayBuffer` over the store's epoch (a `u32`, see `Store::epoch_cell`), which JS reads
- * live to tell whether an answer it remembers still holds; null where the runtime allows no
- * external buffers (then JS remembers nothing).
+ * An `ArrayBuffer` over the store's epoch (two `u32`s: the epoch and the changes in progress;
+ * see the `epoch` module), which JS reads live to tell whether an answer it remembers still
+ * holds; null where the runtime allows no external buffers (then JS remembers nothing).
  */
 export declare function cacheEpochView(cache: Handle): ArrayBuffer | null
 

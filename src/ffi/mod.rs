@@ -560,34 +560,33 @@ impl<'e> Env<'e> {
     Ok(())
   }
 
-  /// A JS `ArrayBuffer` whose 4 bytes are `cell`, read live: JS sees each later store to the
-  /// cell (made by any thread). The buffer keeps `cell` alive until it is collected. [`Failed`]
-  /// where the runtime allows no external buffers (V8's sandbox, as in Electron).
-  pub fn create_cell_view(self, cell: Arc<AtomicU32>) -> Result<Value<'e>> {
-    unsafe extern "C" fn release(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
-      // SAFETY: `data` is the pointer `Arc::into_raw` gave below, handed back once, when the
-      // buffer is collected; this drops the reference that buffer held.
-      drop(unsafe { Arc::from_raw(data as *const AtomicU32) });
+  /// A JS `ArrayBuffer` over the words of `cell`, read live: JS sees each later store to them
+  /// (made by any thread). The buffer keeps `cell` alive until it is collected. [`Failed`] where
+  /// the runtime allows no external buffers (V8's sandbox, as in Electron).
+  pub fn create_words_view<const N: usize>(self, cell: Arc<[AtomicU32; N]>) -> Result<Value<'e>> {
+    unsafe extern "C" fn release<const N: usize>(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
+      // SAFETY: `data` is the pointer `Arc::into_raw` gave below for this `N`, handed back once,
+      // when the buffer is collected; this drops the reference that buffer held.
+      drop(unsafe { Arc::from_raw(data as *const [AtomicU32; N]) });
     }
     let data = Arc::into_raw(cell) as *mut c_void;
     let mut v = ptr::null_mut();
-    // SAFETY: env is valid; `data` points at an `AtomicU32` (4 bytes, interior-mutable, so JS
-    // reading it while Rust stores to it atomically is no aliasing violation) that stays alive
-    // until `release` runs, which N-API calls once the buffer is collected; `v` is a live local.
+    // SAFETY: env is valid; `data` points at N `AtomicU32`s (interior-mutable, so JS reading them
+    // while Rust stores to them atomically is no aliasing violation) that stay alive until
+    // `release` runs, which N-API calls once the buffer is collected; `v` is a live local.
     let status = unsafe {
       sys::napi_create_external_arraybuffer(
         self.raw,
         data,
-        std::mem::size_of::<AtomicU32>(),
-        Some(release),
+        std::mem::size_of::<[AtomicU32; N]>(),
+        Some(release::<N>),
         ptr::null_mut(),
         &mut v,
       )
     };
     if status != sys::Status::napi_ok {
-      // SAFETY: the buffer was not made, so `release` will never run: this takes back the
-      // reference `into_raw` gave away.
-      drop(unsafe { Arc::from_raw(data as *const AtomicU32) });
+      // Whether a failed call has already run `release` is not specified, so the reference
+      // `into_raw` gave away is left as it is: a few bytes leaked once per store, never freed twice.
       return Err(Failed);
     }
     Ok(self.wrap(v))

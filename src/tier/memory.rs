@@ -11,6 +11,7 @@ use moka::notification::RemovalCause;
 use moka::sync::Cache;
 use moka::Expiry;
 
+use crate::epoch::Epoch;
 use crate::frame::DecodeError;
 use crate::payload::Body;
 use crate::stats::Stats;
@@ -66,8 +67,9 @@ pub struct MemoryTier {
 }
 
 impl MemoryTier {
-  /// A tier holding at most `max_bytes` (keys, values and [`ENTRY_OVERHEAD`] counted).
-  pub fn new(max_bytes: u64, stats: Arc<Stats>) -> Self {
+  /// A tier holding at most `max_bytes` (keys, values and [`ENTRY_OVERHEAD`] counted). An entry
+  /// evicted for space moves `epoch`: an answer for it is no longer the tier's.
+  pub fn new(max_bytes: u64, stats: Arc<Stats>, epoch: Epoch) -> Self {
     let cache = Cache::builder()
       .max_capacity(max_bytes)
       .weigher(|k: &Arc<str>, v: &Arc<Entry>| -> u32 {
@@ -79,6 +81,7 @@ impl MemoryTier {
       .eviction_listener(move |_k, _v, cause| match cause {
         RemovalCause::Size => {
           stats.evictions.fetch_add(1, Relaxed);
+          epoch.moved();
         }
         RemovalCause::Expired => {
           stats.expirations.fetch_add(1, Relaxed);
@@ -132,18 +135,24 @@ mod tests {
   #[test]
   fn stays_under_its_byte_bound() {
     let stats = Arc::new(Stats::default());
-    let tier = MemoryTier::new(64 * 1024, stats.clone());
+    let epoch = Epoch::default();
+    let tier = MemoryTier::new(64 * 1024, stats.clone(), epoch.clone());
     for i in 0..1000 {
       tier.insert(Arc::from(format!("k{i}")), entry(1000, 60_000));
     }
     let (_, bytes) = tier.usage();
     assert!(bytes <= 64 * 1024, "weighted size {bytes} over the bound");
     assert!(stats.evictions.load(Relaxed) > 0);
+    assert_eq!(
+      epoch.value() as u64,
+      stats.evictions.load(Relaxed),
+      "each eviction moved the epoch"
+    );
   }
 
   #[test]
   fn expires_each_entry_after_its_own_ttl() {
-    let tier = MemoryTier::new(1 << 20, Arc::new(Stats::default()));
+    let tier = MemoryTier::new(1 << 20, Arc::new(Stats::default()), Epoch::default());
     tier.insert(Arc::from("short"), entry(10, 30));
     tier.insert(Arc::from("long"), entry(10, 60_000));
     std::thread::sleep(Duration::from_millis(80));
