@@ -2,29 +2,36 @@
 // A memo of recent in-process hits, in front of the native lookup of a key text. A hit of a key
 // remembered here costs two Map reads and a clock read instead of a native call.
 //
-// Why it never answers what the tier would not (src/store.rs keeps the other half):
-// - The store has an epoch, a u32 JS reads live through an ArrayBuffer over it. Every change that
-//   can make an entry it returned unreturnable (a table bump, a key invalidation, a clear, a
-//   change of trust, another process's invalidation message) moves it, after the change is
-//   visible. Everything remembered was looked up while the epoch read `at`; once it reads
-//   anything else, all of it is forgotten before anything is answered. A lookup that raced a
-//   change on another thread is remembered under the old epoch, which that change then moves.
+// Why it never answers what the tier would not (src/epoch.rs and src/store.rs keep the other half):
+// - The store has an epoch: two u32 words JS reads live through an ArrayBuffer over them, the
+//   epoch and the count of changes in progress. Every change that can void an answer the tier
+//   gave (a table bump, a key invalidation, a clear, a change of trust, another process's
+//   invalidation message, on any thread) counts itself and moves the epoch before it touches
+//   anything, and moves it again when it ends; an eviction for space moves it too. Everything
+//   remembered was looked up with no change in progress and the epoch reading `at` before the
+//   lookup and after it. It is answered only while that still holds: once the epoch reads
+//   anything else, all of it is forgotten first, and while a change is in progress nothing is
+//   answered from here.
 // - A fill changes one key without moving the epoch: whoever fills calls forget(key) first.
-// - An entry is answered only until the time the tier gave it to live (whole milliseconds,
-//   rounded down) and never for more than MAX_AGE_MS, so hot keys still reach the tier, whose
-//   eviction policy counts their reads.
+// - An entry is answered only until the time the tier gave it to live, counted from a clock read
+//   made before the lookup (so no pause after the lookup can stretch it), and never for more than
+//   MAX_AGE_MS, so hot keys still reach the tier, whose eviction policy counts their reads.
 // Where the runtime gives no view of the epoch (no external ArrayBuffers), nothing is remembered.
 
 const { CacheEvent } = require('../native');
 
 /** Entries remembered at most; all are forgotten when one more would exceed it. */
 const MAX_REMEMBERED = 1024;
-/** Characters of payload text remembered at most, in all. */
+/** Characters of keys and payloads remembered at most, in all. */
 const MAX_REMEMBERED_CHARS = 1 << 20;
-/** A longer payload is never remembered: its decoding dwarfs the native call. */
-const MAX_PAYLOAD_CHARS = 8192;
+/** An entry whose key and payload are longer is never remembered: decoding it dwarfs the native call. */
+const MAX_ENTRY_CHARS = 8192;
 /** The longest a hit is answered from here before the tier is asked again. */
 const MAX_AGE_MS = 1000;
+
+/** The words of the epoch view (src/epoch.rs). */
+const EPOCH = 0;
+const CHANGING = 1;
 
 /**
  * Milliseconds on the monotonic clock. Not performance.now() or Date.now(): test runners' fake
@@ -43,10 +50,10 @@ class HitMemo {
     this.cache = cache;
     this.events = events;
     const buffer = cache.epochView();
-    /** The store's epoch, read live; null when this runtime cannot show it (nothing is remembered). */
+    /** The store's epoch words, read live; null when this runtime cannot show them (nothing is remembered). */
     this.epoch = buffer === null ? null : new Uint32Array(buffer);
     /** The epoch every remembered entry was looked up in. */
-    this.at = this.epoch === null ? 0 : this.epoch[0];
+    this.at = this.epoch === null ? 0 : this.epoch[EPOCH];
     /** key text → { text, header, deadline } */
     this.entries = new Map();
     this.chars = 0;
@@ -60,26 +67,42 @@ class HitMemo {
    */
   get(key, slot) {
     const epoch = this.epoch;
-    if (epoch !== null) {
-      if (epoch[0] !== this.at) {
-        this.#forgetAll();
-        this.at = epoch[0];
-      } else {
-        const e = this.entries.get(key);
-        if (e !== undefined) {
-          if (nowMs() < e.deadline) {
-            this.events.record(slot, CacheEvent.Hit);
-            this.header = e.header;
-            return e.text;
-          }
-          this.forget(key);
+    if (epoch === null) {
+      const got = this.cache.get(key, slot);
+      this.header = this.cache.lastHeader();
+      return got;
+    }
+    // Plain reads: in whichever order they happen, an answer given here comes before any change
+    // they did not see begin (a change moves the epoch and counts itself before its effects).
+    const seen = epoch[EPOCH];
+    if (seen !== this.at) {
+      this.#forgetAll();
+      this.at = seen;
+    } else if (epoch[CHANGING] === 0) {
+      const e = this.entries.get(key);
+      if (e !== undefined) {
+        if (nowMs() < e.deadline) {
+          this.events.record(slot, CacheEvent.Hit);
+          this.header = e.header;
+          return e.text;
         }
+        this.forget(key);
       }
     }
+    // Ordered reads around the lookup (Atomics.load: weakly ordered CPUs may not reorder them
+    // with the lookup's own atomics). The clock is read first: the lookup measures the entry's
+    // time left after it, so no pause can make the deadline outlast the entry.
+    const at = Atomics.load(epoch, EPOCH);
+    const before = nowMs();
     const got = this.cache.get(key, slot);
     this.header = this.cache.lastHeader();
-    // Remembered only if nothing moved the epoch since `at` was read, before the lookup.
-    if (typeof got === 'string' && epoch !== null && epoch[0] === this.at) this.#remember(key, got, this.header, this.cache.lastTimeLeft());
+    // Remembered only if no change was in progress and none began or ended since `at` was read.
+    if (typeof got === 'string' && at === this.at && Atomics.load(epoch, CHANGING) === 0 && Atomics.load(epoch, EPOCH) === at) {
+      // The time left is in whole milliseconds, rounded down; one less covers the rounding of
+      // `before` against the tier's clock.
+      const left = this.cache.lastTimeLeft() - 1;
+      if (left > 0) this.#remember(key, got, this.header, before + Math.min(left, MAX_AGE_MS));
+    }
     return got;
   }
 
@@ -93,7 +116,7 @@ class HitMemo {
     const e = this.entries.get(key);
     if (e !== undefined) {
       this.entries.delete(key);
-      this.chars -= e.text.length;
+      this.chars -= key.length + e.text.length;
     }
   }
 
@@ -107,14 +130,13 @@ class HitMemo {
     this.chars = 0;
   }
 
-  #remember(key, text, header, timeLeftMs) {
-    if (text.length > MAX_PAYLOAD_CHARS || timeLeftMs <= 1) return;
-    if (this.entries.size >= MAX_REMEMBERED || this.chars + text.length > MAX_REMEMBERED_CHARS) this.#forgetAll();
-    // The time left was measured before this line ran: one millisecond less covers the call.
-    const deadline = nowMs() + Math.min(timeLeftMs - 1, MAX_AGE_MS);
+  #remember(key, text, header, deadline) {
+    const size = key.length + text.length;
+    if (size > MAX_ENTRY_CHARS) return;
+    if (this.entries.size >= MAX_REMEMBERED || this.chars + size > MAX_REMEMBERED_CHARS) this.#forgetAll();
     this.entries.set(key, { text, header, deadline });
-    this.chars += text.length;
+    this.chars += size;
   }
 }
 
-module.exports = { HitMemo, MAX_REMEMBERED, MAX_REMEMBERED_CHARS, MAX_PAYLOAD_CHARS, MAX_AGE_MS, nowMs };
+module.exports = { HitMemo, MAX_REMEMBERED, MAX_REMEMBERED_CHARS, MAX_ENTRY_CHARS, MAX_AGE_MS, nowMs };
