@@ -324,9 +324,6 @@ impl Store {
   /// [`MAX_INVALIDATION_MESSAGE_BYTES`] is not read: everything is dropped instead, which is
   /// always safe.
   pub fn apply_invalidation(&self, message: &[u8]) {
-    // One change for the whole message: no answer is given from outside while any line of it is
-    // still to be applied.
-    let _change = self.epoch.change();
     if message.len() > MAX_INVALIDATION_MESSAGE_BYTES {
       self.clear();
       return;
@@ -334,10 +331,18 @@ impl Store {
     let Ok(text) = std::str::from_utf8(message) else {
       return;
     };
-    for table in text.split('\n') {
-      if let Some(id) = self.guard.known_table_id(table) {
-        self.guard.bump(id);
-      }
+    let known: Vec<u32> = text
+      .split('\n')
+      .filter_map(|table| self.guard.known_table_id(table))
+      .collect();
+    if known.is_empty() {
+      // Another process wrote tables this one never read: no answer here changes.
+      return;
+    }
+    // One change for every table of the message: no answer is given from outside until all are bumped.
+    let _change = self.epoch.change();
+    for id in known {
+      self.guard.bump(id);
     }
   }
 }
@@ -494,7 +499,9 @@ mod tests {
     e.set_trust(TrustReason::Subscription, true);
     e.set_trust(TrustReason::PendingInvalidation, true);
     moves("regaining trust", true);
-    e.apply_invalidation(b"Users");
+    e.apply_invalidation(b"Orders\nPosts");
+    moves("an invalidation message naming no table this process knows", false);
+    e.apply_invalidation(b"Orders\nUsers");
     moves("an invalidation message", true);
     e.apply_invalidation(&vec![b'x'; MAX_INVALIDATION_MESSAGE_BYTES + 1]);
     moves("an oversized invalidation message", true);
