@@ -93,11 +93,12 @@ class HitMemo {
     // with the lookup's own atomics). The clock is read first: the lookup measures the entry's
     // time left after it, so no pause can make the deadline outlast the entry.
     const at = Atomics.load(epoch, EPOCH);
-    const before = nowMs();
+    // Nothing is remembered under another epoch than the entries': no clock read for it.
+    const before = at === this.at ? nowMs() : -1;
     const got = this.cache.get(key, slot);
     this.header = this.cache.lastHeader();
     // Remembered only if no change was in progress and none began or ended since `at` was read.
-    if (typeof got === 'string' && at === this.at && Atomics.load(epoch, CHANGING) === 0 && Atomics.load(epoch, EPOCH) === at) {
+    if (typeof got === 'string' && before >= 0 && Atomics.load(epoch, CHANGING) === 0 && Atomics.load(epoch, EPOCH) === at) {
       // The time left is in whole milliseconds, rounded down; one less covers the rounding of
       // `before` against the tier's clock.
       const left = this.cache.lastTimeLeft() - 1;
