@@ -620,3 +620,17 @@ test('the memo of key texts made from tapes stays bounded, keeps what is asked f
   }
   assert.equal(keys.tapeKeys.buckets.get(7).length, MAX_BUCKET);
 });
+
+test('adapter paths keep apart names and values that differ only in a lone surrogate', () => {
+  // What a JS adapter sends its store is UTF-8, where a lone surrogate reads as U+FFFD.
+  const { Keys } = require('../js/engine/keys.js');
+  const { HitMemo } = require('../js/engine/hit-memo.js');
+  const cache = native.createCache({ maxBytes: 1 << 20, defaultTtlMs: 1000 });
+  const keys = new Keys('p', cache, new HitMemo(cache, { record() {} }), false, false);
+  const asSent = (path) => Buffer.from(path.join(':')).toString();
+  const texts = ['q\uD800', 'q\uDC00', 'q\uFFFD', 'q\uD83D\uDE00'];
+  assert.equal(new Set(texts.map((n) => asSent(keys.namedTarget(User, 'findAll', n).path))).size, texts.length, 'named queries');
+  assert.equal(new Set(texts.map((n) => Buffer.from(keys.namedTarget(User, 'findAll', n).key).toString())).size, texts.length, 'their keys');
+  assert.equal(new Set(texts.map((v) => asSent(keys.entityTarget(User, { id: v }).path))).size, texts.length, 'entities');
+  assert.equal(asSent(keys.namedTarget(User, 'findAll', 'q\uD83D\uDE00').path).endsWith('q\uD83D\uDE00'), true, 'a surrogate pair stays as it is');
+});

@@ -519,3 +519,31 @@ describe('the sequelize-memory-clone test flow, step by step, in both modes', ()
     });
   }
 });
+
+test('named queries whose names differ only in a lone surrogate each get their own entry', async () => {
+  // UTF-8 cannot hold a lone surrogate: unescaped, 'q\uD800', 'q\uDC00' and 'q\uFFFD' would all
+  // reach the core (and Redis) as 'q\uFFFD', and one name would be answered with another's rows.
+  const { sequelize, User } = await seedSchema();
+  try {
+    const { withCache: cacheWrapper } = withCache(new MemoryCache(), { logger: quiet });
+    const CacheUser = cacheWrapper(User);
+    await User.bulkCreate([
+      { id: 1, name: 'a', status: 'x' },
+      { id: 2, name: 'b', status: 'y' },
+      { id: 3, name: 'c', status: 'z' },
+    ]);
+    const names = { 'q\uD800': 'x', 'q\uDC00': 'y', 'q\uFFFD': 'z' };
+    for (let pass = 0; pass < 2; pass++) {
+      for (const [name, status] of Object.entries(names)) {
+        const rows = await CacheUser.cache(name).findAll({ where: { status } });
+        assert.deepEqual(
+          rows.map((r) => r.status),
+          [status],
+          `pass ${pass}: ${JSON.stringify(name)} answered with its own rows`,
+        );
+      }
+    }
+  } finally {
+    await sequelize.close();
+  }
+});

@@ -33,14 +33,28 @@ const MAX_MEMO_PK_CHARS = 64;
 
 const { Lookup } = native;
 
-/** Escapes the characters that structure keys and paths (`%` first, so escapes stay unambiguous). */
+/**
+ * `%` and its hex code, for a character an escape takes the place of. The codes are 2 digits
+ * (starting 2, 3 or 4) or, for a lone surrogate, 4 (starting d): no escape is the start of another.
+ */
+const escaped = (c) => '%' + c.charCodeAt(0).toString(16);
+
+/**
+ * A lone surrogate, which UTF-8 cannot hold: the core (and Redis, through a client) would read
+ * `a\uD800` and `a\uDC00` alike, as `a\uFFFD`, and two names would share one key. So it is escaped.
+ */
+const LONE_SURROGATE_SOURCE = '[\\uD800-\\uDBFF](?![\\uDC00-\\uDFFF])|(?<![\\uD800-\\uDBFF])[\\uDC00-\\uDFFF]';
+const SEGMENT_ESCAPES = new RegExp(`[%:$@]|${LONE_SURROGATE_SOURCE}`, 'g');
+const PATH_ESCAPES = new RegExp(`[%:]|^#|${LONE_SURROGATE_SOURCE}`, 'g');
+
+/** Escapes the characters that structure keys and paths, and lone surrogates, in one pass. */
 function escapeSegment(s) {
-  return s.replace(/[%:$@]/g, (c) => '%' + c.charCodeAt(0).toString(16));
+  return s.replace(SEGMENT_ESCAPES, escaped);
 }
 
-/** A path part made of a caller's value: `:` and `%` escaped, and a leading `#` (ours) too. */
+/** A path part made of a caller's value: `:`, `%` and lone surrogates escaped, and a leading `#` (ours) too. */
 function pathPart(s) {
-  return String(s).replace(/[%:]|^#/g, (c) => '%' + c.charCodeAt(0).toString(16));
+  return String(s).replace(PATH_ESCAPES, escaped);
 }
 
 /**
