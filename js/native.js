@@ -38,9 +38,9 @@ function createCache(options) {
     /** After a lookup that returned a payload: its entry's time left to live, whole milliseconds. */
     lastTimeLeft: () => out[1],
     /**
-     * An ArrayBuffer over the store's epoch (a u32, read live), which moves after every change that
-     * can void an answer the tier gave (src/store.rs Store::epoch_cell); null where the runtime
-     * allows no external buffers.
+     * An ArrayBuffer over the store's epoch, read live: two u32 words, a counter that moves when a
+     * change that can void an answer the tier gave begins and ends (and on an eviction), and the
+     * changes in progress (src/epoch.rs); null where the runtime allows no external buffers.
      */
     epochView: () => binding.cacheEpochView(h),
     /** The header line interned as `id`, or null. */

@@ -136,7 +136,8 @@ fn ttl_from_ms(ms: Option<f64>) -> Option<Duration> {
 }
 
 /// A lookup as JS receives it (see [`cache_get`]): the payload's data with its header's id
-/// written to `out[0]` (and the entry's time left to live, in whole milliseconds, to `out[1]`), the whole payload with 0 written there, or a [`Lookup`] code.
+/// written to `out[0]`, or the whole payload with 0 written there, and either way the entry's
+/// time left to live, in whole milliseconds, written to `out[1]`; or a [`Lookup`] code.
 fn lookup_key<'e>(env: &'e Env, cache: &Store, key: &str, slot: u32, out: &Unknown) -> Result<Unknown<'e>> {
   let js = ffi::Env::new(env);
   let answer = cache.lookup(key, slot, |body, left| {
@@ -229,7 +230,8 @@ pub fn cache_table_id(cache: &Handle, name: String) -> u32 {
 /// The payload stored under `key`, or a [`Lookup`] code (`Corrupt`: then
 /// [`cache_take_decode_error`] says why). A payload comes as the in-process tier keeps it (see
 /// [`payload`]): its data, with the id of its header (for [`cache_header`]) written to `out[0]`,
-/// a `Uint32Array`; or whole, with 0 written there.
+/// a `Uint32Array` of at least two elements; or whole, with 0 written there. The entry's time left
+/// to live, in whole milliseconds, is written to `out[1]`.
 #[napi(ts_return_type = "string | number")]
 pub fn cache_get<'e>(env: &'e Env, cache: &Handle, key: String, slot: u32, out: Unknown) -> Result<Unknown<'e>> {
   lookup_key(env, cache, &key, slot, &out)

@@ -80,7 +80,8 @@ export declare function cacheFill(cache: Handle, ticket: number, payload: string
  * The payload stored under `key`, or a [`Lookup`] code (`Corrupt`: then
  * [`cache_take_decode_error`] says why). A payload comes as the in-process tier keeps it (see
  * [`payload`]): its data, with the id of its header (for [`cache_header`]) written to `out[0]`,
- * a `Uint32Array`; or whole, with 0 written there.
+ * a `Uint32Array` of at least two elements; or whole, with 0 written there. The entry's time left
+ * to live, in whole milliseconds, is written to `out[1]`.
  */
 export declare function cacheGet(cache: Handle, key: string, slot: number, out: unknown): string | number
 
