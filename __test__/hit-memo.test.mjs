@@ -181,19 +181,22 @@ test('an entry is remembered no longer than its time left, and at most MAX_AGE_M
 
 test("an entry expires on the real clock even when a test runner's fake timers freeze performance.now and Date.now", async () => {
   const { cache, memo, slot } = fresh();
-  const realPerformanceNow = performance.now;
-  const realDateNow = Date.now;
-  performance.now = () => 0;
-  Date.now = () => 0;
+  // The fake timers jest and vitest install (@sinonjs/fake-timers, here through jest's own
+  // dependency): on this global they replace performance, Date and process.hrtime, and define an
+  // own `now` on perf_hooks' performance instance. Only the clocks are faked, so sleep still runs.
+  const FakeTimers = createRequire(require.resolve('@jest/fake-timers'))('@sinonjs/fake-timers');
+  const clock = FakeTimers.install({ toFake: ['Date', 'performance', 'hrtime'] });
   try {
+    assert.equal(performance.now(), 0, 'the global clock is frozen');
+    assert.equal(require('node:perf_hooks').performance.now(), 0, "so is perf_hooks' own");
     fill(cache, 'short', '[1]', 30);
     assert.equal(memo.get('short', slot), '[1]');
     assert.equal(memo.get('short', slot), '[1]', 'remembered');
     await sleep(40);
+    assert.equal(performance.now(), 0, 'still frozen');
     assert.equal(memo.get('short', slot), native.Lookup.Absent);
   } finally {
-    performance.now = realPerformanceNow;
-    Date.now = realDateNow;
+    clock.uninstall();
   }
 });
 

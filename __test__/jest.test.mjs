@@ -20,5 +20,5 @@ test('jest: options built in a test file are keyed, and reads hit', () => {
   });
   const output = `${r.stdout}\n${r.stderr}`;
   assert.equal(r.status, 0, `jest failed:\n${output}`);
-  assert.match(output, /Tests:\s+5 passed, 5 total/, output);
+  assert.match(output, /Tests:\s+6 passed, 6 total/, output);
 });
