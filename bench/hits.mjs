@@ -1,7 +1,8 @@
 // The in-process hit path, query by query: the key alone, a hit through wrap(), and the floor a
 // hand-written JS cache would pay for the same stored rows (Map.get + JSON.parse + Model.build /
 // bulkBuild with raw: true and the same include tree), all measured in the same run; hit / floor is
-// the median over interleaved batch pairs (floor, hit, floor, hit, ...). Plus the first hit of a
+// the median over interleaved batch pairs (floor, hit, floor, hit, ...), the queries taken in turn
+// round by round (measurePairs). Plus the first hit of a
 // nested query (its build options made cold) against a warm hit.
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
@@ -12,7 +13,7 @@ import { Op } from 'sequelize';
  * @param {object} ctx  { client, mc (modelCacheFactory result), models, counts, ids }
  */
 export async function hitsBench(h, { client, mc, models, counts, ids }) {
-  const { measure, measurePair, printTable, printRatios, fmtUs, dim, green, red, check } = h;
+  const { measure, measurePairs, printTable, printRatios, fmtUs, dim, green, red, check } = h;
   const { User, Order, Product } = models;
   const users = await User.findAll({ where: { id: ids }, order: [['id', 'ASC']] });
   const emails = users.map((u) => u.email);
@@ -47,6 +48,7 @@ export async function hitsBench(h, { client, mc, models, counts, ids }) {
 
   const rows = [];
   const results = {};
+  const measured = [];
   for (const [label, Model, method, argsOf] of cases) {
     const w = mc.wrap(Model);
     // Warm-up: every pooled call once (a miss), checked against the database.
@@ -93,16 +95,25 @@ export async function hitsBench(h, { client, mc, models, counts, ids }) {
       },
       { isAsync: false },
     );
-    // The floor and the hit in interleaved batches (floor, hit, floor, hit, ...): the machine's
-    // drift touches both alike, and the ratio is the median of the pairs'.
-    const s0 = client.stats();
-    const { a: floor, b: hit, pairRatio } = await measurePair(floorOp, (i) => w[method](...argsOf(i)), { batches: 30, syncA: true });
-    const s1 = client.stats();
-    check(s1.misses === s0.misses && s1.bypasses === s0.bypasses, `${label}: calls in the hit benchmark missed or bypassed`);
+    measured.push({ label, key, floorOp, hitOp: (i) => w[method](...argsOf(i)) });
     if (sink === 0.5) console.log(sink);
+  }
+
+  // The floor and the hit in interleaved batches (floor, hit, floor, hit, ...), every query in turn
+  // in each round: the machine's drift and the JIT's state touch all of them alike, and each ratio
+  // is the median of its pairs'.
+  const s0 = client.stats();
+  const pairs = await measurePairs(
+    measured.map((m) => ({ opA: m.floorOp, opB: m.hitOp, syncA: true })),
+    { batches: 30 },
+  );
+  const s1 = client.stats();
+  check(s1.misses === s0.misses && s1.bypasses === s0.bypasses, 'hit path: calls in the hit benchmark missed or bypassed');
+  measured.forEach(({ label, key }, j) => {
+    const { a: floor, b: hit, pairRatio } = pairs[j];
     results[label] = { key, hit, floor, pairRatio };
     rows.push([label, fmtUs(key.median), fmtUs(hit.median), fmtUs(floor.median), `${pairRatio.toFixed(2)}×`]);
-  }
+  });
 
   // The first hit of a nested query: a new key each time (limit i), filled by a miss, then read once.
   const w = mc.wrap(User);

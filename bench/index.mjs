@@ -110,20 +110,34 @@ async function measure(op, { isAsync }) {
  * a and b as measure() returns them, pairRatio the median over the pairs of (B batch / A batch).
  */
 async function measurePair(opA, opB, { batches, syncA = false }) {
-  const runA = batchRunner(opA, !syncA);
-  const runB = batchRunner(opB, true);
-  const nA = await calibrate(runA);
-  const nB = await calibrate(runB);
-  const n = Math.max(1, Math.round((nA + nB) / 2));
-  const perA = [];
-  const perB = [];
-  let base = 0;
-  for (let k = 0; k < batches; k++) {
-    perA.push(((await runA(n, base)) * 1000) / n);
-    perB.push(((await runB(n, base)) * 1000) / n);
-    base += n;
+  const [r] = await measurePairs([{ opA, opB, syncA }], { batches });
+  return r;
+}
+
+/**
+ * measurePair for several pairs at once, in rounds: each round runs one A batch and one B batch of
+ * every pair, starting from the next pair each round. So the drift of the machine and the JIT's
+ * changing state touch every pair alike, and no pair is always measured first or last.
+ * Returns one { a, b, pairRatio } per pair, in order.
+ */
+async function measurePairs(pairs, { batches }) {
+  const runners = [];
+  for (const { opA, opB, syncA = false } of pairs) {
+    const runA = batchRunner(opA, !syncA);
+    const runB = batchRunner(opB, true);
+    const nA = await calibrate(runA);
+    const nB = await calibrate(runB);
+    runners.push({ runA, runB, n: Math.max(1, Math.round((nA + nB) / 2)), perA: [], perB: [], base: 0 });
   }
-  return { a: summary(perA, n), b: summary(perB, n), pairRatio: median(perB.map((x, k) => x / perA[k])) };
+  for (let k = 0; k < batches; k++) {
+    for (let j = 0; j < runners.length; j++) {
+      const r = runners[(k + j) % runners.length];
+      r.perA.push(((await r.runA(r.n, r.base)) * 1000) / r.n);
+      r.perB.push(((await r.runB(r.n, r.base)) * 1000) / r.n);
+      r.base += r.n;
+    }
+  }
+  return runners.map(({ perA, perB, n }) => ({ a: summary(perA, n), b: summary(perB, n), pairRatio: median(perB.map((x, k) => x / perA[k])) }));
 }
 
 function printTable(cols, rows) {
@@ -553,7 +567,7 @@ async function main() {
   // 8b. The in-process hit path query by query (bench/hits.mjs): key, hit, floor.
   if (process.env.BENCH_HITS !== '0') {
     try {
-      await hitsBench({ measure, measurePair, printTable, printRatios, fmtUs, dim, green, red, check }, { client, mc, models, counts, ids });
+      await hitsBench({ measure, measurePairs, printTable, printRatios, fmtUs, dim, green, red, check }, { client, mc, models, counts, ids });
     } catch (err) {
       problems.push(`hit-path section failed: ${err && err.stack}`);
     }
