@@ -304,6 +304,19 @@ describe('read-only results', () => {
     const grouped = await cache.wrap(User).count({ group: ['age'] });
     assert.deepEqual(JSON.parse(JSON.stringify(grouped)), [{ age: 29, count: 3 }]);
   });
+
+  test('util.inspect shows raw rows, grouped counts and findAndCountAll results as read', async () => {
+    const { cache, User } = t;
+    const raw = await cache.wrap(User).findAll({ raw: true, where: { id: 1 } });
+    assert.match(util.inspect(raw), /username: 'user1'/);
+    const grouped = await cache.wrap(User).count({ group: ['age'] });
+    assert.match(util.inspect(grouped), /age: 29, count: 3/);
+    await cache.wrap(User).findAndCountAll({ where: { id: 1 } });
+    const counted = await cache.wrap(User).findAndCountAll({ where: { id: 1 } });
+    const shown = util.inspect(counted, { depth: 4 });
+    assert.match(shown, /count: 1/);
+    assert.match(shown, /User \(read-only\) \{[^}]*username: 'user1'/);
+  });
 });
 
 describe('bypasses: reads that must not touch the cache', () => {

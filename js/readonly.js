@@ -151,14 +151,19 @@ class PlainTarget {
   }
 
   [inspect.custom](depth, options, insp) {
-    return insp(this[kPlain], { ...options, depth });
+    // Shown as read: each value through its own view (rows as read-only instances).
+    const obj = this[kPlain];
+    const shown = {};
+    for (const k of Object.keys(obj)) shown[k] = viewOf(obj[k]);
+    return insp(shown, { ...options, depth });
   }
 }
 
 const plainHandler = {
   get(target, prop) {
     const obj = target[kPlain];
-    if (typeof prop === 'symbol') return undefined;
+    // util.inspect calls the target's inspector with the proxy as `this`: it reads kPlain here.
+    if (typeof prop === 'symbol') return prop === kPlain ? obj : undefined;
     if (Object.prototype.hasOwnProperty.call(obj, prop)) return viewOf(obj[prop]);
     if (prop === 'then' || prop === 'toJSON') return undefined;
     throw refuse('This object', prop);
