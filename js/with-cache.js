@@ -18,6 +18,7 @@
 
 const { engineOf } = require('./clients');
 const { changesOf, pkOf } = require('./invalidation');
+const { hasIntegerKey } = require('./engine/keys');
 const { rootTransaction, afterRootCommit } = require('./invalidation/transactions');
 const { OnceLogger, defaultLogger } = require('./logger');
 const {
@@ -124,20 +125,38 @@ class Binding {
     return this.engine.read({ Model, method, args, run, ttlMs: this.ttlMs, log: this.log, ...extra });
   }
 
+  /**
+   * How a read of one row's entity entry at `target` is stored. A found row is stored only when
+   * its own key is spelled as the one asked for: a write to the row names it by the row's own
+   * spelling, which would miss an entry stored under another (`'ABC'` for a row `'abc'` under a
+   * case-insensitive collation). An absent row is remembered only for an integer key, the one kind
+   * with a single spelling (keys.js canonicalPk): a create of a row spelled otherwise would not
+   * find the entry to clear.
+   */
+  entityRead(Model, target) {
+    const keys = this.engine.keys;
+    return {
+      target,
+      negativeTtlMs: hasIntegerKey(Model) ? this.negativeTtlMs : 0,
+      storable: (row) => {
+        if (row === null || row === undefined) return true;
+        const own = pkOf(Model, row);
+        return own !== null && keys.entityKey(Model, own) === keys.text(target.spec);
+      },
+    };
+  }
+
   /** Re-reads one row from the database into its entity entry (a version-checked fill). */
   async refill(Model, pk) {
     const target = this.entityTarget(Model, pk);
     if (target === null) return;
     // transaction: null — after a commit, a CLS context may still name the finished transaction.
     const options = { transaction: null };
-    await this.read(Model, 'findByPk', [pk, options], () => Model.findOne({ where: pk, ...options }), {
-      target,
-      negativeTtlMs: this.negativeTtlMs,
-    });
+    await this.read(Model, 'findByPk', [pk, options], () => Model.findOne({ where: pk, ...options }), this.entityRead(Model, target));
   }
 
   /**
-   * After an instance write of `kind` ('insert', 'update', 'delete'): once the root transaction
+   * After an instance write of `kind` ('insert', 'update', 'upsert', 'delete'): once the root transaction
    * commits, invalidate what it changed (unless the afterQuery hook does), then re-read the row into
    * its entity entry (unless it was deleted). Never throws: a failure is logged and entries
    * expire by TTL.
@@ -147,7 +166,9 @@ class Binding {
       try {
         if (!this.autoInvalidate) {
           const fields = options && Array.isArray(options.fields) ? options.fields : undefined;
-          await this.engine.applyWrite(changesOf(Model.sequelize, Model, { instance, kind, fields }));
+          // An upsert may have updated the row another unique column matches: its row is not named.
+          const named = kind === 'upsert' ? undefined : instance;
+          await this.engine.applyWrite(changesOf(Model.sequelize, Model, { instance: named, kind: kind === 'upsert' ? 'update' : kind, fields }));
         }
         const pk = kind === 'delete' || !this.writeThrough ? null : pkOf(Model, instance);
         if (pk !== null) await this.refill(Model, pk);
@@ -196,7 +217,7 @@ function addWriteThroughHooks(Model) {
   on('afterUpdate', 'update');
   on('afterDestroy', 'delete');
   on('afterRestore', 'update');
-  on('afterUpsert', 'update', (r) => (Array.isArray(r) ? r[0] : r));
+  on('afterUpsert', 'upsert', (r) => (Array.isArray(r) ? r[0] : r));
 }
 
 /** `Model.cache()`: entity reads, canonical query reads, and writes. */
@@ -223,9 +244,7 @@ class ModelCacheMethods {
     const composite = pk !== null && (Model.primaryKeyAttributes || []).length > 1;
     const run = composite ? () => Model.findOne({ ...options, where: pk }) : () => Model.findByPk(param, options);
     const target = isEntityNeutral(options) ? binding.entityTarget(Model, pk) : null;
-    if (target !== null) {
-      return this.#read('findByPk', [param, options], run, { target, negativeTtlMs: binding.negativeTtlMs });
-    }
+    if (target !== null) return this.#read('findByPk', [param, options], run, binding.entityRead(Model, target));
     if (composite) return this.#read('findOne', [{ ...options, where: pk }], run);
     return this.#read('findByPk', [param, options], run);
   }
@@ -280,7 +299,7 @@ class ModelCacheMethods {
   async upsert(values, options) {
     const result = await this.Model.upsert(values, options);
     const instance = Array.isArray(result) ? result[0] : result;
-    if (instance && typeof instance.get === 'function') await this.#withoutHooks(options, instance, 'update');
+    if (instance && typeof instance.get === 'function') await this.#withoutHooks(options, instance, 'upsert');
     else await this.binding.bulkWritten(this.Model, options);
     return result;
   }
@@ -397,7 +416,9 @@ class InstanceCacheMethods {
   async reload(options) {
     const Model = this.#Model;
     const { binding, instance } = this;
-    const target = binding.entityTarget(Model, pkOf(Model, instance));
+    // Options that change what the row read means (paranoid: false reads a deleted row, include,
+    // attributes) or a transaction's view: reloaded, the entry left alone.
+    const target = isEntityNeutral(options) ? binding.entityTarget(Model, pkOf(Model, instance)) : null;
     if (target === null || rootTransaction(Model, options) !== undefined) return instance.reload(options);
     return binding.engine.refresh({
       Model,

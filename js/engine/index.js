@@ -108,7 +108,8 @@ class Engine {
       const table = tableNameOf(Model);
       this.native.bumpTable(this.tableId(table));
       tokens.add(table);
-      const spec = pk ? this.keys.entitySpec(Model, pk) : null;
+      // A row another model over this table may have read under its own head: all entities go.
+      const spec = pk && !this.keys.entitiesSharedBeyond(Model) ? this.keys.entitySpec(Model, pk) : null;
       if (spec && spec.pkHead !== undefined) this.native.invalidatePk(spec.pkHead, spec.value);
       else if (spec) this.native.invalidateKey(spec.fixed);
       else this.native.bumpTable(this.tableId(entityTableOf(Model)));

@@ -117,6 +117,62 @@ function singleWhereOf(Model, options) {
 /** A name the core would not read back as written: one holding a lone surrogate. */
 const LONE_SURROGATE = /\p{Cs}/u;
 
+/** Sequelize's integer types: a key column of one has one spelling per row (canonicalPk). */
+const INTEGER_TYPES = new Set(['INTEGER', 'BIGINT', 'SMALLINT', 'MEDIUMINT', 'TINYINT']);
+/** An integer as the database writes it back: no sign on zero, no leading zero, no spaces. */
+const PLAIN_INTEGER = /^-?(?:0|[1-9][0-9]{0,39})$/;
+
+function isIntegerColumn(Model, attr) {
+  const a = Model.rawAttributes && Object.prototype.hasOwnProperty.call(Model.rawAttributes, attr) ? Model.rawAttributes[attr] : undefined;
+  const t = a && a.type;
+  const key = t && (typeof t === 'function' ? t.key : t.key || (t.constructor && t.constructor.key));
+  return INTEGER_TYPES.has(key);
+}
+
+/** True when every primary-key column of `Model` is an integer column. */
+function hasIntegerKey(Model) {
+  const attrs = Model.primaryKeyAttributes || [];
+  return attrs.length > 0 && attrs.every((a) => isIntegerColumn(Model, a));
+}
+
+/**
+ * One integer key value in the spelling every read and write of its row is keyed by, or undefined.
+ * The database matches `findByPk('1')`, `findByPk(1)`, `1n` and PostgreSQL's BIGINT `'1'` to one
+ * row, so all are keyed as the number 1 (a decimal string past 2^53). A spelling it may read
+ * otherwise or that names no integer (`'01'`, `' 1'`, `1.5`, a number past 2^53) is not.
+ */
+function canonicalInteger(v) {
+  if (typeof v === 'number') return Number.isSafeInteger(v) ? v + 0 : undefined;
+  if (typeof v === 'bigint') {
+    const n = Number(v);
+    return Number.isSafeInteger(n) ? n : String(v);
+  }
+  if (typeof v === 'string' && PLAIN_INTEGER.test(v)) {
+    const n = Number(v);
+    return Number.isSafeInteger(n) ? n + 0 : v;
+  }
+  return undefined;
+}
+
+/**
+ * Primary-key values (`{ attr: value }`) in the spelling an entity entry is keyed by, or null when
+ * one has no such spelling. Integer columns are made canonical (canonicalInteger); other columns
+ * keep the value given, and a read whose row spells its key otherwise is not stored (with-cache.js),
+ * since a write to that row names it by the row's own spelling.
+ */
+function canonicalPk(Model, pkValues) {
+  const out = {};
+  for (const attr of Object.keys(pkValues)) {
+    let v = pkValues[attr];
+    if (isIntegerColumn(Model, attr)) {
+      v = canonicalInteger(v);
+      if (v === undefined) return null;
+    }
+    out[attr] = v;
+  }
+  return out;
+}
+
 function isPkValue(v) {
   const t = typeof v;
   return t === 'number' || t === 'string' || t === 'bigint' || Buffer.isBuffer(v);
@@ -253,6 +309,8 @@ class Keys {
     this.pkKeyCount = 0;
     /** Key texts the core made from tapes, by the exact tape (tape-memo.js). */
     this.tapeKeys = new TapeMemo();
+    /** Entity generation → the entity heads its entries were read under (entitiesSharedBeyond). */
+    this.entityHeads = new Map();
   }
 
   #metaOf(Model) {
@@ -277,6 +335,29 @@ class Keys {
       this.meta.set(Model, m);
     }
     return m;
+  }
+
+  #entityHeadOf(m) {
+    return m.entityHead || (m.entityHead = `${this.prefix}:#entity:${m.segment}`);
+  }
+
+  /** Records that entity entries of `table` are keyed under `head`. */
+  #noteEntityHead(table, head) {
+    let heads = this.entityHeads.get(table);
+    if (heads === undefined) this.entityHeads.set(table, (heads = new Set()));
+    heads.add(head);
+  }
+
+  /**
+   * True when entity entries of `Model`'s table may live under another model's head (two models
+   * over one table): a write naming its row through `Model` cannot find those, so it must drop
+   * every entity of the table.
+   */
+  entitiesSharedBeyond(Model) {
+    const heads = this.entityHeads.get(entityTableOf(Model));
+    if (heads === undefined) return false;
+    const own = this.#entityHeadOf(this.#metaOf(Model));
+    return heads.size > (heads.has(own) ? 1 : 0);
   }
 
   /** The model's active scope, or undefined when it is empty (then the key does not walk it). */
@@ -392,8 +473,14 @@ class Keys {
    * composite key is a fixed canonical key. Null when the key cannot be encoded.
    */
   entitySpec(Model, pkValues) {
+    const pk = canonicalPk(Model, pkValues);
+    return pk === null ? null : this.#entitySpecOf(Model, pk);
+  }
+
+  /** entitySpec of values already canonical. */
+  #entitySpecOf(Model, pkValues) {
     const m = this.#metaOf(Model);
-    const head = m.entityHead || (m.entityHead = `${this.prefix}:#entity:${m.segment}`);
+    const head = this.#entityHeadOf(m);
     const attrs = Object.keys(pkValues);
     if (attrs.length === 1) {
       const pk = attrs[0];
@@ -463,16 +550,19 @@ class Keys {
    * depends on (its table's entity generation only: query writes do not touch entities).
    */
   entityTarget(Model, pkValues) {
-    const spec = this.entitySpec(Model, pkValues);
+    const pk = canonicalPk(Model, pkValues);
+    if (pk === null) return null;
+    const spec = this.#entitySpecOf(Model, pk);
     if (spec === null) return null;
     const m = this.#metaOf(Model);
     const tables = m.entityTables || (m.entityTables = Object.freeze([entityTableOf(Model)]));
+    this.#noteEntityHead(tables[0], m.entityHead);
     if (this.storeAtKey) {
       const key = this.text(spec);
       if (typeof key !== 'string') return null;
       return { spec, tables, path: [key] };
     }
-    return new AdapterEntityTarget(spec, tables, m.part, pkValues);
+    return new AdapterEntityTarget(spec, tables, m.part, pk);
   }
 
   /** Where a query cached under the name `name` lives, for `method`: `{ key, path }`. */
@@ -495,4 +585,4 @@ class Keys {
   }
 }
 
-module.exports = { Keys, keyOptionsFor, tableNameOf, segmentOf, momentoWrapperKey };
+module.exports = { Keys, keyOptionsFor, tableNameOf, segmentOf, momentoWrapperKey, canonicalPk, hasIntegerKey };

@@ -91,6 +91,8 @@ class ReadPath {
    * @param {Function} call.run    performs the database read
    * @param {number} [call.ttlMs]
    * @param {number} [call.negativeTtlMs]  TTL of a null result (0: not stored)
+   * @param {(result: any) => boolean} [call.storable]  false: the database's result is returned
+   *   but not stored (counted as the bypass `pk-spelling`; see with-cache.js entityRead)
    * @param {{ key?: string, spec?: object, tables?: string[], path?: string[] }} [call.target]  a
    *   fixed entry instead of the canonical key (entity entries, named queries; see keys.js)
    * @param {import('../logger').OnceLogger} call.log
@@ -358,6 +360,10 @@ class ReadPath {
     try {
       await fill.ready;
       const result = await run();
+      if (call.storable !== undefined && !call.storable(result)) {
+        store.recordBypass(slot, 'pk-spelling');
+        return result;
+      }
       try {
         const stored = toStored(result);
         text = payload.encode(stored.shape, stored.data);

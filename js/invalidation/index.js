@@ -13,13 +13,14 @@
 //   - every table the database changes by itself through foreign-key actions (cascades.js);
 //   - for a statement whose tables cannot be told (raw SQL that may write and names no known
 //     table): every table of the Sequelize instance ("conservative", counted in stats()).
-// Inside a transaction nothing happens until the root transaction commits; on rollback nothing
-// happens at all. Sequelize runs the hook even for a statement that failed, which only costs an
-// unneeded invalidation.
+// Inside a transaction nothing happens until the root transaction commits or rolls back (the rows
+// undone may have been read through a shared connection, as SQLite in memory shares one).
+// Sequelize runs the hook even for a statement that failed, which only costs an unneeded
+// invalidation.
 
 const { classify } = require('./sql');
 const { cascadedModels } = require('./cascades');
-const { afterRootCommit, rootOf } = require('./transactions');
+const { afterRootCommit, afterRootRollback, rootOf } = require('./transactions');
 
 /** Statement types Sequelize gives the writes it builds for a model. */
 const WRITE_TYPES = new Set(['INSERT', 'UPDATE', 'BULKUPDATE', 'DELETE', 'BULKDELETE', 'UPSERT']);
@@ -87,7 +88,8 @@ function writesOf(sequelize, options, query) {
     else kind = 'update';
     const fields = type === 'INSERT' ? options.updateOnDuplicate : options.fields;
     // A write with an instance names its row (an update whose fields are unknown may move the key).
-    const instance = options.instance && typeof options.instance.get === 'function' ? options.instance : undefined;
+    // An upsert does not: it may update the row another unique column matches.
+    const instance = type !== 'UPSERT' && options.instance && typeof options.instance.get === 'function' ? options.instance : undefined;
     return { targets: changesOf(sequelize, Model, { instance, kind, fields: Array.isArray(fields) ? fields : undefined }), conservative: false };
   }
   const sql = query && typeof query.sql === 'string' ? query.sql : options && typeof options.sql === 'string' ? options.sql : undefined;
@@ -150,7 +152,15 @@ function defer(engines, transaction, change) {
   if (batch === undefined) {
     batch = { targets: [], conservative: false };
     byInstance.set(engines, batch);
-    afterRootCommit(root, () => apply(engines, batch));
+    // Once: on commit, or on rollback (where the rows undone may have been read and cached).
+    let done = false;
+    const once = () => {
+      if (done) return undefined;
+      done = true;
+      return apply(engines, batch);
+    };
+    afterRootCommit(root, once);
+    afterRootRollback(root, once);
   }
   batch.targets.push(...change.targets);
   batch.conservative ||= change.conservative;
