@@ -11,6 +11,14 @@ import { recordingLogger } from './support/suite.mjs';
 
 const require = createRequire(import.meta.url);
 const { engineOf } = require('../js/clients.js');
+const { definitionOf } = require('../js/engine/definition.js');
+const { PAYLOAD_VERSION } = require('../js/payload.js');
+
+/**
+ * A payload written below as `1 <shape> <types>\n<data>`, in the current format and carrying the
+ * definition of `Model`: so what is forged is only what each case says (another version stays).
+ */
+const asStored = (Model, text) => text.replace(/^1 (\S+) /, (_, shape) => `${PAYLOAD_VERSION} ${shape} ${definitionOf(Model)} `);
 
 async function setup() {
   const sql = [];
@@ -24,11 +32,14 @@ async function setup() {
   return { sequelize, User, client, cache, logger, sql };
 }
 
-/** Stores `text` as the payload under `key` (a well-framed entry with forged content). */
-function plant(client, key, text) {
-  const store = engineOf(client, 'test').native;
+/** Stores `text` (see asStored) as the payload under `key` (a well-framed entry with forged content). */
+function plant(client, key, text, Model) {
+  const engine = engineOf(client, 'test');
+  const store = engine.native;
+  // As the read path does before a fill: a hit remembered for this key would outlive it.
+  engine.hits.forget(key);
   const ticket = store.beginFill(key, []);
-  assert.equal(store.fill(ticket, text, undefined, 0), 1, 'planted');
+  assert.equal(store.fill(ticket, asStored(Model, text), undefined, 0), 1, 'planted');
   store.release(ticket);
 }
 
@@ -55,7 +66,7 @@ describe('forged payloads', () => {
       const t = await setup();
       try {
         const key = t.client.keyFor(t.User, 'findByPk', 1);
-        plant(t.client, key, text);
+        plant(t.client, key, text, t.User);
         const n = t.sql.length;
         const u = await t.cache.wrap(t.User).findByPk(1);
         assert.equal(u.name, 'ann', 'the database answered');
@@ -74,11 +85,32 @@ describe('forged payloads', () => {
     });
   }
 
+  test('a well-formed entry answers only the model definition that stored it', async () => {
+    const t = await setup();
+    try {
+      const key = t.client.keyFor(t.User, 'findByPk', 1);
+      const row = '1 row []\n{"id":1,"name":"planted"}';
+      plant(t.client, key, row, t.User);
+      assert.equal((await t.cache.wrap(t.User).findByPk(1)).name, 'planted', 'its own definition: served');
+      // The same table and name, another definition (a paranoid one, a new column): a miss.
+      const Other = t.sequelize.define('User', { name: DataTypes.STRING, born: DataTypes.DATE, extra: DataTypes.STRING }, { tableName: 'Users' });
+      assert.notEqual(definitionOf(Other), definitionOf(t.User));
+      plant(t.client, key, row, Other);
+      const n = t.sql.length;
+      assert.equal((await t.cache.wrap(t.User).findByPk(1)).name, 'ann', 'another definition: the database answers');
+      assert.equal(t.sql.length, n + 1);
+      assert.equal((await t.cache.wrap(t.User).findByPk(1)).name, 'ann', 'and its row replaced the entry');
+      assert.equal(t.sql.length, n + 1);
+    } finally {
+      await t.sequelize.close();
+    }
+  });
+
   test('a row entry never answers a findAll that returns a list', async () => {
     const t = await setup();
     try {
       const options = { where: { id: 1 } };
-      plant(t.client, t.client.keyFor(t.User, 'findAll', options), '1 row []\n{"id":1,"name":"x"}');
+      plant(t.client, t.client.keyFor(t.User, 'findAll', options), '1 row []\n{"id":1,"name":"x"}', t.User);
       const rows = await t.cache.wrap(t.User).findAll(options);
       assert.ok(Array.isArray(rows), 'a list, from the database');
       assert.deepEqual(rows.map((r) => r.name), ['ann']);
@@ -95,7 +127,7 @@ describe('forged payloads', () => {
       await t.User.cache().findByPk(2);
       const engine = engineOf(t.client, 'test');
       const key = engine.keys.entityKey(t.User, { id: 2 });
-      plant(t.client, key, '1 row [["D","__proto__","isAdmin"]]\n{"id":2}');
+      plant(t.client, key, '1 row [["D","__proto__","isAdmin"]]\n{"id":2}', t.User);
       const u = await t.User.cache().findByPk(2);
       assert.equal(u.name, 'bo');
       assert.equal(({}).isAdmin, undefined);

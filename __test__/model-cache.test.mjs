@@ -179,6 +179,27 @@ describe('read-aside', () => {
   });
 });
 
+describe('models that share keys', () => {
+  test('two models whose default table names coincide never answer with each other\'s rows', async () => {
+    const sequelize = new Sequelize({ dialect: 'sqlite', storage: ':memory:', logging: false });
+    // Both default to the table Analyses, so their keys coincide; one is paranoid.
+    const Analysis = sequelize.define('Analysis', { title: DataTypes.STRING }, { paranoid: true });
+    const Analyse = sequelize.define('Analyse', { title: DataTypes.STRING, deletedAt: DataTypes.DATE });
+    assert.equal(Analysis.tableName, Analyse.tableName);
+    await sequelize.sync();
+    await Analysis.create({ title: 'live' });
+    await (await Analysis.create({ title: 'trashed' })).destroy();
+    const client = new MemoryCache();
+    const cache = await modelCacheFactory(client, recordingLogger());
+    const titles = (rows) => rows.map((r) => r.title);
+    for (let round = 0; round < 2; round++) {
+      assert.deepEqual(titles(await cache.wrap(Analyse).findAll({ order: [['id', 'ASC']] })), ['live', 'trashed']);
+      assert.deepEqual(titles(await cache.wrap(Analysis).findAll({ order: [['id', 'ASC']] })), ['live']);
+    }
+    await sequelize.close();
+  });
+});
+
 describe('pass-through', () => {
   let t;
   before(async () => (t = await setup()));
@@ -510,7 +531,7 @@ describe('bounds and fail-safety', () => {
     const n = limits.PAYLOAD_MAX_HEADERS + 50;
     for (let i = 0; i < n; i++) {
       // Distinct header lines; every tenth row also holds an escape, which is always kept whole.
-      const text = `1 row [["D","t${i}"]]\n{"t${i}":${i},"s":"${i % 10 === 0 ? '\\u00e9' : 'e'}"}`;
+      const text = `2 row - [["D","t${i}"]]\n{"t${i}":${i},"s":"${i % 10 === 0 ? '\\u00e9' : 'e'}"}`;
       const key = `k${i}`;
       const ticket = native.beginFill(key, []);
       assert.equal(native.fill(ticket, text, undefined, 0), 1);
@@ -547,7 +568,10 @@ describe('bounds and fail-safety', () => {
     assert.ok(t.client.stats().corrupt >= 3);
 
     // A well-framed payload that is not what the shim wrote is a miss too.
-    assert.ok(native.fill(native.beginFill(key, []), '1 row [["?","id"]]\n{"id":1}', undefined, 0));
+    const { definitionOf } = require('../js/engine/definition.js');
+    const { PAYLOAD_VERSION } = require('../js/payload.js');
+    engineOf(t.client, 'test').hits.forget(key);
+    assert.ok(native.fill(native.beginFill(key, []), `${PAYLOAD_VERSION} row ${definitionOf(t.User)} [["?","id"]]\n{"id":1}`, undefined, 0));
     assert.equal((await t.cache.wrap(t.User).findByPk(1)).username, 'user1');
     assert.ok(t.logger.lines.some((l) => l.obj.code === 'cache-decode'));
     await t.sequelize.close();

@@ -71,8 +71,16 @@ function textFrame(boundKey, body, { secret, expires = Date.now() + HOUR } = {})
 
 const textBody = (text) => text.slice(text.indexOf('\n') + 1);
 
-/** An entry body as the generation-token tier writes it, with `payload` in place of the rows. */
-const withPayload = (body, payload) => body.slice(0, body.indexOf('\n') + 1) + payload;
+/**
+ * An entry body as the generation-token tier writes it, with `payload` in place of the rows.
+ * `payload` is written below as `1 <shape> <types>\n<data>`: it is put in the current format with
+ * the model definition of the genuine payload in `body`, so what is forged is only what it says.
+ */
+const withPayload = (body, payload) => {
+  const head = body.slice(0, body.indexOf('\n') + 1);
+  const [version, , definition] = body.slice(head.length).split(' ', 3);
+  return head + payload.replace(/^1 (\S+) /, (_, shape) => `${version} ${shape} ${definition} `);
+};
 /** A payload whose type table walks to Object.prototype (the decoder must refuse it). */
 const PROTO_PAYLOAD = '1 row [["D","__proto__","isAdmin"]]\n{"id":1,"name":"forged"}';
 /** A payload whose row has a `__proto__` key spelled with JSON escapes (JSON.parse makes it an own key). */

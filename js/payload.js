@@ -2,8 +2,10 @@
 // The typed payload: how a query result is written as text, inside a stored frame (the frame —
 // magic, version, length, checksum, optional HMAC — is written and checked in Rust, src/frame.rs).
 //
-// Payload text:   <PAYLOAD_VERSION> <shape> <types>\n<data>
+// Payload text:   <PAYLOAD_VERSION> <shape> <definition> <types>\n<data>
 //   shape  'row' | 'rows' | 'page' | 'value': how the query result was laid out (see hydrate.js)
+//   definition  the fingerprint of the model definition that stored it (engine/definition.js), or
+//          '-' for none: a reader with another definition treats the payload as a miss
 //   types  JSON [[tag, ...path], ...]: where the placeholders in data are and what they were
 //   data   JSON of the result with every instance replaced by its raw dataValues (not getter
 //          output) and every value JSON cannot carry replaced by a placeholder
@@ -25,7 +27,7 @@
 
 const { remember } = require('./memo');
 
-const PAYLOAD_VERSION = 1;
+const PAYLOAD_VERSION = 2;
 const VERSION_TEXT = String(PAYLOAD_VERSION);
 
 class UnstorableError extends Error {}
@@ -148,11 +150,14 @@ function countAt(v, pattern, i, kind) {
   return Object.prototype.hasOwnProperty.call(v, step) ? countAt(v[step], pattern, i + 1, kind) : 0;
 }
 
-/** Serializes a stored result. Throws UnstorableError for values the format cannot carry. */
-function encode(shape, data) {
+/**
+ * Serializes a stored result of the model definition `definition` (a fingerprint without spaces;
+ * '-' when none). Throws UnstorableError for values the format cannot carry.
+ */
+function encode(shape, data, definition = '-') {
   const types = [];
   const prepared = prepare(data, [], types);
-  return `${PAYLOAD_VERSION} ${shape} ${JSON.stringify(fold(types, prepared))}\n${JSON.stringify(prepared)}`;
+  return `${PAYLOAD_VERSION} ${shape} ${definition} ${JSON.stringify(fold(types, prepared))}\n${JSON.stringify(prepared)}`;
 }
 
 /** Parsed types lines by text; bounded, cleared when full. */
@@ -230,14 +235,15 @@ function containerAt(parent, step) {
 }
 
 /**
- * A payload's header line (`<version> <shape> <types>`) read into `{ shape, types }`. Throws when
- * it is not one this module writes.
+ * A payload's header line (`<version> <shape> <definition> <types>`) read into
+ * `{ shape, definition, types }`. Throws when it is not one this module writes.
  */
 function parseHeader(header) {
   const a = header.indexOf(' ');
   const b = header.indexOf(' ', a + 1);
-  if (a < 0 || b < 0 || header.slice(0, a) !== VERSION_TEXT) throw new Error('payload is not in the expected format');
-  return { shape: header.slice(a + 1, b), types: parseTypes(header.slice(b + 1)) };
+  const c = header.indexOf(' ', b + 1);
+  if (a < 0 || b < 0 || c < 0 || header.slice(0, a) !== VERSION_TEXT) throw new Error('payload is not in the expected format');
+  return { shape: header.slice(a + 1, b), definition: header.slice(b + 1, c), types: parseTypes(header.slice(c + 1)) };
 }
 
 const protoKeyError = () => new Error('payload data holds a __proto__ key');
@@ -257,7 +263,7 @@ function holdsProtoKey(v) {
  * checks that once, when it stores a payload split: src/payload.rs); otherwise it is checked here.
  * Throws on anything this module did not write.
  */
-function decodeData({ shape, types }, data, checked) {
+function decodeData({ shape, definition, types }, data, checked) {
   if (!checked && data.includes('"__proto__"')) throw protoKeyError();
   let root = JSON.parse(data);
   // A `\u` escape can spell any letter of `__proto__` (JSON has no other way to write them), so
@@ -278,7 +284,7 @@ function decodeData({ shape, types }, data, checked) {
     const last = entry[entry.length - 1];
     containerAt(parent, last)[last] = make(parent[last]);
   }
-  return { shape, data: root };
+  return { shape, definition, data: root };
 }
 
 /**
@@ -321,8 +327,9 @@ function restoreFoldedAt(container, k, t) {
   if (kindOf(x) === t.kind) container[k] = t.make(x);
 }
 
-/** Reads a whole payload back into { shape, data }. Throws on anything it did not write. */
+/** Reads a whole payload back into { shape, definition, data }. Throws on anything it did not write. */
 function decode(payload) {
+  // Cut where the in-process tier splits (src/payload.rs): the first newline after two spaces.
   const a = payload.indexOf(' ');
   const b = payload.indexOf(' ', a + 1);
   const nl = payload.indexOf('\n', b + 1);

@@ -1,16 +1,16 @@
 //! How the in-process tier keeps a payload: split once, when it is stored, at the end of its
 //! header line, so that a hit hands JS only the data and the id of a header it has already parsed.
 //!
-//! A payload (written by `js/payload.js`) is `<version> <shape> <types>\n<data>`. The header
-//! (`<version> <shape> <types>`) repeats across the entries of one query shape, so it is kept once
+//! A payload (written by `js/payload.js`) is `<version> <shape> <definition> <types>\n<data>`.
+//! The header (all before the newline) repeats across the entries of one query shape, so it is kept once
 //! in a [`Headers`] table and an entry holds its id. JS parses each header text once per id, and a
 //! hit then parses only the data: no searching for separators, no slicing, no comparing its header
 //! line with the last one, and no scan for a `__proto__` key (made here, once, when the payload is
 //! stored).
 //!
-//! The split finds the same three separators `js/payload.js`'s `decode` does (the first space,
-//! the next space, the next newline), so the header and data JS receives are exactly the text it
-//! would have sliced. A payload the split cannot place is kept whole, and JS decodes it as a
+//! The split is at the first newline after the first two spaces, where `js/payload.js`'s `decode`
+//! cuts too (its header has no newline), so the header and data JS receives are exactly the text
+//! it would have sliced. A payload the split cannot place is kept whole, and JS decodes it as a
 //! whole, with every check it makes of any payload.
 
 use std::collections::HashMap;

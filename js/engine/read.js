@@ -11,6 +11,7 @@ const { toStored, fromStored, prepareBuild, simpleBuild } = require('../hydrate'
 const { bypassReason } = require('./bypass');
 const { tablesRead } = require('./dependencies');
 const { remember } = require('../memo');
+const { definitionOf } = require('./definition');
 
 /** Read methods served from the cache. */
 const READ_METHODS = ['findByPk', 'findOne', 'findAll', 'count', 'findAndCountAll'];
@@ -70,7 +71,7 @@ class ReadPath {
     this.engine = engine;
     /** Database reads in flight, by key: `{ ticket, done }` (see #missed). */
     this.inflight = new Map();
-    /** Validated build options per key (see hydrate.prepareBuild); bounded, cleared when full. */
+    /** `{ Model, b }`: validated build options per key (see hydrate.prepareBuild); bounded, cleared when full. */
     this.builds = new Map();
     /** The same build options by the key of their include tree and attributes (see #buildFor). */
     this.buildShapes = new Map();
@@ -213,6 +214,8 @@ class ReadPath {
   /** As #fromPayload, for a decoded payload. */
   #answer(stored, key, { Model, method }, options) {
     if (!shapesFor(method, options).includes(stored.shape)) throw new Error(`a ${stored.shape} entry cannot answer ${method}`);
+    // Stored by another definition of the model (definition.js): a miss, which the fill replaces.
+    if (stored.definition !== definitionOf(Model)) return undefined;
     const value = fromStored(Model, this.#buildFor(key, Model, options), stored);
     return isEmptyResult(value) && rejectsOnEmpty(Model, options) ? undefined : value;
   }
@@ -227,15 +230,17 @@ class ReadPath {
   #buildFor(key, Model, options) {
     const simple = simpleBuild(Model, options);
     if (simple !== undefined) return simple;
-    let b = key === undefined ? undefined : this.builds.get(key);
-    if (b !== undefined) return b;
+    // Memoized with their model: two models can share a key (definition.js).
+    const byKey = key === undefined ? undefined : this.builds.get(key);
+    if (byKey !== undefined && byKey.Model === Model) return byKey.b;
     const shape = key === undefined ? undefined : this.#buildShape(Model, options);
-    b = shape === undefined ? undefined : this.buildShapes.get(shape);
+    const byShape = shape === undefined ? undefined : this.buildShapes.get(shape);
+    let b = byShape !== undefined && byShape.Model === Model ? byShape.b : undefined;
     if (b === undefined) {
       b = prepareBuild(Model, options);
-      if (shape !== undefined) remember(this.buildShapes, shape, b, MAX_MEMOIZED_BUILDS);
+      if (shape !== undefined) remember(this.buildShapes, shape, { Model, b }, MAX_MEMOIZED_BUILDS);
     }
-    if (key !== undefined) remember(this.builds, key, b, MAX_MEMOIZED_BUILDS);
+    if (key !== undefined) remember(this.builds, key, { Model, b }, MAX_MEMOIZED_BUILDS);
     return b;
   }
 
@@ -366,7 +371,7 @@ class ReadPath {
       }
       try {
         const stored = toStored(result);
-        text = payload.encode(stored.shape, stored.data);
+        text = payload.encode(stored.shape, stored.data, definitionOf(Model));
         // "Absent" is remembered only for negativeTtlMs (0: not at all).
         const ttlMs = result === null && call.negativeTtlMs !== undefined ? call.negativeTtlMs : call.ttlMs;
         if (fill.ticket !== undefined && ttlMs !== 0) await this.#completeFill(call, fill, key, text, ttlMs, slot);
@@ -401,7 +406,7 @@ class ReadPath {
       if (fill.ticket !== undefined) {
         try {
           const row = stored(result);
-          if (row !== null) await this.#completeFill(call, fill, key, payload.encode('row', row), ttlMs, slot);
+          if (row !== null) await this.#completeFill(call, fill, key, payload.encode('row', row, definitionOf(Model)), ttlMs, slot);
         } catch (err) {
           log.warn('cache-fill', { key, error: err && err.message }, 'refreshed row not cached');
         }

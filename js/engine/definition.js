@@ -1,0 +1,68 @@
+'use strict';
+// A model definition's fingerprint, written into every payload it stores and compared on every
+// hit. A key names a query, not the model definition that ran it: two definitions can share keys
+// (two models whose default table names coincide, like Analysis and Analyse; two processes of a
+// rolling deploy where one has a new column or turned paranoid on, over one Redis). A payload
+// stored under another definition is not an answer for this one: it is a miss, and the fill
+// replaces it.
+//
+// What goes in: everything of the model, and of every model its associations reach (an include
+// builds those), that shapes a row a query returns: names, tables, attributes (name, column,
+// type), primary keys, paranoid and timestamp columns, and each association's kind, alias, target,
+// keys and through model. Getters and setters do not: a hit applies the reader's own.
+
+const { createHash } = require('node:crypto');
+
+/** Model → `{ raw, associations, fingerprint }`: rawAttributes and association count it was made from. */
+const made = new WeakMap();
+
+/** The fingerprint of `Model`'s definition: 16 hex digits, made once per definition. */
+function definitionOf(Model) {
+  const m = made.get(Model);
+  const associations = Model.associations;
+  const count = associations ? Object.keys(associations).length : 0;
+  if (m !== undefined && m.raw === Model.rawAttributes && m.associations === count) return m.fingerprint;
+  const fingerprint = createHash('sha256').update(describeReachable(Model)).digest('hex').slice(0, 16);
+  made.set(Model, { raw: Model.rawAttributes, associations: count, fingerprint });
+  return fingerprint;
+}
+
+/** The description of `Model` and of every model its associations reach, in a stable order. */
+function describeReachable(Model) {
+  const seen = new Map();
+  const visit = (M) => {
+    if (typeof M !== 'function' || seen.has(M)) return;
+    seen.set(M, undefined);
+    seen.set(M, describeModel(M));
+    for (const a of Object.values(M.associations || {})) {
+      visit(a.target);
+      if (a.throughModel) visit(a.throughModel);
+    }
+  };
+  visit(Model);
+  // The model itself first, then the others by description (names can repeat across instances).
+  const [own, ...others] = [...seen.values()];
+  return JSON.stringify([own, others.sort()]);
+}
+
+function typeText(type) {
+  if (type == null) return '';
+  try {
+    return String(type);
+  } catch {
+    return String(type.key);
+  }
+}
+
+function describeModel(M) {
+  const o = M.options || {};
+  const attributes = Object.entries(M.rawAttributes || {})
+    .map(([name, a]) => [name, a.field, typeText(a.type), !!a.primaryKey])
+    .sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
+  const associations = Object.entries(M.associations || {})
+    .map(([as, a]) => [as, a.associationType, a.target && a.target.name, a.foreignKey, a.sourceKey, a.targetKey, a.otherKey, a.throughModel && a.throughModel.name])
+    .sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
+  return JSON.stringify([M.name, M.tableName, M._schema || '', !!o.paranoid, M._timestampAttributes || {}, attributes, associations]);
+}
+
+module.exports = { definitionOf };
