@@ -125,7 +125,7 @@ function redisTier(integrity) {
     async open(namespace, logger) {
       const client = new RedisCache({ url: `redis://127.0.0.1:${redisPort}`, namespace, l1: false, maxValueBytes: 64 * 1024, integrity: integrity ? { key: integrity } : false });
       const cache = await modelCacheFactory(client, logger);
-      const token = `{${namespace}}:#generation:Users`;
+      const token = `{${namespace}}:#generation:users`;
       return {
         client,
         read: (User, id) => cache.wrap(User).findByPk(id),
@@ -163,7 +163,7 @@ function momentoTier(integrity) {
         integrity: integrity ? { key: integrity } : false,
       });
       const cache = await modelCacheFactory(client, logger);
-      const token = `{${namespace}}:#generation:Users`;
+      const token = `{${namespace}}:#generation:users`;
       return {
         client,
         read: (User, userId) => cache.wrap(User).findByPk(userId),
@@ -210,7 +210,7 @@ function ioredisTier(integrity) {
           return User.cache().findByPk(id);
         },
         entry: (User, id) => ({ key: `${namespace}:User:${id}`, bound: JSON.stringify([namespace, 'User', String(id)]) }),
-        token: { key: `${namespace}:#generation:Users#entities`, bound: JSON.stringify([namespace, '#generation', 'Users#entities']) },
+        token: { key: `${namespace}:#generation:users#entities`, bound: JSON.stringify([namespace, '#generation', 'users#entities']) },
       };
     },
     get: async (key) => {

@@ -318,3 +318,23 @@ if (postgres) {
     });
   });
 }
+
+test('SQLite: two models naming one table in different cases see each other\'s writes', async () => {
+  const { Sequelize } = await import('sequelize');
+  const sequelize = new Sequelize({ dialect: 'sqlite', storage: ':memory:', logging: false });
+  try {
+    const Lower = sequelize.define('Lower', { name: DataTypes.STRING }, { tableName: 'rd_items', timestamps: false });
+    const Upper = sequelize.define('Upper', { name: DataTypes.STRING }, { tableName: 'RD_ITEMS', timestamps: false });
+    await Lower.sync();
+    await Lower.create({ name: 'a' });
+    const cache = await modelCacheFactory(new MemoryCache(), recordingLogger());
+    const names = async (M) => (await M.findAll({ order: [['id', 'ASC']] })).map((r) => r.name);
+    const cached = async (M) => (await cache.wrap(M).findAll({ order: [['id', 'ASC']] })).map((r) => r.name);
+    assert.deepEqual(await cached(Upper), ['a']);
+    await Lower.create({ name: 'b' });
+    assert.deepEqual(await cached(Upper), await names(Upper));
+    assert.deepEqual(await cached(Upper), ['a', 'b']);
+  } finally {
+    await sequelize.close();
+  }
+});

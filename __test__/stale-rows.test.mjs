@@ -124,6 +124,19 @@ for (const dialect of dialects) {
       await sequelize.query('DROP TABLE sr_audit');
     });
 
+    test('raw SQL given a write type and a model is read too: the other tables it writes go stale', async () => {
+      const q = { where: { id: m.bob.id } };
+      await agree(m.User, 'findOne', q, 'before');
+      const qi = sequelize.getQueryInterface();
+      const table = m.User.getTableName();
+      // Typed as a write of Post, but it writes the users table.
+      await sequelize.query(`UPDATE ${qi.quoteIdentifier(table)} SET ${qi.quoteIdentifier('name')} = 'typed' WHERE ${qi.quoteIdentifier('id')} = ${m.bob.id}`, {
+        type: QueryTypes.UPDATE,
+        model: m.Post,
+      });
+      assert.equal((await agree(m.User, 'findOne', q, 'after an UPDATE typed as a write of another model')).name, 'typed');
+    });
+
     if (dialect.name === 'postgres') {
       test('PostgreSQL: a data-modifying CTE and UPDATE ... RETURNING run as a SELECT or mapped to the model are writes', async () => {
         const q = { where: { id: m.bob.id } };

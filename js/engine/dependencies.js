@@ -13,14 +13,17 @@ const { classify } = require('../invalidation/sql');
 const { MAX_INCLUDE_DEPTH, KEY_MAX_DEPTH, KEY_MAX_NODES } = limits;
 
 /**
- * The generation name of a model's table: its table name alone, whatever its schema. Cascades and
+ * The generation name of a model's table: its table name alone, in lower case, whatever its schema. Cascades and
  * raw SQL name a table without its schema (or with one the model does not carry), so one
  * generation per table is what every write can reach; a write in one schema then also makes the
  * other schemas' reads of that table stale, which costs misses but never serves an old row.
  * (Entries of different schemas still have different keys: see segmentOf in keys.js.)
  */
 function tableNameOf(Model) {
-  return Model.tableName;
+  // Lower case: SQLite and MySQL read table names without regard to case, and a write that names
+  // its table in another case must still reach the reads (on PostgreSQL two tables whose names
+  // differ only in case then share a generation, which costs misses, never a stale row).
+  return Model.tableName.toLowerCase();
 }
 
 /**

@@ -81,6 +81,7 @@ function changesOf(sequelize, Model, { instance, kind, fields }) {
 function writesOf(sequelize, options, query) {
   const type = options && options.type;
   const Model = options && options.model;
+  const sql = query && typeof query.sql === 'string' ? query.sql : options && typeof options.sql === 'string' ? options.sql : undefined;
   if (typeof Model === 'function' && WRITE_TYPES.has(type)) {
     let kind;
     if (DELETE_TYPES.has(type)) kind = options.truncate && options.cascade ? 'truncate-cascade' : 'delete';
@@ -90,18 +91,35 @@ function writesOf(sequelize, options, query) {
     // A write with an instance names its row (an update whose fields are unknown may move the key).
     // An upsert does not: it may update the row another unique column matches.
     const instance = type !== 'UPSERT' && options.instance && typeof options.instance.get === 'function' ? options.instance : undefined;
-    return { targets: changesOf(sequelize, Model, { instance, kind, fields: Array.isArray(fields) ? fields : undefined }), conservative: false };
+    const targets = changesOf(sequelize, Model, { instance, kind, fields: Array.isArray(fields) ? fields : undefined });
+    if (instance !== undefined) return { targets, conservative: false };
+    // Without an instance the statement may be raw SQL given a type and a model
+    // (`sequelize.query(sql, { type, model })`), which can write other tables too: read it as well.
+    const raw = rawWrites(sequelize, sql, Model);
+    if (raw === null) return { targets, conservative: false };
+    return { targets: targets.concat(raw.targets), conservative: raw.conservative };
   }
-  const sql = query && typeof query.sql === 'string' ? query.sql : options && typeof options.sql === 'string' ? options.sql : undefined;
+  return rawWrites(sequelize, sql);
+}
+
+/**
+ * What the SQL text of a statement may write (sql.js), as writesOf answers, or null for a read.
+ * With `own`, the model a typed statement writes (already counted, with its known fields): only
+ * the other tables the text names, or null when it names none.
+ */
+function rawWrites(sequelize, sql, own) {
   const seen = classify(sql, sequelize.getDialect());
   if (!seen.writes) return null;
   const named = new Set(seen.identifiers.map((s) => s.toLowerCase()));
   const models = Object.values(sequelize.models);
   const hit = models.filter((M) => named.has(M.tableName.toLowerCase()));
   if (hit.length === 0) return { targets: models.map((M) => ({ Model: M, pk: null })), conservative: true };
+  const ownTable = own === undefined ? undefined : own.tableName.toLowerCase();
+  const others = ownTable === undefined ? hit : hit.filter((M) => M.tableName.toLowerCase() !== ownTable);
+  if (others.length === 0) return null;
   const kind = seen.truncateCascade ? 'truncate-cascade' : seen.deletes ? 'delete' : 'update';
   const targets = [];
-  for (const M of hit) targets.push(...changesOf(sequelize, M, { instance: undefined, kind, fields: undefined }));
+  for (const M of others) targets.push(...changesOf(sequelize, M, { instance: undefined, kind, fields: undefined }));
   return { targets, conservative: false };
 }
 
