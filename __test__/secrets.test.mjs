@@ -78,6 +78,35 @@ describe('Redis URLs', () => {
     }
   });
 
+  test('a server that echoes the AUTH command back (an unknown command, a proxy) logs no password, on either transport', async () => {
+    const own = await freePort();
+    // With AUTH renamed away, Redis answers "unknown command 'AUTH', with args beginning with: ..."
+    const server = await startRedis(own, ['--rename-command', 'AUTH', '']);
+    const { sequelize, User } = await schema();
+    const u = await User.create({ name: 'db' });
+    try {
+      for (const transport of ['event-loop', 'tokio']) {
+        const secret = transport === 'tokio' ? 'Echo7Tokio9' : 'Echo7Loop9';
+        const logger = recordingLogger();
+        const env = process.env.SNC_REDIS_TRANSPORT;
+        if (transport === 'tokio') process.env.SNC_REDIS_TRANSPORT = 'tokio';
+        const client = new RedisCache({ url: `redis://admin:${secret}@127.0.0.1:${own}`, namespace: 'secrets', l1: false, commandTimeoutMs: 500 });
+        if (env === undefined) delete process.env.SNC_REDIS_TRANSPORT;
+        else process.env.SNC_REDIS_TRANSPORT = env;
+        assert.equal(client.transport, transport);
+        const cache = await modelCacheFactory(client, logger);
+        assert.equal((await cache.wrap(User).findByPk(u.id)).name, 'db');
+        await client.close();
+        assert.ok(logger.lines.length >= 1, `${transport}: the failure was logged`);
+        for (const l of logger.lines) assertFree(l.text, secret, `${transport} log line`);
+        assert.throws(() => assertFree(`args: 'admin' '${secret}'`, secret, 'self-check'), 'the check sees an echoed password');
+      }
+    } finally {
+      await sequelize.close();
+      server.kill('SIGKILL');
+    }
+  });
+
   test('the password is the whole text before the last @: a password holding / ? # @ authenticates', async () => {
     const own = await freePort();
     const secret = 'Zq9/Xw7@Kp3?a#b';

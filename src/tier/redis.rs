@@ -121,19 +121,21 @@ impl RedisTier {
     }
   }
 
-  /// Runs one command through the breaker and the timeout.
+  /// Runs one command through the breaker and the timeout. The timeout bounds the whole call,
+  /// connecting included: a caller never waits past `command_timeout` (a connect it cut short is
+  /// tried again by the next call, under `connect_timeout` as well).
   async fn run<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T, TierError> {
     guarded(&self.closed, &self.breaker, async {
-      let conn = self.conn.get_or_try_init(|| self.connect()).await?.clone();
-      let query = async move {
-        match conn {
+      let call = async {
+        let conn = self.conn.get_or_try_init(|| self.connect()).await?.clone();
+        let value = match conn {
           Conn::Single(mut c) => cmd.query_async::<T>(&mut c).await,
           Conn::Cluster(mut c) => cmd.query_async::<T>(&mut c).await,
-        }
+        };
+        value.map_err(|e| self.failed(e))
       };
-      match tokio::time::timeout(self.config.command_timeout, query).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(self.failed(e)),
+      match tokio::time::timeout(self.config.command_timeout, call).await {
+        Ok(r) => r,
         Err(_) => Err(TierError::Timeout),
       }
     })

@@ -463,7 +463,7 @@ impl Shared {
       };
       match route {
         Route::User(done) => match reply {
-          Reply::Error(text) => done(js, Err(Error::Server(server_text(text)))),
+          Reply::Error(text) => done(js, Err(Error::Server(error_code(text)))),
           reply => done(js, Ok(reply)),
         },
         Route::Message => {
@@ -845,11 +845,13 @@ impl Inner {
     // The server answers: attempts after a later failure need not back off from earlier ones.
     self.backoff = Duration::ZERO;
     let config = &self.config;
+    // Only the error's code: a server (or a proxy) may echo the command's arguments, and AUTH's
+    // are the credentials.
     let refused = |what: &str, text: &[u8]| {
       Route::Fail(Error::Unavailable(format!(
         "{} refused {what}: {}",
         config.server(),
-        server_text(text)
+        error_code(text)
       )))
     };
     match p.waiter {
@@ -878,7 +880,7 @@ impl Inner {
       Waiter::Ping => {
         self.ping_out = false;
         match reply {
-          Reply::Error(text) => Route::Fail(Error::Lost(format!("PING refused: {}", server_text(text)))),
+          Reply::Error(text) => Route::Fail(Error::Lost(format!("PING refused: {}", error_code(text)))),
           _ => Route::Nothing,
         }
       }
@@ -1119,6 +1121,13 @@ impl Inner {
 }
 
 /// A server's error text, safe to carry: cut, control characters replaced.
+/// The first word of a server's error reply (`WRONGPASS`, `NOAUTH`, `ERR`), cleaned as
+/// [`server_text`]; the rest may echo the command's arguments.
+fn error_code(text: &[u8]) -> String {
+  let word = text.split(|&b| b == b' ').next().unwrap_or_default();
+  server_text(&word[..word.len().min(32)])
+}
+
 fn server_text(text: &[u8]) -> String {
   String::from_utf8_lossy(text)
     .chars()
@@ -1130,6 +1139,17 @@ fn server_text(text: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
   use super::*;
+
+  #[test]
+  fn a_refusal_shows_only_the_error_code() {
+    assert_eq!(
+      error_code(b"ERR unknown command 'AUTH', with args beginning with: 'admin' 'Secret42'"),
+      "ERR"
+    );
+    assert_eq!(error_code(b"WRONGPASS invalid username-password pair"), "WRONGPASS");
+    assert_eq!(error_code(b""), "");
+    assert_eq!(error_code(&[b'x'; 100]).len(), 32);
+  }
 
   #[test]
   fn server_text_is_cut_and_cleaned() {
