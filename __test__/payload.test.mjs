@@ -143,3 +143,26 @@ describe('typed payload', () => {
     assert.equal(({}).a, undefined);
   });
 });
+
+test("memos keyed by a cache server's texts keep to their bounds, whatever it writes", () => {
+  const { rememberText } = require('../js/memo.js');
+  const memo = new Map();
+  // A text longer than the per-text bound is parsed but never kept.
+  rememberText(memo, 'x'.repeat(9000), 1, 1024, 1 << 20, 8192);
+  assert.equal(memo.size, 0);
+  // Texts are kept until they would pass the bound in all; then the memo starts over.
+  let held = 0;
+  for (let i = 0; i < 2000; i++) {
+    const text = `${i}:`.padEnd(8000, 'y');
+    rememberText(memo, text, i, 1024, 1 << 20, 8192);
+    held = [...memo.keys()].reduce((n, k) => n + k.length, 0);
+    assert.ok(held <= 1 << 20, `${held} characters held`);
+    assert.equal(memo.get(text), i, 'the latest is kept');
+  }
+  // A payload whose type table is past the bound still decodes (it is parsed each time).
+  const types = JSON.stringify(Array.from({ length: 2000 }, (_, i) => ['D', `c${i}`]));
+  const data = JSON.stringify(Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`c${i}`, i])));
+  const { data: decoded } = payload.decode(`${payload.PAYLOAD_VERSION} row - ${types}\n${data}`);
+  assert.ok(decoded.c1999 instanceof Date);
+});
+

@@ -158,6 +158,43 @@ describe('RedisCache', () => {
     }
   });
 
+  test('a read against a hung Redis asks it once: no fill waits on it again after it failed, on either transport', async () => {
+    const own = await freePort();
+    const proc = await startRedis(own);
+    const { sequelize, User, counted } = await schema();
+    const u = await User.create({ name: 'db' });
+    try {
+      for (const transport of ['event-loop', 'tokio']) {
+        const env = process.env.SNC_REDIS_TRANSPORT;
+        process.env.SNC_REDIS_TRANSPORT = transport;
+        const client = new RedisCache({ url: `redis://127.0.0.1:${own}`, namespace: `once-${transport}`, l1: false, commandTimeoutMs: 200 });
+        if (env === undefined) delete process.env.SNC_REDIS_TRANSPORT;
+        else process.env.SNC_REDIS_TRANSPORT = env;
+        const cache = await modelCacheFactory(client, recordingLogger());
+        await cache.wrap(User).findByPk(u.id);
+        // Every call the read path makes on the tier, counted.
+        const remote = engineOf(client).remote;
+        const calls = [];
+        for (const name of ['get', 'tokensForFill']) {
+          const real = remote[name].bind(remote);
+          remote[name] = (...args) => (calls.push(name), real(...args));
+        }
+        proc.kill('SIGSTOP');
+        try {
+          const [row, statements] = await counted(() => cache.wrap(User).findByPk(u.id));
+          assert.deepEqual([row.name, statements], ['db', 1], `${transport}: the database answers`);
+          assert.deepEqual(calls, ['get'], `${transport}: one call on the hung tier`);
+        } finally {
+          proc.kill('SIGCONT');
+          await client.close();
+        }
+      }
+    } finally {
+      proc.kill('SIGKILL');
+      await sequelize.close();
+    }
+  });
+
   test('a Redis that is down, hung or back: the database answers, writes succeed, then hits resume', async () => {
     const own = await freePort();
     let proc = await startRedis(own);

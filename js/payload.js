@@ -25,7 +25,7 @@
 // assign it, giving a row a prototype of the data's choosing). Such a payload is an error: the
 // caller treats it as a miss and the database answers.
 
-const { remember } = require('./memo');
+const { rememberText } = require('./memo');
 
 const PAYLOAD_VERSION = 2;
 const VERSION_TEXT = String(PAYLOAD_VERSION);
@@ -163,6 +163,9 @@ function encode(shape, data, definition = '-') {
 /** Parsed types lines by text; bounded, cleared when full. */
 const typesMemo = new Map();
 const TYPES_MEMO_MAX = 1024;
+/** Characters of type tables the memo holds in all, and the longest it keeps (memo.js rememberText). */
+const TYPES_MEMO_MAX_CHARS = 1 << 20;
+const TYPES_MEMO_MAX_TEXT = 8192;
 
 /** Property names a types path must never name. */
 const FORBIDDEN_STEPS = new Set(['__proto__', 'constructor', 'prototype']);
@@ -198,7 +201,7 @@ function parseTypes(text) {
       const kind = FOLDED_KIND[entry[0]];
       return Object.freeze({ entry, make: restorerOf(entry[0]), kind, folded: kind !== undefined && entry.includes(EVERY) });
     });
-    remember(typesMemo, text, types, TYPES_MEMO_MAX);
+    rememberText(typesMemo, text, types, TYPES_MEMO_MAX, TYPES_MEMO_MAX_CHARS, TYPES_MEMO_MAX_TEXT);
   }
   lastTypesText = text;
   lastTypes = types;

@@ -326,6 +326,12 @@ class ReadPath {
       store.recordBypass(slot, PENDING_INVALIDATION);
       return call.run();
     }
+    if (got.miss === 'error') {
+      // The tier has just failed: a fill would wait on it again for its tokens, past the timeout
+      // the caller was promised. The database answers; nothing is stored.
+      this.engine.events.record(slot, CacheEvent.RemoteMiss);
+      return call.run();
+    }
     if (got.miss === 'foreign') this.engine.events.record(slot, CacheEvent.Corrupt);
     this.engine.events.record(slot, CacheEvent.RemoteMiss);
     // Tokens read with the entry predate the database read, so the fill may use them.

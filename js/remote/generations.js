@@ -26,7 +26,7 @@
 
 const { randomUUID } = require('node:crypto');
 const native = require('../native');
-const { remember } = require('../memo');
+const { remember, rememberText } = require('../memo');
 
 const ENTRY_PREFIX = 'snc2 ';
 /** Generation tokens outlive any entry: a month, refreshed by every write. */
@@ -376,7 +376,7 @@ function parseEntry(v, key) {
   const headText = v.slice(ENTRY_PREFIX.length, nl);
   let head = entryHeads.get(headText);
   if (head === undefined) {
-    head = remember(entryHeads, headText, parseEntryHead(headText), MAX_ENTRY_HEADS);
+    head = rememberText(entryHeads, headText, parseEntryHead(headText), MAX_ENTRY_HEADS, MAX_ENTRY_HEAD_CHARS, MAX_ENTRY_HEAD_TEXT);
   }
   if (head instanceof Rejected) return head;
   if (head.key !== key) return new Rejected('entry written for another key');
@@ -389,6 +389,9 @@ function parseEntry(v, key) {
  */
 const entryHeads = new Map();
 const MAX_ENTRY_HEADS = 1024;
+/** Characters of heads the memo holds in all, and the longest it keeps (memo.js rememberText). */
+const MAX_ENTRY_HEAD_CHARS = 1 << 20;
+const MAX_ENTRY_HEAD_TEXT = 8192;
 
 function parseEntryHead(text) {
   let head;
