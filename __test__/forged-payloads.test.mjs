@@ -60,6 +60,11 @@ describe('forged payloads', () => {
     ['a page entry answering findByPk', '1 page []\n{"count":1,"rows":[{"id":1}]}'],
     ['an unknown shape', '1 cells []\n{"id":1}'],
     ['garbage JSON', '1 row []\n{"id":1,'],
+    ['a row entry holding a list', '1 row []\n[{"id":1,"name":"x"},{"id":2,"name":"y"}]'],
+    ['a row entry holding a string', '1 row []\n"abc"'],
+    ['a value entry holding a list', '1 value []\n[1,2]'],
+    ['a value entry holding a string', '1 value []\n"str"'],
+    ['a value entry holding a number', '1 value []\n7'],
   ];
   for (const [what, text] of forged) {
     test(`${what}: the database answers, no prototype is touched`, async () => {

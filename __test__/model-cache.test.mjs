@@ -578,6 +578,29 @@ describe('bounds and fail-safety', () => {
   });
 });
 
+describe('log lines show no query values', () => {
+  test("a warning about an entry names its key's head and a hash, never the where's values", async () => {
+    const t = await setup();
+    const { engineOf } = require('../js/clients.js');
+    const { keyForLog } = require('../js/logger.js');
+    const native = engineOf(t.client, 'test').native;
+    const secret = 'tok_9f8e7d6c5b4a';
+    await t.User.update({ username: secret }, { where: { id: 1 } });
+    const options = { where: { username: secret } };
+    const key = t.client.keyFor(t.User, 'findOne', options);
+    assert.ok(key.includes(secret), 'the key itself holds the value');
+    // An unreadable entry at that key: the read warns about it.
+    assert.ok(native.fillRaw(native.beginFill(key, []), Buffer.from('not a frame'), undefined, 0));
+    assert.equal((await t.cache.wrap(t.User).findOne(options)).username, secret);
+    const lines = t.logger.lines.filter((l) => l.code === 'cache-corrupt');
+    assert.equal(lines.length, 1, 'warned');
+    assert.ok(!lines[0].text.includes(secret), lines[0].text);
+    assert.equal(lines[0].obj.key, keyForLog(key));
+    assert.match(lines[0].obj.key, /^model-cache:findOne:Users:#[0-9a-f]{12}$/);
+    await t.sequelize.close();
+  });
+});
+
 describe('loggers', () => {
   test('LoggerFactory.createLogger filters below its level', () => {
     const printed = [];

@@ -2,6 +2,8 @@
 // Loggers: the seed's LoggerFactory, detection of user loggers (pino and the like), and
 // "once per burst" warnings so a failing cache logs a line per state change, not per call.
 
+const { createHash } = require('node:crypto');
+
 const LEVELS = Object.freeze({ debug: 10, info: 20, warn: 30, error: 40, silent: 100 });
 const METHODS = ['debug', 'info', 'warn', 'error'];
 
@@ -57,6 +59,35 @@ const LoggerFactory = {
   },
 };
 
+/**
+ * A key as a log line shows it: its head (prefix, kind and model: `model-cache:findOne:Users:`),
+ * then a hash of the whole key. The rest of a key holds the query's values (an e-mail address, a
+ * token in a `where`), and every log line is public; the hash still tells entries apart.
+ */
+function keyForLog(key) {
+  let end = -1;
+  for (let n = 0; n < 3; n++) {
+    end = key.indexOf(':', end + 1);
+    if (end < 0) return `#${digest(key)}`;
+  }
+  return `${key.slice(0, end + 1)}#${digest(key)}`;
+}
+
+function digest(text) {
+  return createHash('sha256').update(text).digest('hex').slice(0, 12);
+}
+
+/** `obj` with its `key` and `path` (a network tier's location of an entry) shown as keyForLog. */
+function withoutValues(obj) {
+  const hasKey = typeof obj.key === 'string';
+  const hasPath = Array.isArray(obj.path);
+  if (!hasKey && !hasPath) return obj;
+  const out = { ...obj };
+  if (hasKey) out.key = keyForLog(obj.key);
+  if (hasPath) out.path = `#${digest(obj.path.map(String).join('\u0000'))}`;
+  return out;
+}
+
 /** How long a repeated warning stays quiet. */
 const BURST_MS = 60_000;
 
@@ -91,6 +122,7 @@ class OnceLogger {
   }
 
   #emit(level, code, obj, msg) {
+    if (obj !== undefined && obj !== null) obj = withoutValues(obj);
     const now = Date.now();
     const seen = this.last.get(code);
     if (seen && now - seen.at < BURST_MS) {
@@ -107,4 +139,4 @@ class OnceLogger {
   }
 }
 
-module.exports = { LoggerFactory, LEVELS, isLogger, OnceLogger, defaultLogger: () => new ConsoleLogger('warn') };
+module.exports = { LoggerFactory, LEVELS, isLogger, OnceLogger, keyForLog, defaultLogger: () => new ConsoleLogger('warn') };

@@ -44,6 +44,32 @@ function shapesFor(method, options) {
   return method === 'findAll' && options != null && options.plain ? PLAIN_FIND_ALL : SHAPES[method];
 }
 
+const isRecord = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+const isCount = (v) => typeof v === 'number' || (Array.isArray(v) && v.every(isRecord));
+
+/**
+ * Whether stored data of `shape` has a form `method` can return. The shape label alone is not
+ * enough: a forged entry (no integrity key) could label a list, a string or a number a row.
+ */
+function dataFits(method, options, shape, data) {
+  switch (shape) {
+    case 'row':
+      return isRecord(data);
+    case 'rows':
+      return Array.isArray(data) && data.every(isRecord);
+    case 'page':
+      return isRecord(data) && isCount(data.count) && Array.isArray(data.rows) && data.rows.every(isRecord);
+    case 'value':
+      if (method === 'count') return isCount(data);
+      if (method === 'findAndCountAll') return isRecord(data) && isCount(data.count) && Array.isArray(data.rows) && data.rows.every(isRecord);
+      if (method === 'findAll' && !(options != null && options.plain)) return Array.isArray(data) && data.every(isRecord);
+      // findByPk, findOne, findAll with plain: nothing found, or a raw row.
+      return data === null || isRecord(data);
+    default:
+      return false;
+  }
+}
+
 /** The options a read method hydrates with. */
 function hydrateOptionsFor(method, args) {
   return method === 'findByPk' ? args[1] : args[0];
@@ -213,7 +239,9 @@ class ReadPath {
 
   /** As #fromPayload, for a decoded payload. */
   #answer(stored, key, { Model, method }, options) {
-    if (!shapesFor(method, options).includes(stored.shape)) throw new Error(`a ${stored.shape} entry cannot answer ${method}`);
+    if (!shapesFor(method, options).includes(stored.shape) || !dataFits(method, options, stored.shape, stored.data)) {
+      throw new Error(`a ${stored.shape} entry of this form cannot answer ${method}`);
+    }
     // Stored by another definition of the model (definition.js): a miss, which the fill replaces.
     if (stored.definition !== definitionOf(Model)) return undefined;
     const value = fromStored(Model, this.#buildFor(key, Model, options), stored);
