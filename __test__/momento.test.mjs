@@ -201,6 +201,24 @@ describe('MomentoCache over the local Momento HTTP API', () => {
     await sequelize.close();
   });
 
+  test('an endpoint that streams a body without a length is not read past what a value can be', async () => {
+    const { sequelize, User, counted } = await schema();
+    const c = client({ l1: false, requestTimeoutMs: 5000 });
+    const cache = await modelCacheFactory(c, recordingLogger());
+    const u = await User.create({ name: 'eve' });
+    const flood = server.flood(256 * 1024 * 1024);
+    try {
+      const [row, statements] = await counted(() => cache.wrap(User).findByPk(u.id));
+      assert.deepEqual([row.name, statements], ['eve', 1], 'the database answers');
+      assert.ok(await eventually(async () => flood.closed, (closed) => closed), 'the client hung up');
+      assert.ok(flood.written < flood.total / 4, `read ${flood.written} of ${flood.total} bytes`);
+    } finally {
+      server.flooding = undefined;
+    }
+    await c.close();
+    await sequelize.close();
+  });
+
   test("Momento's limits: a TTL over 24 h is clamped (one warning); an item over maxValueBytes is not cached", async () => {
     const { sequelize, User } = await schema();
     const logger = recordingLogger();

@@ -10,7 +10,7 @@
 // Tests can inject failures: `server.fail(status, count)` answers the next `count` requests with
 // `status` (e.g. 429, 500); `server.delayMs` delays every answer. With `server.echoRequest` set,
 // every error answer ends with the request's headers, `Authorization` included, as a careless
-// proxy might. `server.requests` counts
+// proxy might. `server.flood(bytes)` answers the next GET with an endless-looking body (no length). `server.requests` counts
 // requests by method (also served as JSON at /_stand-in/requests); `/_stand-in/delay?ms=N` sets
 // `delayMs` of a server in another process.
 //
@@ -67,6 +67,22 @@ export async function startMomentoServer({ token = 'test-token', caches = ['mode
       if (key === null && url.searchParams.has('key_base64')) key = Buffer.from(url.searchParams.get('key_base64'), 'base64url').toString('utf8');
       if (key === null || key === '') return answer(400, 'Bad Request: key is required');
       const id = `${cache}\n${key}`;
+      if (req.method === 'GET' && state.flooding !== undefined) {
+        // A hostile or broken endpoint: 200 with a body streamed without a length.
+        const flood = state.flooding;
+        state.flooding = undefined;
+        res.writeHead(200, { 'content-type': 'application/octet-stream' });
+        const chunk = Buffer.alloc(64 * 1024, 0x61);
+        res.on('close', () => (flood.closed = true));
+        const pump = () => {
+          while (flood.written < flood.total && !flood.closed) {
+            flood.written += chunk.length;
+            if (!res.write(chunk)) return res.once('drain', pump);
+          }
+          if (!flood.closed) res.end();
+        };
+        return pump();
+      }
       if (req.method === 'GET') {
         const item = store.get(id);
         if (item === undefined || item.expires <= Date.now()) {
@@ -102,6 +118,14 @@ export async function startMomentoServer({ token = 'test-token', caches = ['mode
     /** Answers the next `count` requests with `status`. */
     fail(status, count = 1) {
       for (let i = 0; i < count; i++) state.injected.push(status);
+    },
+    /**
+     * Answers the next GET of a key with `bytes` of body streamed without a length; returns
+     * `{ total, written, closed }`, updated as it streams (written stops when the client hangs up).
+     */
+    flood(bytes) {
+      state.flooding = { total: bytes, written: 0, closed: false };
+      return state.flooding;
     },
     /** The stored item under `key` in `cache`, or undefined. */
     item(key, cache = caches[0]) {

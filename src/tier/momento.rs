@@ -26,6 +26,8 @@ use crate::tier::{guarded, Read, TierError};
 const MAX_ITEM_BYTES: usize = limits::MOMENTO_MAX_ITEM_BYTES as usize;
 /// Momento's longest TTL, in seconds.
 const MAX_TTL_SECONDS: u64 = limits::MOMENTO_MAX_TTL_SECONDS as u64;
+/// The most of an error answer read: its snippet in a log line needs a few hundred bytes.
+const MAX_ERROR_BODY: usize = 4096;
 
 /// Where and how to call Momento. Validated by the shim.
 pub struct MomentoConfig {
@@ -104,12 +106,29 @@ impl MomentoTier {
         .await
         .map_err(http_error)?;
       let status = response.status();
-      let limit = (self.config.sealer.max_stored() + 4096) as u64;
-      if status.is_success() && response.content_length().is_some_and(|n| n > limit) {
+      // Never read more than a stored value can be (or, for an error, than its snippet needs):
+      // a server that streams without a length must not grow this process until the deadline.
+      let limit = if status.is_success() {
+        self.config.sealer.max_stored() + 4096
+      } else {
+        MAX_ERROR_BODY
+      };
+      if status.is_success() && response.content_length().is_some_and(|n| n > limit as u64) {
         return Ok((status, None));
       }
-      let body = response.bytes().await.map_err(http_error)?;
-      classify(status, &body, &self.config.cache_name, &self.config.token).map(|()| (status, Some(body.to_vec())))
+      let mut response = response;
+      let mut body = Vec::new();
+      while let Some(chunk) = response.chunk().await.map_err(http_error)? {
+        if body.len() + chunk.len() > limit {
+          if status.is_success() {
+            return Ok((status, None));
+          }
+          body.extend_from_slice(&chunk[..limit - body.len()]);
+          break;
+        }
+        body.extend_from_slice(&chunk);
+      }
+      classify(status, &body, &self.config.cache_name, &self.config.token).map(|()| (status, Some(body)))
     };
     // One deadline for the wait for a slot and the request together.
     guarded(&self.closed, &self.breaker, async {
