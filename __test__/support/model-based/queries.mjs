@@ -17,6 +17,22 @@ const byId = [['id', 'ASC']];
  */
 export const QUERIES = {
   userPk: { model: 'User', methods: ['findByPk'], params: (r) => ({ id: r.pick(DOMAIN.userIds) }), pk: (p) => p.id, options: () => undefined },
+  // The key spelled as a string, as ids from a URL are: one entity entry with the number's.
+  userPkText: { model: 'User', methods: ['findByPk'], params: (r) => ({ id: r.pick(DOMAIN.userIds) }), pk: (p) => String(p.id), options: () => undefined },
+  // A table read only through literal SQL (an association count, as Sequelize's docs write it).
+  usersWithPostCount: {
+    model: 'User',
+    methods: ['findAll'],
+    ordered: true,
+    reads: ['Post'],
+    params: () => ({}),
+    options: (M) => {
+      if (M.Post.sequelize === undefined) return { order: byId };
+      const qg = M.Post.sequelize.getQueryInterface().queryGenerator;
+      const count = `(SELECT COUNT(*) FROM ${qg.quoteTable(M.Post.getTableName())} AS ${qg.quoteIdentifier('p')} WHERE ${qg.quoteIdentifier('p')}.${qg.quoteIdentifier('userId')} = ${qg.quoteIdentifier('User')}.${qg.quoteIdentifier('id')})`;
+      return { attributes: ['id', 'name', [M.Post.sequelize.literal(count), 'postCount']], order: byId };
+    },
+  },
   userPkWithPosts: {
     model: 'User',
     methods: ['findByPk'],
@@ -290,6 +306,7 @@ export function tablesOfShape(q) {
     }
   };
   walk(o.include);
+  for (const m of shape.reads || []) out.add(m);
   if (out.has('Post') && out.has('Tag')) out.add('PostTag');
   tablesMemo.set(q, out);
   return out;
