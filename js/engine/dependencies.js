@@ -6,7 +6,7 @@
 // and every model table named in the SQL of a `sequelize.literal` anywhere in the options.
 
 const { limits } = require('../native');
-const { classify } = require('../invalidation/sql');
+const { namesIn } = require('../invalidation/sql');
 
 // (src/limits.rs) How deep an include tree is followed, and how deep and large the options the
 // literal walk reads may be (the key's own limits); past either the read is not cached.
@@ -43,8 +43,6 @@ const METHOD_NAMES = new Set(['Fn', 'Col', 'Literal', 'Where', 'Cast', 'Json', '
 const VALUES = 0;
 const SQL = 1;
 const ATTRIBUTE = 2;
-/** Marks the end of a text handed to the lexer: gone when the lexer lost its place before it. */
-const END_MARK = 'snc_end_of_literal';
 
 /** The class name `proto.constructor` gives, or ''. */
 function classNameOf(proto) {
@@ -118,24 +116,14 @@ class LiteralFinder {
   }
 }
 
-/**
- * Every identifier the SQL text names, as the lexer of ../invalidation/sql.js reads it, or null
- * when the lexer loses its place (an unterminated string or comment).
- */
-function identifiersIn(text, dialect) {
-  // classify lists identifiers only of text that may write: the leading DO makes it read all.
-  const ids = classify(`DO ${text}\nDO ${END_MARK}`, dialect).identifiers;
-  if (ids.length < 3 || ids[ids.length - 1] !== END_MARK) return null;
-  return ids.slice(1, -2);
-}
-
 /** Adds the table of every model of `sequelize` whose table name one of `texts` names. */
 function addNamedTables(tables, sequelize, texts) {
   const models = sequelize && sequelize.models ? Object.values(sequelize.models) : [];
   const dialect = sequelize && typeof sequelize.getDialect === 'function' ? sequelize.getDialect() : undefined;
   const named = new Set();
   for (const text of texts) {
-    const ids = identifiersIn(text, dialect);
+    // The lexer of raw writes (../invalidation/sql.js), so both read SQL alike.
+    const ids = namesIn(text, dialect);
     if (ids === null) {
       // Text the lexer cannot follow may name any table.
       for (const M of models) tables.add(tableNameOf(M));

@@ -50,6 +50,51 @@ const SPACE = /[ \t\n\r\f\v]/;
  */
 function classify(sql, dialect) {
   if (typeof sql !== 'string' || !MAYBE_WRITE.test(sql)) return { writes: false, deletes: false, truncateCascade: false, identifiers: [] };
+  const lexed = lex(sql, dialect);
+  if (lexed === null) return { writes: true, deletes: true, truncateCascade: false, identifiers: [] };
+  const { tokens, identifiers } = lexed;
+  const wordAt = (k) => (k >= 0 && k < tokens.length ? tokens[k].word : null);
+  // `FOR UPDATE` / `FOR NO KEY UPDATE`, ended by the statement, `)` or a lock clause's next word.
+  const isLock = (k) => {
+    if (!(wordAt(k - 1) === 'FOR' || (wordAt(k - 1) === 'KEY' && wordAt(k - 2) === 'NO' && wordAt(k - 3) === 'FOR'))) return false;
+    const after = tokens[k + 1];
+    return after === undefined || after.mark === ';' || after.mark === ')' || LOCK_TAIL.has(after.word);
+  };
+  // `ON DELETE CASCADE`, `ON UPDATE SET NULL`, ... in a foreign key; MySQL's `ON UPDATE CURRENT_TIMESTAMP`.
+  const isKeyAction = (k) => {
+    if (wordAt(k - 1) !== 'ON') return false;
+    const action = wordAt(k + 1);
+    if (action === 'SET') return wordAt(k + 2) === 'NULL' || wordAt(k + 2) === 'DEFAULT';
+    if (action === 'NO') return wordAt(k + 2) === 'ACTION';
+    return KEY_ACTIONS.has(action);
+  };
+  let writes = false;
+  let deletes = false;
+  let truncate = false;
+  let cascade = false;
+  for (let k = 0; k < tokens.length; k++) {
+    const { word, call, first: starts } = tokens[k];
+    if (word === 'CASCADE') cascade = true;
+    if (!WRITE_WORDS.has(word)) continue;
+    // Only a word inside a statement can be a clause or a function: one that starts it is a write.
+    if (!starts) {
+      if (call && ALSO_FUNCTIONS.has(word)) continue;
+      if (word === 'UPDATE' && isLock(k)) continue;
+      if ((word === 'UPDATE' || word === 'DELETE') && isKeyAction(k)) continue;
+    }
+    writes = true;
+    if (DELETE_WORDS.has(word)) deletes = true;
+    if (word === 'TRUNCATE') truncate = true;
+  }
+  return { writes, deletes, truncateCascade: truncate && cascade, identifiers };
+}
+
+/**
+ * Reads `sql` as the dialect does: its tokens and every identifier it names (quoted or not, each
+ * part of a dotted name separately), or null when the text cannot be followed (an unterminated
+ * string or comment, a MySQL executable comment).
+ */
+function lex(sql, dialect) {
   const mysql = dialect === 'mysql' || dialect === 'mariadb';
   const postgres = dialect === 'postgres';
   const sqlite = dialect === 'sqlite';
@@ -214,41 +259,14 @@ function classify(sql, dialect) {
       i++;
     }
   }
-  if (anomaly) return { writes: true, deletes: true, truncateCascade: false, identifiers: [] };
-  const wordAt = (k) => (k >= 0 && k < tokens.length ? tokens[k].word : null);
-  // `FOR UPDATE` / `FOR NO KEY UPDATE`, ended by the statement, `)` or a lock clause's next word.
-  const isLock = (k) => {
-    if (!(wordAt(k - 1) === 'FOR' || (wordAt(k - 1) === 'KEY' && wordAt(k - 2) === 'NO' && wordAt(k - 3) === 'FOR'))) return false;
-    const after = tokens[k + 1];
-    return after === undefined || after.mark === ';' || after.mark === ')' || LOCK_TAIL.has(after.word);
-  };
-  // `ON DELETE CASCADE`, `ON UPDATE SET NULL`, ... in a foreign key; MySQL's `ON UPDATE CURRENT_TIMESTAMP`.
-  const isKeyAction = (k) => {
-    if (wordAt(k - 1) !== 'ON') return false;
-    const action = wordAt(k + 1);
-    if (action === 'SET') return wordAt(k + 2) === 'NULL' || wordAt(k + 2) === 'DEFAULT';
-    if (action === 'NO') return wordAt(k + 2) === 'ACTION';
-    return KEY_ACTIONS.has(action);
-  };
-  let writes = false;
-  let deletes = false;
-  let truncate = false;
-  let cascade = false;
-  for (let k = 0; k < tokens.length; k++) {
-    const { word, call, first: starts } = tokens[k];
-    if (word === 'CASCADE') cascade = true;
-    if (!WRITE_WORDS.has(word)) continue;
-    // Only a word inside a statement can be a clause or a function: one that starts it is a write.
-    if (!starts) {
-      if (call && ALSO_FUNCTIONS.has(word)) continue;
-      if (word === 'UPDATE' && isLock(k)) continue;
-      if ((word === 'UPDATE' || word === 'DELETE') && isKeyAction(k)) continue;
-    }
-    writes = true;
-    if (DELETE_WORDS.has(word)) deletes = true;
-    if (word === 'TRUNCATE') truncate = true;
-  }
-  return { writes, deletes, truncateCascade: truncate && cascade, identifiers };
+  return anomaly ? null : { tokens, identifiers };
 }
 
-module.exports = { classify };
+/** Every identifier `sql` names, as classify reads them, or null when the lexer cannot follow it. */
+function namesIn(sql, dialect) {
+  if (typeof sql !== 'string') return [];
+  const lexed = lex(sql, dialect);
+  return lexed === null ? null : lexed.identifiers;
+}
+
+module.exports = { classify, namesIn };
