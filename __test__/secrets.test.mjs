@@ -214,3 +214,43 @@ describe('Momento API keys', () => {
     assertFree(msg, TOKEN, 'credentialProvider error');
   });
 });
+
+describe('secrets in the errors of options checked before the native layer', () => {
+  test('a Redis URL with port 0 or a database out of range, and cluster nodes with different passwords: no piece of a password in the TypeError', () => {
+    for (const secret of ['Qp4/Wm8@Zr2', 'Lt6#Hs3?Vn9']) {
+      const enc = secret.replace(/[#?]/g, encodeURIComponent);
+      for (const url of [`redis://u:${secret}@127.0.0.1:0`, `redis://:${secret}@127.0.0.1:6379/4294967296`, `rediss://:${enc}@[::1]:0`]) {
+        for (const options of [{ url }, { nodes: ['127.0.0.1:7000', url] }]) {
+          const msg = thrown(() => new RedisCache({ ...options, l1: false }));
+          assert.match(msg, /^TypeError: RedisCache: (url|nodes\[1\]): the (port|database) must be/, url);
+          assertFree(msg, secret, url);
+        }
+      }
+      const msg = thrown(() => new RedisCache({ nodes: [`redis://:${secret}@127.0.0.1:7000`, `redis://:other-${secret}@127.0.0.1:7001`], l1: false }));
+      assert.match(msg, /^TypeError: RedisCache: nodes\[1\] must have the same/);
+      assertFree(msg, secret, 'nodes');
+    }
+  });
+
+  test('a private key after a certificate in tls.ca never appears in the error', () => {
+    const body = 'MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgSecretKeyBytesHere0123';
+    const ca = `-----BEGIN CERTIFICATE-----\nMIIBAA==\n-----END CERTIFICATE-----\n-----BEGIN EC PRIVATE KEY-----\n${body}\n-----END EC PRIVATE KEY-----\n`;
+    const msg = thrown(() => new RedisCache({ url: 'rediss://127.0.0.1:6379', tls: { ca } }));
+    assert.match(msg, /^TypeError: RedisCache: tls\.ca must be a PEM certificate .*holds a private key/);
+    assertFree(msg, body, 'tls.ca');
+  });
+
+  test('a Momento endpoint refused, here or by the core, and a v1 key that cannot be sent: no piece of the key in the TypeError', () => {
+    const TOKEN = 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJzZWNyZXRzIn0.U2VjcmV0U2lnbmF0dXJlWHg5';
+    for (const endpoint of ['10.0.0.5', 'cell-1.example.com:99999', 'https://h.example.com:0']) {
+      const msg = thrown(() => MomentoClientGenerator.newInstance({ credentialProvider: { apiKey: TOKEN }, endpoint, l1: false }));
+      assert.match(msg, /^TypeError: MomentoClientGenerator\.newInstance: endpoint \(from endpoint\)/, endpoint);
+      assertFree(msg, TOKEN, endpoint);
+    }
+    const v1 = Buffer.from(JSON.stringify({ api_key: `Ks9Secret\n${TOKEN}`, endpoint: 'cell-1.example.com' })).toString('base64');
+    const msg = thrown(() => MomentoClientGenerator.newInstance({ credentialProvider: { apiKey: v1 }, l1: false }));
+    assert.match(msg, /^TypeError: .*holds a control character/);
+    assertFree(msg, TOKEN, 'v1 key');
+    assertFree(msg, v1, 'v1 key');
+  });
+});

@@ -14,7 +14,7 @@ const { NativeAdapter } = require('./remote/batch');
 const { CompressionType, compressionTypeOf } = require('./model-cache');
 const { OnceLogger, defaultLogger } = require('./logger');
 const native = require('./native');
-const { checkKeys, positiveInteger, nonNegativeInteger, nonEmptyString, optionalBoolean, optionalLogger, ttlSeconds, timeoutMs, integrityKey, describe } = require('./options');
+const { checkKeys, ownProperties, positiveInteger, nonNegativeInteger, nonEmptyString, optionalBoolean, optionalLogger, ttlSeconds, timeoutMs, integrityKey, describe } = require('./options');
 
 const WHERE = 'MomentoClientGenerator';
 const DEFAULT_CACHE_NAME = 'model-cache';
@@ -83,6 +83,8 @@ function parseApiKey(where, source, key) {
     v1 = null;
   }
   if (v1 !== null && typeof v1 === 'object' && typeof v1.api_key === 'string' && v1.api_key !== '') {
+    // Sent as a header, which cannot carry these (a JWT cannot hold them): every request would fail.
+    if (/[\x00-\x08\x0a-\x1f\x7f]/.test(v1.api_key)) throw new TypeError(`${where}: the API key from ${source} holds a control character in its api_key, which cannot be sent`);
     return { token: v1.api_key, endpoint: typeof v1.endpoint === 'string' && v1.endpoint !== '' ? v1.endpoint : undefined };
   }
   throw new TypeError(`${where}: the API key from ${source} could not be parsed (expected a Momento v1 key or a JWT)`);
@@ -106,12 +108,26 @@ function baseUrlOf(where, source, endpoint) {
     const loopback = u.hostname === 'localhost' || u.hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(u.hostname);
     if (u.protocol === 'http:' && !loopback) throw new TypeError(`${where}: endpoint (from ${source}): plain http:// is accepted only for loopback hosts; use https://`);
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new TypeError(`${where}: endpoint (from ${source}) must be an http(s) URL or a host name, got ${JSON.stringify(e)}`);
+    // WHATWG URL refuses ports above 65535 but reads :0.
+    if (u.port === '0') throw new TypeError(`${where}: endpoint (from ${source}): the port must be from 1 to 65535, got 0`);
     return `${u.origin}${u.pathname.replace(/\/+$/, '')}`;
   }
   if (!/^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*(:\d{1,5})?$/.test(e)) {
     throw new TypeError(`${where}: endpoint (from ${source}) must be a host name, got ${JSON.stringify(e)}`);
   }
+  const [name, port] = e.split(':');
+  if (port !== undefined && !(Number(port) >= 1 && Number(port) <= 65535)) {
+    throw new TypeError(`${where}: endpoint (from ${source}): the port must be from 1 to 65535, got ${port}`);
+  }
+  // A last label of digits makes a URL parser read the host as IPv4 (and fail on api.cache.<ip>).
+  if (/^\d+$/.test(name.slice(name.lastIndexOf('.') + 1))) {
+    throw new TypeError(`${where}: endpoint (from ${source}) must be a host name, got ${JSON.stringify(e)} (for an IP address, give a full URL such as https://10.0.0.5)`);
+  }
   const host = e.startsWith('api.cache.') ? e : e.startsWith('cache.') ? `api.${e}` : `api.cache.${e}`;
+  const hostName = host.split(':')[0];
+  if (hostName.length > 253 || hostName.split('.').some((l) => l.length > 63)) {
+    throw new TypeError(`${where}: endpoint (from ${source}) must be a host name of at most 253 characters (with api.cache.), in labels of at most 63, got one of ${e.length} characters`);
+  }
   return `https://${host}`;
 }
 
@@ -144,7 +160,7 @@ function resolveCredentials(where, props, env = process.env) {
     if (providerEndpoint !== null && typeof providerEndpoint === 'object' && typeof providerEndpoint.endpoint === 'string') providerEndpoint = providerEndpoint.endpoint;
     if (typeof providerEndpoint !== 'string' || providerEndpoint === '') providerEndpoint = undefined;
   } else if (cp !== null && typeof cp === 'object' && !Array.isArray(cp)) {
-    const o = checkKeys(`${where}: credentialProvider`, cp, ['apiKey', 'endpoint']);
+    const o = checkKeys(`${where}: credentialProvider`, ownProperties(cp), ['apiKey', 'endpoint']);
     key = o.apiKey;
     source = 'credentialProvider.apiKey';
     if (key === undefined) throw new TypeError(`${where}: credentialProvider.apiKey is required in { apiKey, endpoint }`);
@@ -166,19 +182,25 @@ function resolveCredentials(where, props, env = process.env) {
   if (chosen === undefined) {
     throw new TypeError(`${where}: no endpoint: this API key carries none; pass endpoint or set MOMENTO_ENDPOINT (e.g. cell-4-us-west-2-1.prod.a.momentohq.com)`);
   }
-  return { token: parsed.token, baseUrl: baseUrlOf(where, chosen[0], chosen[1]) };
+  return { token: parsed.token, baseUrl: baseUrlOf(where, chosen[0], chosen[1]), endpointSource: chosen[0] };
 }
 
-/** A request timeout from a configuration preset: ours, or the SDK's (duck-typed). */
-function timeoutOf(configuration) {
+/**
+ * A request timeout from a configuration preset: ours, or the SDK's (duck-typed); checked like
+ * requestTimeoutMs (the core would turn NaN, Infinity or a negative number into 1 ms).
+ */
+function timeoutOf(where, configuration) {
   if (configuration === undefined || configuration === null) return undefined;
-  if (typeof configuration.requestTimeoutMs === 'number') return configuration.requestTimeoutMs;
+  if (configuration.requestTimeoutMs !== undefined) {
+    return timeoutMs(where, 'configuration.requestTimeoutMs', configuration.requestTimeoutMs, undefined);
+  }
+  let ms;
   try {
-    const ms = configuration.getTransportStrategy().getGrpcConfig().getDeadlineMillis();
-    return typeof ms === 'number' && ms > 0 ? ms : undefined;
+    ms = configuration.getTransportStrategy().getGrpcConfig().getDeadlineMillis();
   } catch {
     return undefined;
   }
+  return typeof ms === 'number' ? timeoutMs(where, "configuration's deadline (getDeadlineMillis())", ms, undefined) : undefined;
 }
 
 /**
@@ -186,27 +208,27 @@ function timeoutOf(configuration) {
  * second call with other props; it holds no secret). Throws a TypeError naming a bad prop.
  */
 function settingsOf(props, where) {
-  const o = checkKeys(where, props, PROPS);
+  const o = checkKeys(where, ownProperties(props), PROPS);
   if (o.configuration !== undefined && (o.configuration === null || typeof o.configuration !== 'object')) {
     throw new TypeError(`${where}: configuration must be a configuration object (e.g. Configurations.Laptop.latest()), got ${describe(o.configuration)}`);
   }
-  const { token, baseUrl } = resolveCredentials(where, o);
+  const { token, baseUrl, endpointSource } = resolveCredentials(where, o);
   const ttl = ttlSeconds(where, 'defaultTtlSeconds', o.defaultTtlSeconds, DEFAULT_TTL_SECONDS);
   const cacheName = nonEmptyString(where, 'modelCacheName', o.modelCacheName, DEFAULT_CACHE_NAME);
   const namespace = nonEmptyString(where, 'namespace', o.namespace, 'snc');
   const forceCreateCache = optionalBoolean(where, 'forceCreateCache', o.forceCreateCache, false);
   const logger = optionalLogger(where, o.logger, undefined) ?? defaultLogger();
-  const l1 = l1Option(where, o.l1, DEFAULT_L1_TTL_SECONDS);
-  const requestTimeoutMs = timeoutMs(where, 'requestTimeoutMs', o.requestTimeoutMs, timeoutOf(o.configuration) ?? DEFAULT_REQUEST_TIMEOUT_MS);
+  const l1 = l1Option(where, o.l1 === undefined ? Object.create(null) : ownProperties(o.l1), DEFAULT_L1_TTL_SECONDS);
+  const requestTimeoutMs = timeoutMs(where, 'requestTimeoutMs', o.requestTimeoutMs, undefined) ?? timeoutOf(where, o.configuration) ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const maxConcurrentRequests = positiveInteger(where, 'maxConcurrentRequests', o.maxConcurrentRequests, DEFAULT_MAX_CONCURRENT_REQUESTS, MAX_CONCURRENT_REQUESTS);
   const compressionType = compressionTypeOf(where, o.compressionType, CompressionType.ZSTD);
   if (o.eagerConnectTimeout !== undefined) timeoutMs(where, 'eagerConnectTimeout', o.eagerConnectTimeout, undefined);
   let compressAboveBytes = nonNegativeInteger(where, 'compressAboveBytes', o.compressAboveBytes, DEFAULT_COMPRESS_ABOVE_BYTES, MAX_ITEM_BYTES, ' bytes (0: never compress)');
   if (compressionType === CompressionType.NONE) compressAboveBytes = 0;
   const maxValueBytes = positiveInteger(where, 'maxValueBytes', o.maxValueBytes, DEFAULT_MAX_VALUE_BYTES, MAX_ITEM_BYTES, " bytes (Momento's item limit)");
-  const key = integrityKey(where, o.integrity);
+  const key = integrityKey(where, ownProperties(o.integrity));
   const fingerprint = JSON.stringify([baseUrl, cacheName, namespace, ttl, l1, requestTimeoutMs, maxConcurrentRequests, compressAboveBytes, maxValueBytes, hashOf(token), key && hashOf(key)]);
-  return { props: o, token, baseUrl, ttl, cacheName, namespace, forceCreateCache, logger, l1, requestTimeoutMs, maxConcurrentRequests, compressAboveBytes, maxValueBytes, integrityKey: key, fingerprint };
+  return { props: o, token, baseUrl, endpointSource, ttl, cacheName, namespace, forceCreateCache, logger, l1, requestTimeoutMs, maxConcurrentRequests, compressAboveBytes, maxValueBytes, integrityKey: key, fingerprint };
 }
 
 /**
@@ -219,16 +241,7 @@ class MomentoCache extends NetworkClient {
     const c = settingsOf(props, where);
     const log = new OnceLogger(c.logger);
     if (c.ttl > MAX_TTL_SECONDS) log.warn('cache-ttl-clamped', { defaultTtlSeconds: c.ttl, maxTtlSeconds: MAX_TTL_SECONDS }, "defaultTtlSeconds is above Momento's 24 h limit; entries are stored for 24 h");
-    const tier = native.createMomento({
-      baseUrl: c.baseUrl,
-      cacheName: c.cacheName,
-      apiKey: c.token,
-      requestTimeoutMs: c.requestTimeoutMs,
-      maxConcurrency: c.maxConcurrentRequests,
-      compressAboveBytes: c.compressAboveBytes,
-      maxValueBytes: c.maxValueBytes,
-      integrityKey: c.integrityKey,
-    });
+    const tier = createTier(where, c);
     // No subscription: the L1 is trusted from the start, and its short TTL bounds staleness.
     this.attachTier({
       tier,
@@ -253,6 +266,30 @@ class MomentoCache extends NetworkClient {
   async close() {
     if (instance === this) instance = undefined;
     return super.close();
+  }
+}
+
+/**
+ * The native tier. What it refuses was checked above, so a refusal here is a TypeError naming the
+ * option all the same, scrubbed of the key; only the HTTP client's own failure stays an Error.
+ */
+function createTier(where, c) {
+  try {
+    return native.createMomento({
+      baseUrl: c.baseUrl,
+      cacheName: c.cacheName,
+      apiKey: c.token,
+      requestTimeoutMs: c.requestTimeoutMs,
+      maxConcurrency: c.maxConcurrentRequests,
+      compressAboveBytes: c.compressAboveBytes,
+      maxValueBytes: c.maxValueBytes,
+      integrityKey: c.integrityKey,
+    });
+  } catch (err) {
+    const msg = native.scrubText(String(err && err.message), [c.token]);
+    if (msg.startsWith('HTTP client:')) throw new Error(`${where}: ${msg}`);
+    const endpoint = /^endpoint: ?(.*)$/s.exec(msg);
+    throw new TypeError(endpoint ? `${where}: endpoint (from ${c.endpointSource}): ${endpoint[1]}` : `${where}: ${msg}`);
   }
 }
 

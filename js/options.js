@@ -29,6 +29,18 @@ function checkKeys(where, options, allowed) {
 }
 
 /**
+ * A plain options object's own enumerable properties, on a null prototype, so that an option set
+ * on Object.prototype (prototype pollution: `endpoint`, `integrity`, `tls`) is never read. Anything
+ * else is returned as is, for checkKeys to judge.
+ */
+function ownProperties(v) {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
+  const out = Object.create(null);
+  for (const k of Object.keys(v)) out[k] = v[k];
+  return out;
+}
+
+/**
  * The one numeric check behind every numeric option: `v` (or `fallback` when undefined) must be a
  * finite number, an integer if `integer`, at least `min` (or above 0 when `min` is 0 and `positive`)
  * and at most `max`. The TypeError names the option, what it must be, and the bound.
@@ -156,6 +168,7 @@ function isModelClass(M) {
 
 module.exports = {
   checkKeys,
+  ownProperties,
   positiveNumber,
   positiveInteger,
   nonNegativeNumber,
