@@ -302,6 +302,8 @@ export interface WithCacheOptions {
   writeThrough?: boolean;
   /** With an adapter: sign its entries (default: SNC_INTEGRITY_KEY, when set; `false`: none). */
   integrity?: IntegrityOption;
+  /** With an adapter: the deadline of each call on it, in milliseconds (default 250, at most 600000). */
+  adapterTimeoutMs?: number;
   logger?: Logger;
 }
 
@@ -372,6 +374,8 @@ export interface CachedStatics<M extends Model> {
 export interface CacheWrapper {
   /** Adds `cache()` to the model and its instances; returns the same class. */
   withCache<S extends ModelStatic<any>>(model: S): S & CachedStatics<InstanceType<S>>;
+  /** With an adapter: its circuit breaker's phase and how often it changed (absent with a client). */
+  breaker?(): { phase: 'closed' | 'open' | 'probing'; changes: number };
 }
 
 /** The seed's adapter interface (sequelize-memory-clone). Used as is: get, set and del. */

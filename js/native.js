@@ -161,7 +161,22 @@ function createTextSealer({ maxValueBytes, integrityKey }) {
   };
 }
 
+/**
+ * A circuit breaker with the network tiers' policy (src/breaker.rs), for a JS adapter's calls:
+ * `allow()` before a call, then `success()` or `failure()`; `state()` → `{ phase, changes }`.
+ */
+function createBreaker() {
+  const h = binding.breakerCreate();
+  return {
+    allow: () => binding.breakerAllow(h),
+    success: () => binding.breakerSuccess(h),
+    failure: () => binding.breakerFailure(h),
+    state: () => binding.breakerState(h),
+  };
+}
+
 module.exports = {
+  createBreaker,
   createCache,
   createRedis,
   createRedisLoop,

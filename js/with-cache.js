@@ -21,10 +21,12 @@ const { changesOf, pkOf } = require('./invalidation');
 const { hasIntegerKey } = require('./engine/keys');
 const { rootTransaction, afterRootCommit } = require('./invalidation/transactions');
 const { OnceLogger, defaultLogger } = require('./logger');
+const { adapterStoreOf, ADAPTER_TIMEOUT_MS } = require('./remote/generations');
 const {
   checkKeys,
   ttlSeconds,
   ttlSecondsOrZero,
+  timeoutMs,
   optionalBoolean,
   optionalLogger,
   nonEmptyString,
@@ -488,11 +490,17 @@ function instanceCache() {
  *   entity entry (one SELECT by primary key per write); false only invalidates it
  * @param {{ key: string | Buffer }} [options.integrity]  with an adapter: sign its entries
  *   (HMAC-SHA-256; SNC_INTEGRITY_KEY when not given)
+ * @param {number} [options.adapterTimeoutMs=250] with an adapter: the deadline of each call on it,
+ *   after which the call counts as failed (the database answers; a write's bump is retried)
  * @param {object} [options.logger]
  */
 function withCache(client, options) {
-  const o = checkKeys('withCache', options, ['ttl', 'negativeTtl', 'autoInvalidate', 'writeThrough', 'integrity', 'logger']);
+  const o = checkKeys('withCache', options, ['ttl', 'negativeTtl', 'autoInvalidate', 'writeThrough', 'integrity', 'adapterTimeoutMs', 'logger']);
+  const adapterTimeoutMs = timeoutMs('withCache', 'adapterTimeoutMs', o.adapterTimeoutMs, ADAPTER_TIMEOUT_MS);
   const engine = engineOf(client, 'withCache', { acceptAdapters: true, adapterOptions: { integrity: o.integrity } });
+  // Undefined for a native client, whose own options (commandTimeoutMs) and breaker apply.
+  const adapterStore = adapterStoreOf(engine.remote);
+  if (adapterStore !== undefined) adapterStore.useTimeout('withCache', 'adapterTimeoutMs', adapterTimeoutMs);
   const ttl = ttlSeconds('withCache', 'ttl', o.ttl, undefined);
   const negativeTtl = ttlSecondsOrZero('withCache', 'negativeTtl', o.negativeTtl, DEFAULT_NEGATIVE_TTL_SECONDS);
   const autoInvalidate = optionalBoolean('withCache', 'autoInvalidate', o.autoInvalidate, true);
@@ -520,6 +528,8 @@ function withCache(client, options) {
       addWriteThroughHooks(Model);
       return Model;
     },
+    // With an adapter, its circuit breaker, as RedisCache's breaker().
+    ...(adapterStore !== undefined ? { breaker: () => adapterStore.breaker.state() } : {}),
   };
 }
 

@@ -50,6 +50,12 @@ pub struct Breaker {
 }
 
 impl Breaker {
+  /// Every network tier's breaker (Redis, Momento, a JS adapter): open after 3 consecutive
+  /// failures for 500 ms, doubling on each failed probe up to 10 s.
+  pub fn for_tier() -> Self {
+    Self::new(3, Duration::from_millis(500), Duration::from_secs(10))
+  }
+
   /// Opens after `threshold` consecutive failures for `first_backoff`, doubling on each failed
   /// probe up to `max_backoff`.
   pub fn new(threshold: u32, first_backoff: Duration, max_backoff: Duration) -> Self {

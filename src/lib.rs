@@ -1012,6 +1012,37 @@ pub struct OpenedText {
   pub rejected: Option<String>,
 }
 
+/// A circuit breaker with every tier's policy ([`breaker::Breaker::for_tier`]), for the calls the
+/// shim makes on a JS adapter: one per adapter.
+#[napi]
+pub fn breaker_create() -> External<breaker::Breaker> {
+  External::new(breaker::Breaker::for_tier())
+}
+
+/// Whether a call may go out now (past the back-off, exactly one probe).
+#[napi]
+pub fn breaker_allow(b: &External<breaker::Breaker>) -> bool {
+  b.allow()
+}
+
+/// Reports a call that succeeded.
+#[napi]
+pub fn breaker_success(b: &External<breaker::Breaker>) {
+  b.success()
+}
+
+/// Reports a call that failed (or missed its deadline).
+#[napi]
+pub fn breaker_failure(b: &External<breaker::Breaker>) {
+  b.failure()
+}
+
+/// The breaker's phase and how often it changed.
+#[napi]
+pub fn breaker_state(b: &External<breaker::Breaker>) -> BreakerState {
+  BreakerState::of(b)
+}
+
 /// Seals and opens the text frames a JS adapter stores (see [`frame`]): one per adapter client.
 #[napi]
 pub fn text_sealer_create(options: TextSealerOptions) -> Result<External<frame::Sealer>> {

@@ -16,6 +16,21 @@ export declare class ExternalObject<T> {
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** Whether a call may go out now (past the back-off, exactly one probe). */
+export declare function breakerAllow(b: ExternalObject<Breaker>): boolean
+
+/**
+ * A circuit breaker with every tier's policy ([`breaker::Breaker::for_tier`]), for the calls the
+ * shim makes on a JS adapter: one per adapter.
+ */
+export declare function breakerCreate(): ExternalObject<Breaker>
+
+/** Reports a call that failed (or missed its deadline). */
+export declare function breakerFailure(b: ExternalObject<Breaker>): void
+
+/** The breaker's phase and how often it changed. */
+export declare function breakerState(b: ExternalObject<Breaker>): BreakerState
+
 /** The breaker's phase (`closed`, `open`, `probing`) and how often it changed. */
 export interface BreakerState {
   /** `closed`, `open` or `probing`. */
@@ -23,6 +38,9 @@ export interface BreakerState {
   /** How many times the phase changed. */
   changes: number
 }
+
+/** Reports a call that succeeded. */
+export declare function breakerSuccess(b: ExternalObject<Breaker>): void
 
 /**
  * Starts a read of `key` that depends on `tables` (ids from [`cache_table_id`]); returns its

@@ -38,6 +38,8 @@ const MAX_PENDING_TABLES = 1024;
 /** Back-off of the retries of failed bumps: first delay and cap, in milliseconds. */
 const RETRY_FIRST_MS = 100;
 const RETRY_MAX_MS = 5000;
+/** Default deadline of each call on a JS adapter (RedisCache's commandTimeoutMs). */
+const ADAPTER_TIMEOUT_MS = 250;
 
 /** Refuses a fill (or a read) of a table whose invalidation has not reached the tier yet. */
 class PendingInvalidation extends Error {
@@ -54,6 +56,14 @@ class Rejected {
   }
 }
 
+/** A failed call on a JS adapter that never reached it or never answered; `code` as the Rust core's. */
+class AdapterUnavailable extends Error {
+  constructor(code, message) {
+    super(message);
+    this.code = code;
+  }
+}
+
 /** True for an object usable as an adapter (get, set, del). */
 function isAdapter(x) {
   return x !== null && typeof x === 'object' && ['get', 'set', 'del'].every((m) => typeof x[m] === 'function');
@@ -63,15 +73,79 @@ function isAdapter(x) {
  * A user's JS adapter as a store of text frames: keys are key arrays, values strings, TTLs in
  * milliseconds here and whole seconds for the adapter (`lifetime` is the CacheAdapter's name,
  * `ttl` transparent-cache's; each ignores the other).
+ *
+ * Every call on the adapter goes through one breaker and has a deadline (`timeoutMs`): the adapter
+ * is the user's code over a network, and nothing else bounds it (ioredis' defaults wait for ever
+ * on a hung server). A call past its deadline has failed: the read gets the database's answer, a
+ * token bump stays pending (AdapterTier). Its late answer is dropped.
  */
 class AdapterStore {
   /**
    * @param {object} adapter  get/set/del (and optionally mget)
    * @param {{ seal: Function, open: Function }} sealer  from native.createTextSealer
+   * @param {{ timeoutMs?: number }} [o]
    */
-  constructor(adapter, sealer) {
+  constructor(adapter, sealer, { timeoutMs = ADAPTER_TIMEOUT_MS } = {}) {
     this.adapter = adapter;
     this.sealer = sealer;
+    this.timeoutMs = timeoutMs;
+    /** Whether a caller (withCache's adapterTimeoutMs) has set timeoutMs: one setting per adapter. */
+    this.timeoutSet = false;
+    // Every tier's breaker, the core's own (src/breaker.rs): 3 failures, 500 ms doubling to 10 s.
+    this.breaker = native.createBreaker();
+  }
+
+  /**
+   * Runs `op` (one round of calls on the adapter) under the breaker and the deadline. Resolves or
+   * rejects once, by the deadline at the latest.
+   */
+  #call(op) {
+    const breaker = this.breaker;
+    if (!breaker.allow()) return Promise.reject(new AdapterUnavailable('open', 'circuit open: the adapter keeps failing, calls paused'));
+    let answer;
+    try {
+      answer = Promise.resolve(op());
+    } catch (err) {
+      breaker.failure();
+      return Promise.reject(err);
+    }
+    return new Promise((resolve, reject) => {
+      let done = false;
+      const timer = setTimeout(() => {
+        done = true;
+        breaker.failure();
+        reject(new AdapterUnavailable('timeout', `no answer from the adapter in ${this.timeoutMs} ms`));
+      }, this.timeoutMs);
+      // Both handlers stay attached: a late rejection is handled, a late value dropped.
+      answer.then(
+        (v) => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          breaker.success();
+          resolve(v);
+        },
+        (err) => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          breaker.failure();
+          reject(err);
+        },
+      );
+    });
+  }
+
+  /**
+   * Sets the deadline (withCache's `name` option, already validated). One adapter takes one
+   * setting: its store, breaker and pending writes are shared by every withCache over it.
+   */
+  useTimeout(where, name, ms) {
+    if (this.timeoutSet && ms !== this.timeoutMs) {
+      throw new TypeError(`${where}: this adapter is already in use with ${name} ${this.timeoutMs}; use one setting per adapter`);
+    }
+    this.timeoutMs = ms;
+    this.timeoutSet = true;
   }
 
   /**
@@ -83,10 +157,10 @@ class AdapterStore {
     return JSON.stringify([ns, ...path]);
   }
 
-  /** Values of `paths`: strings, null where absent, or Rejected. */
+  /** Values of `paths`: strings, null where absent, or Rejected. One deadline for them all. */
   async read(paths) {
     const a = this.adapter;
-    const raw = typeof a.mget === 'function' ? await a.mget(paths) : await Promise.all(paths.map((p) => a.get(p)));
+    const raw = await this.#call(() => (typeof a.mget === 'function' ? a.mget(paths) : Promise.all(paths.map((p) => a.get(p)))));
     return paths.map((p, i) => {
       const v = raw[i];
       if (v === null || v === undefined) return null;
@@ -98,11 +172,12 @@ class AdapterStore {
 
   async write(path, value, ttlMs) {
     const seconds = Math.max(1, Math.ceil(ttlMs / 1000));
-    await this.adapter.set(path, this.sealer.seal(this.boundKey(path), value, ttlMs), { lifetime: seconds, ttl: seconds });
+    const text = this.sealer.seal(this.boundKey(path), value, ttlMs);
+    await this.#call(() => this.adapter.set(path, text, { lifetime: seconds, ttl: seconds }));
   }
 
   async remove(path) {
-    await this.adapter.del(path);
+    await this.#call(() => this.adapter.del(path));
   }
 }
 
@@ -409,9 +484,14 @@ function parseEntryHead(text) {
   return { key: head[0], deps: Object.freeze(deps) };
 }
 
+/** The AdapterStore behind `tier` when it is over a user's JS adapter, else undefined. */
+function adapterStoreOf(tier) {
+  return tier instanceof AdapterTier && tier.store instanceof AdapterStore ? tier.store : undefined;
+}
+
 /** The tier over a user's JS adapter, its values in text frames sealed by the Rust core. */
 function adapterTier(adapter, { maxValueBytes, integrityKey, ...events }) {
   return new AdapterTier(new AdapterStore(adapter, native.createTextSealer({ maxValueBytes, integrityKey })), events);
 }
 
-module.exports = { AdapterTier, AdapterStore, Rejected, PendingInvalidation, adapterTier, isAdapter, MAX_PENDING_TABLES };
+module.exports = { AdapterTier, AdapterStore, Rejected, PendingInvalidation, adapterTier, adapterStoreOf, isAdapter, MAX_PENDING_TABLES, ADAPTER_TIMEOUT_MS };

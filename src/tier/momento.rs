@@ -70,7 +70,7 @@ impl MomentoTier {
       .map_err(|e| format!("HTTP client: {e}"))?;
     Ok(Arc::new(MomentoTier {
       permits: Semaphore::new(config.max_concurrency.max(1)),
-      breaker: Breaker::new(3, Duration::from_millis(500), Duration::from_secs(10)),
+      breaker: Breaker::for_tier(),
       closed: AtomicBool::new(false),
       cache_url,
       http,

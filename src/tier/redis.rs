@@ -58,7 +58,7 @@ impl RedisTier {
       secrets,
       config,
       conn: OnceCell::new(),
-      breaker: Breaker::new(3, Duration::from_millis(500), Duration::from_secs(10)),
+      breaker: Breaker::for_tier(),
       closed: AtomicBool::new(false),
     })
   }

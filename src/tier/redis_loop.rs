@@ -65,7 +65,7 @@ impl LoopRedisTier {
       config,
       shared: Rc::new(Shared {
         sealer,
-        breaker: Breaker::new(3, Duration::from_millis(500), Duration::from_secs(10)),
+        breaker: Breaker::for_tier(),
         closed: Cell::new(false),
       }),
       subscriber: RefCell::new(None),
