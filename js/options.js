@@ -25,7 +25,8 @@ function checkKeys(where, options, allowed) {
       throw new TypeError(`${where}: unknown option "${k}" (known: ${allowed.join(', ')})`);
     }
   }
-  return options;
+  // Own properties only: an option set on Object.prototype is never read (see ownProperties).
+  return ownProperties(options);
 }
 
 /**
