@@ -434,3 +434,26 @@ test('options set on Object.prototype are never read; an own __proto__ key is an
     assert.match(msg, /unknown option "__proto__"/, label);
   }
 });
+
+test('withCache and MemoryCache read only their own options: Object.prototype cannot turn invalidation or write-through off', async () => {
+  const { Sequelize, DataTypes } = await import('sequelize');
+  const sequelize = new Sequelize({ dialect: 'sqlite', storage: ':memory:', logging: false });
+  const User = sequelize.define('User', { name: DataTypes.STRING });
+  await sequelize.sync();
+  await User.create({ name: 'a' });
+  const polluted = { autoInvalidate: false, writeThrough: false, negativeTtl: 3600, defaultTtlSeconds: -1, maxBytes: 1 };
+  let client;
+  Object.assign(Object.prototype, polluted);
+  try {
+    client = new MemoryCache({});
+    withCache(client, {}).withCache(User);
+  } finally {
+    for (const k of Object.keys(polluted)) delete Object.prototype[k];
+  }
+  assert.equal((await User.cache().findByPk(1)).name, 'a');
+  await User.update({ name: 'b' }, { where: { id: 1 } });
+  assert.equal((await User.cache().findByPk(1)).name, 'b', 'autoInvalidate stayed on');
+  assert.ok(client.stats().hits + client.stats().misses > 0, 'the cache was used (maxBytes was not read from the prototype)');
+  await sequelize.close();
+});
+
