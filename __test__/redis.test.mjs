@@ -158,6 +158,52 @@ describe('RedisCache', () => {
     }
   });
 
+  test('a connection slower to make than a command deadline is still made, on either transport', async () => {
+    const net = await import('node:net');
+    const own = await freePort();
+    const proc = await startRedis(own, ['--requirepass', 'slow-pw']);
+    // A far server: each new connection's bytes start flowing only 400 ms after it opens, so AUTH
+    // (part of connecting) answers after every command deadline (150 ms) has passed.
+    const proxy = net.createServer((c) => {
+      c.pause();
+      setTimeout(() => {
+        const u = net.connect(own, '127.0.0.1', () => {
+          c.pipe(u);
+          u.pipe(c);
+          c.resume();
+        });
+        u.on('error', () => c.destroy());
+        c.on('error', () => u.destroy());
+      }, 400);
+    });
+    await new Promise((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const { sequelize, User } = await schema();
+    const u = await User.create({ name: 'far' });
+    try {
+      for (const transport of ['event-loop', 'tokio']) {
+        const env = process.env.SNC_REDIS_TRANSPORT;
+        process.env.SNC_REDIS_TRANSPORT = transport;
+        const client = new RedisCache({ url: `redis://:slow-pw@127.0.0.1:${proxy.address().port}`, namespace: `far-${transport}`, l1: false, commandTimeoutMs: 150, connectTimeoutMs: 3000 });
+        if (env === undefined) delete process.env.SNC_REDIS_TRANSPORT;
+        else process.env.SNC_REDIS_TRANSPORT = env;
+        try {
+          const cache = await modelCacheFactory(client, recordingLogger());
+          const read = async () => {
+            assert.equal((await cache.wrap(User).findByPk(u.id)).name, 'far');
+            return client.stats().hits;
+          };
+          assert.ok(await eventually(read, (hits) => hits > 0, 10), `${transport}: the connection was made and reads hit`);
+        } finally {
+          await client.close();
+        }
+      }
+    } finally {
+      proxy.close();
+      proc.kill('SIGKILL');
+      await sequelize.close();
+    }
+  });
+
   test('a read against a hung Redis asks it once: no fill waits on it again after it failed, on either transport', async () => {
     const own = await freePort();
     const proc = await startRedis(own);

@@ -122,12 +122,21 @@ impl RedisTier {
   }
 
   /// Runs one command through the breaker and the timeout. The timeout bounds the whole call,
-  /// connecting included: a caller never waits past `command_timeout` (a connect it cut short is
-  /// tried again by the next call, under `connect_timeout` as well).
-  async fn run<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T, TierError> {
+  /// connecting included: a caller never waits past `command_timeout`. Connecting runs in a task
+  /// of its own, under `connect_timeout`, so a caller that stops waiting does not cancel it: a
+  /// connection slower to make than a command (a far server, TLS) is still made.
+  async fn run<T: redis::FromRedisValue>(self: &Arc<Self>, cmd: redis::Cmd) -> Result<T, TierError> {
     guarded(&self.closed, &self.breaker, async {
       let call = async {
-        let conn = self.conn.get_or_try_init(|| self.connect()).await?.clone();
+        let conn = match self.conn.get() {
+          Some(c) => c.clone(),
+          None => {
+            let me = Arc::clone(self);
+            tokio::spawn(async move { me.conn.get_or_try_init(|| me.connect()).await.cloned() })
+              .await
+              .map_err(|e| TierError::Failed(format!("connecting failed: {e}")))??
+          }
+        };
         let value = match conn {
           Conn::Single(mut c) => cmd.query_async::<T>(&mut c).await,
           Conn::Cluster(mut c) => cmd.query_async::<T>(&mut c).await,
@@ -144,7 +153,7 @@ impl RedisTier {
 
   /// Values of several keys in one round trip (in a cluster, split per shard by the client).
   /// A key holding another Redis type (a hash, a list) reads as absent: MGET answers nil for it.
-  pub async fn mget(&self, keys: Vec<String>) -> Result<Vec<Read>, TierError> {
+  pub async fn mget(self: &Arc<Self>, keys: Vec<String>) -> Result<Vec<Read>, TierError> {
     if keys.is_empty() {
       return Ok(Vec::new());
     }
@@ -168,7 +177,7 @@ impl RedisTier {
   }
 
   /// Stores a value with a TTL in milliseconds (SET replaces whatever type held the key).
-  pub async fn set(&self, key: String, value: String, ttl_ms: u64) -> Result<(), TierError> {
+  pub async fn set(self: &Arc<Self>, key: String, value: String, ttl_ms: u64) -> Result<(), TierError> {
     let ttl_ms = ttl_ms.max(1);
     let frame = self.config.sealer.seal(&key, &value, ttl_ms);
     let mut cmd = redis::cmd("SET");
@@ -177,21 +186,21 @@ impl RedisTier {
   }
 
   /// Deletes `key`.
-  pub async fn del(&self, key: String) -> Result<(), TierError> {
+  pub async fn del(self: &Arc<Self>, key: String) -> Result<(), TierError> {
     let mut cmd = redis::cmd("DEL");
     cmd.arg(key);
     self.run(cmd).await
   }
 
   /// PUBLISHes `message` on `channel` (the invalidation channel).
-  pub async fn publish(&self, channel: String, message: String) -> Result<(), TierError> {
+  pub async fn publish(self: &Arc<Self>, channel: String, message: String) -> Result<(), TierError> {
     let mut cmd = redis::cmd("PUBLISH");
     cmd.arg(channel).arg(message);
     self.run(cmd).await
   }
 
   /// PING through the command path (timeout and breaker included).
-  pub async fn ping(&self) -> Result<(), TierError> {
+  pub async fn ping(self: &Arc<Self>) -> Result<(), TierError> {
     self.run(redis::cmd("PING")).await
   }
 

@@ -548,8 +548,24 @@ impl TimerTarget for Shared {
     let expired = {
       let mut i = this.inner.borrow_mut();
       let now = Instant::now();
-      let late = i.connect_deadline.is_some_and(|d| d <= now) || i.pending.iter().any(|p| p.deadline <= now);
-      late.then(|| i.fail_link(Error::Timeout))
+      let setting_up = matches!(&i.link, Link::Up(l) if !l.ready);
+      let late_setup = i.connect_deadline.is_some_and(|d| d <= now)
+        || i
+          .pending
+          .iter()
+          .any(|p| p.deadline <= now && !matches!(p.waiter, Waiter::User(_)));
+      let late_user = i
+        .pending
+        .iter()
+        .any(|p| p.deadline <= now && matches!(p.waiter, Waiter::User(_)));
+      if late_setup || (late_user && !setting_up) {
+        Some(i.fail_link(Error::Timeout))
+      } else if late_user {
+        // Still connecting: the commands give up, the attempt goes on until connect_timeout.
+        Some(i.fail_queued_users(Error::Timeout))
+      } else {
+        None
+      }
     };
     if let Some(f) = expired {
       this.settle(&js, f);
@@ -1003,6 +1019,36 @@ impl Inner {
 
   /// Empties the pending queue, returning the callers' completions (setup and keepalive
   /// commands have none).
+  /// Fails the user commands queued on a connection still being set up, and keeps the attempt:
+  /// none of them was written (user commands wait for the link to be ready), so dropping their
+  /// bytes leaves nothing out of order, and a connection slower to make than a command's
+  /// deadline (a far server, TLS) is still made.
+  fn fail_queued_users(&mut self, error: Error) -> Fallout {
+    let mut completions = Vec::new();
+    let mut setup = VecDeque::with_capacity(self.pending.len());
+    for p in self.pending.drain(..) {
+      match p.waiter {
+        Waiter::User(done) => completions.push(done),
+        waiter => setup.push_back(Pending {
+          deadline: p.deadline,
+          waiter,
+        }),
+      }
+    }
+    self.pending = setup;
+    debug_assert_eq!(self.wpos, 0, "no user command is written before the link is ready");
+    self.wbuf.clear();
+    self.wpos = 0;
+    self.users = 0;
+    self.set_ref(false);
+    self.stats.timeouts += 1;
+    Fallout {
+      completions,
+      error,
+      lost: false,
+    }
+  }
+
   fn take_user_completions(&mut self) -> Vec<Completion> {
     self
       .pending
