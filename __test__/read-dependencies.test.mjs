@@ -338,3 +338,25 @@ test('SQLite: two models naming one table in different cases see each other\'s w
     await sequelize.close();
   }
 });
+
+test("SQLite: a table in a schema (one quoted name, `tenant.Users`) is a literal's dependency, and its model's writes stay precise", async () => {
+  const { Sequelize } = await import('sequelize');
+  const sequelize = new Sequelize({ dialect: 'sqlite', storage: ':memory:', logging: false });
+  try {
+    const U = sequelize.define('User', { name: DataTypes.STRING }, { schema: 'tenant' });
+    const P = sequelize.define('Post', { title: DataTypes.STRING });
+    await sequelize.sync();
+    await P.create({ id: 1, title: 't' });
+    const client = new MemoryCache();
+    const cache = await modelCacheFactory(client, recordingLogger());
+    const q = () => cache.wrap(P).findAll({ attributes: ['id', [sequelize.literal('(SELECT COUNT(*) FROM `tenant.Users`)'), 'users']], raw: true });
+    assert.equal((await q())[0].users, 0);
+    await U.create({ name: 'a' });
+    assert.equal((await q())[0].users, 1, 'the literal depends on tenant.Users');
+    const before = client.stats().conservativeInvalidations;
+    await U.update({ name: 'b' }, { where: { name: 'a' } });
+    assert.equal(client.stats().conservativeInvalidations, before, "the model's own bulk write names its table");
+  } finally {
+    await sequelize.close();
+  }
+});

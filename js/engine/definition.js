@@ -13,17 +13,22 @@
 
 const { createHash } = require('node:crypto');
 
-/** Model → `{ raw, associations, fingerprint }`: rawAttributes and association count it was made from. */
+/** Model → `{ raw, fingerprint }`: the rawAttributes object it was made from. */
 const made = new WeakMap();
 
-/** The fingerprint of `Model`'s definition: 16 hex digits, made once per definition. */
+/**
+ * The fingerprint of `Model`'s definition: 16 hex digits, made at the model's first cached read
+ * and kept while its rawAttributes object is the same (Model.init replaces it). Every hit asks,
+ * so it checks nothing that grows with the model: an association declared after the first read
+ * (which edits models in place) is not seen, and two processes that declared theirs in another
+ * order then do not share entries (each misses and refills; no row is wrong). README: define
+ * every model and association before the first query.
+ */
 function definitionOf(Model) {
   const m = made.get(Model);
-  const associations = Model.associations;
-  const count = associations ? Object.keys(associations).length : 0;
-  if (m !== undefined && m.raw === Model.rawAttributes && m.associations === count) return m.fingerprint;
+  if (m !== undefined && m.raw === Model.rawAttributes) return m.fingerprint;
   const fingerprint = createHash('sha256').update(describeReachable(Model)).digest('hex').slice(0, 16);
-  made.set(Model, { raw: Model.rawAttributes, associations: count, fingerprint });
+  made.set(Model, { raw: Model.rawAttributes, fingerprint });
   return fingerprint;
 }
 
@@ -47,11 +52,17 @@ function describeReachable(Model) {
 
 function typeText(type) {
   if (type == null) return '';
+  let text;
   try {
-    return String(type);
+    text = String(type);
   } catch {
-    return String(type.key);
+    text = String(type.key);
   }
+  // What String() leaves out but a row depends on: an enum's values, and the attributes a virtual
+  // one reads (a read selects them for it).
+  if (Array.isArray(type.values)) text += `(${JSON.stringify(type.values)})`;
+  if (Array.isArray(type.fields)) text += `<${JSON.stringify(type.fields)}>`;
+  return text;
 }
 
 function describeModel(M) {

@@ -6,7 +6,7 @@
 // and every model table named in the SQL of a `sequelize.literal` anywhere in the options.
 
 const { limits } = require('../native');
-const { namesIn } = require('../invalidation/sql');
+const { namesIn, tableNamesIn } = require('../invalidation/sql');
 
 // (src/limits.rs) How deep an include tree is followed, and how deep and large the options the
 // literal walk reads may be (the key's own limits); past either the read is not cached.
@@ -129,7 +129,7 @@ function addNamedTables(tables, sequelize, texts) {
       for (const M of models) tables.add(tableNameOf(M));
       return;
     }
-    for (const id of ids) named.add(id.toLowerCase());
+    for (const name of tableNamesIn(ids)) named.add(name);
   }
   for (const M of models) if (typeof M.tableName === 'string' && named.has(M.tableName.toLowerCase())) tables.add(tableNameOf(M));
 }

@@ -18,7 +18,7 @@
 // Sequelize runs the hook even for a statement that failed, which only costs an unneeded
 // invalidation.
 
-const { classify } = require('./sql');
+const { classify, tableNamesIn } = require('./sql');
 const { cascadedModels } = require('./cascades');
 const { afterRootCommit, afterRootRollback, rootOf } = require('./transactions');
 
@@ -92,7 +92,7 @@ function writesOf(sequelize, options, query) {
     // An upsert does not: it may update the row another unique column matches.
     const instance = type !== 'UPSERT' && options.instance && typeof options.instance.get === 'function' ? options.instance : undefined;
     const targets = changesOf(sequelize, Model, { instance, kind, fields: Array.isArray(fields) ? fields : undefined });
-    if (instance !== undefined) return { targets, conservative: false };
+    if (instance !== undefined || !mayNameAnotherTable(sequelize, Model, sql)) return { targets, conservative: false };
     // Without an instance the statement may be raw SQL given a type and a model
     // (`sequelize.query(sql, { type, model })`), which can write other tables too: read it as well.
     const raw = rawWrites(sequelize, sql, Model);
@@ -100,6 +100,34 @@ function writesOf(sequelize, options, query) {
     return { targets: targets.concat(raw.targets), conservative: raw.conservative };
   }
   return rawWrites(sequelize, sql);
+}
+
+/** Per Sequelize instance and model: a test for the table names of the other models (see below). */
+const otherTables = new WeakMap();
+
+/**
+ * Whether `sql`, typed as a write of `Model`, holds the name of another model's table anywhere, a
+ * cheap look before the lexer: a 20,000-row bulkCreate is megabytes of SQL the lexer would take
+ * a tenth of a second over, and it only ever names its own table. A name inside a value only
+ * costs the lexer's pass.
+ */
+function mayNameAnotherTable(sequelize, Model, sql) {
+  if (typeof sql !== 'string') return false;
+  const models = Object.values(sequelize.models);
+  let byModel = otherTables.get(sequelize);
+  if (byModel === undefined || byModel.count !== models.length) {
+    byModel = { count: models.length, tests: new Map() };
+    otherTables.set(sequelize, byModel);
+  }
+  let test = byModel.tests.get(Model);
+  if (test === undefined) {
+    const own = String(Model.tableName).toLowerCase();
+    const names = [...new Set(models.map((M) => String(M.tableName).toLowerCase()))].filter((n) => n !== own && n !== '');
+    const escape = (n) => n.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&');
+    test = names.length === 0 ? null : new RegExp(names.map(escape).join('|'), 'i');
+    byModel.tests.set(Model, test);
+  }
+  return test !== null && test.test(sql);
 }
 
 /**
@@ -110,7 +138,7 @@ function writesOf(sequelize, options, query) {
 function rawWrites(sequelize, sql, own) {
   const seen = classify(sql, sequelize.getDialect());
   if (!seen.writes) return null;
-  const named = new Set(seen.identifiers.map((s) => s.toLowerCase()));
+  const named = tableNamesIn(seen.identifiers);
   const models = Object.values(sequelize.models);
   const hit = models.filter((M) => named.has(M.tableName.toLowerCase()));
   if (hit.length === 0) return { targets: models.map((M) => ({ Model: M, pk: null })), conservative: true };

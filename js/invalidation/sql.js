@@ -269,4 +269,20 @@ function namesIn(sql, dialect) {
   return lexed === null ? null : lexed.identifiers;
 }
 
-module.exports = { classify, namesIn };
+/**
+ * The table names a list of identifiers (classify's or namesIn's) may mean, in lower case: each
+ * one, and for a dotted one the part after its last dot (SQLite names a table in a schema
+ * `` `tenant.Users` ``, one quoted identifier).
+ */
+function tableNamesIn(identifiers) {
+  const out = new Set();
+  for (const id of identifiers) {
+    const name = id.toLowerCase();
+    out.add(name);
+    const dot = name.lastIndexOf('.');
+    if (dot >= 0) out.add(name.slice(dot + 1));
+  }
+  return out;
+}
+
+module.exports = { classify, namesIn, tableNamesIn };
