@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryCache, RedisCache, MomentoClientGenerator, IORedisAdapter, LoggerFactory, withCache, modelCacheFactory } from '../js/index.mjs';
-import { schema } from './support/suite.mjs';
+import { schema, withTransport } from './support/suite.mjs';
 
 const require = createRequire(import.meta.url);
 const native = require('../js/native.js');
@@ -137,19 +137,6 @@ function typeError(fn, label) {
   assert.ok(err !== undefined, `${label}: accepted`);
   assert.ok(err instanceof TypeError, `${label}: a TypeError, got ${err.name}: ${err.message}`);
   return err.message;
-}
-
-/** Runs `fn` with SNC_REDIS_TRANSPORT set to `transport` (undefined: the default). */
-function withTransport(transport, fn) {
-  const saved = process.env.SNC_REDIS_TRANSPORT;
-  if (transport === undefined) delete process.env.SNC_REDIS_TRANSPORT;
-  else process.env.SNC_REDIS_TRANSPORT = transport;
-  try {
-    return fn();
-  } finally {
-    if (saved === undefined) delete process.env.SNC_REDIS_TRANSPORT;
-    else process.env.SNC_REDIS_TRANSPORT = saved;
-  }
 }
 
 const LOOP = native.redisLoopUnavailable() === null ? 'event-loop' : 'tokio';

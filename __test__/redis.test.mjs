@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import Redis from 'ioredis';
 import { Sequelize, DataTypes } from 'sequelize';
 import { freePort, startRedis } from './support/redis-server.mjs';
-import { recordingLogger, schema, eventually } from './support/suite.mjs';
+import { recordingLogger, schema, eventually, withTransport } from './support/suite.mjs';
 import { RedisCache, modelCacheFactory, withCache } from '../js/index.mjs';
 
 const { engineOf } = await import('../js/clients.js');
@@ -181,11 +181,10 @@ describe('RedisCache', () => {
     const u = await User.create({ name: 'far' });
     try {
       for (const transport of ['event-loop', 'tokio']) {
-        const env = process.env.SNC_REDIS_TRANSPORT;
-        process.env.SNC_REDIS_TRANSPORT = transport;
-        const client = new RedisCache({ url: `redis://:slow-pw@127.0.0.1:${proxy.address().port}`, namespace: `far-${transport}`, l1: false, commandTimeoutMs: 150, connectTimeoutMs: 3000 });
-        if (env === undefined) delete process.env.SNC_REDIS_TRANSPORT;
-        else process.env.SNC_REDIS_TRANSPORT = env;
+        const client = withTransport(
+          transport,
+          () => new RedisCache({ url: `redis://:slow-pw@127.0.0.1:${proxy.address().port}`, namespace: `far-${transport}`, l1: false, commandTimeoutMs: 150, connectTimeoutMs: 3000 }),
+        );
         try {
           const cache = await modelCacheFactory(client, recordingLogger());
           const read = async () => {
@@ -211,11 +210,7 @@ describe('RedisCache', () => {
     const u = await User.create({ name: 'db' });
     try {
       for (const transport of ['event-loop', 'tokio']) {
-        const env = process.env.SNC_REDIS_TRANSPORT;
-        process.env.SNC_REDIS_TRANSPORT = transport;
-        const client = new RedisCache({ url: `redis://127.0.0.1:${own}`, namespace: `once-${transport}`, l1: false, commandTimeoutMs: 200 });
-        if (env === undefined) delete process.env.SNC_REDIS_TRANSPORT;
-        else process.env.SNC_REDIS_TRANSPORT = env;
+        const client = withTransport(transport, () => new RedisCache({ url: `redis://127.0.0.1:${own}`, namespace: `once-${transport}`, l1: false, commandTimeoutMs: 200 }));
         const cache = await modelCacheFactory(client, recordingLogger());
         await cache.wrap(User).findByPk(u.id);
         // Every call the read path makes on the tier, counted.

@@ -7,7 +7,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { freePort, startRedis } from './support/redis-server.mjs';
 import { startMomentoServer } from './support/momento-server.mjs';
-import { recordingLogger, schema } from './support/suite.mjs';
+import { recordingLogger, schema, withTransport } from './support/suite.mjs';
 import { RedisCache, MomentoClientGenerator, modelCacheFactory } from '../js/index.mjs';
 
 /** Throws unless no piece of `secret` (split at its punctuation, pieces of 3+ characters) is in `text`. */
@@ -88,11 +88,7 @@ describe('Redis URLs', () => {
       for (const transport of ['event-loop', 'tokio']) {
         const secret = transport === 'tokio' ? 'Echo7Tokio9' : 'Echo7Loop9';
         const logger = recordingLogger();
-        const env = process.env.SNC_REDIS_TRANSPORT;
-        if (transport === 'tokio') process.env.SNC_REDIS_TRANSPORT = 'tokio';
-        const client = new RedisCache({ url: `redis://admin:${secret}@127.0.0.1:${own}`, namespace: 'secrets', l1: false, commandTimeoutMs: 500 });
-        if (env === undefined) delete process.env.SNC_REDIS_TRANSPORT;
-        else process.env.SNC_REDIS_TRANSPORT = env;
+        const client = withTransport(transport, () => new RedisCache({ url: `redis://admin:${secret}@127.0.0.1:${own}`, namespace: 'secrets', l1: false, commandTimeoutMs: 500 }));
         assert.equal(client.transport, transport);
         const cache = await modelCacheFactory(client, logger);
         assert.equal((await cache.wrap(User).findByPk(u.id)).name, 'db');

@@ -43,3 +43,16 @@ export async function eventually(read, done, seconds = 5) {
   }
   return false;
 }
+
+/** Runs `fn` with SNC_REDIS_TRANSPORT set to `transport` (undefined: the default), then restores it. */
+export function withTransport(transport, fn) {
+  const saved = process.env.SNC_REDIS_TRANSPORT;
+  if (transport === undefined) delete process.env.SNC_REDIS_TRANSPORT;
+  else process.env.SNC_REDIS_TRANSPORT = transport;
+  try {
+    return fn();
+  } finally {
+    if (saved === undefined) delete process.env.SNC_REDIS_TRANSPORT;
+    else process.env.SNC_REDIS_TRANSPORT = saved;
+  }
+}
