@@ -131,7 +131,7 @@ function addNamedTables(tables, sequelize, texts) {
     }
     for (const name of tableNamesIn(ids)) named.add(name);
   }
-  for (const M of models) if (typeof M.tableName === 'string' && named.has(M.tableName.toLowerCase())) tables.add(tableNameOf(M));
+  for (const M of models) if (typeof M.tableName === 'string' && named.has(tableNameOf(M))) tables.add(tableNameOf(M));
 }
 
 /**

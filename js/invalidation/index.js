@@ -21,6 +21,8 @@
 const { classify, tableNamesIn } = require('./sql');
 const { cascadedModels } = require('./cascades');
 const { afterRootCommit, afterRootRollback, rootOf } = require('./transactions');
+// A table's generation name is what raw SQL names it by, in lower case (one home for both).
+const { tableNameOf } = require('../engine/dependencies');
 
 /** Statement types Sequelize gives the writes it builds for a model. */
 const WRITE_TYPES = new Set(['INSERT', 'UPDATE', 'BULKUPDATE', 'DELETE', 'BULKDELETE', 'UPSERT']);
@@ -121,8 +123,8 @@ function mayNameAnotherTable(sequelize, Model, sql) {
   }
   let test = byModel.tests.get(Model);
   if (test === undefined) {
-    const own = String(Model.tableName).toLowerCase();
-    const names = [...new Set(models.map((M) => String(M.tableName).toLowerCase()))].filter((n) => n !== own && n !== '');
+    const own = tableNameOf(Model);
+    const names = [...new Set(models.map(tableNameOf))].filter((n) => n !== own && n !== '');
     const escape = (n) => n.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&');
     test = names.length === 0 ? null : new RegExp(names.map(escape).join('|'), 'i');
     byModel.tests.set(Model, test);
@@ -140,10 +142,10 @@ function rawWrites(sequelize, sql, own) {
   if (!seen.writes) return null;
   const named = tableNamesIn(seen.identifiers);
   const models = Object.values(sequelize.models);
-  const hit = models.filter((M) => named.has(M.tableName.toLowerCase()));
+  const hit = models.filter((M) => named.has(tableNameOf(M)));
   if (hit.length === 0) return { targets: models.map((M) => ({ Model: M, pk: null })), conservative: true };
-  const ownTable = own === undefined ? undefined : own.tableName.toLowerCase();
-  const others = ownTable === undefined ? hit : hit.filter((M) => M.tableName.toLowerCase() !== ownTable);
+  const ownTable = own === undefined ? undefined : tableNameOf(own);
+  const others = ownTable === undefined ? hit : hit.filter((M) => tableNameOf(M) !== ownTable);
   if (others.length === 0) return null;
   const kind = seen.truncateCascade ? 'truncate-cascade' : seen.deletes ? 'delete' : 'update';
   const targets = [];

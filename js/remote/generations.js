@@ -111,27 +111,24 @@ class AdapterStore {
     }
     return new Promise((resolve, reject) => {
       let done = false;
-      const timer = setTimeout(() => {
+      // The first of the answer and the deadline settles the call and tells the breaker; the
+      // other is dropped (a late rejection is still handled: both handlers stay attached).
+      const settle = (ok, value) => {
+        if (done) return;
         done = true;
-        breaker.failure();
-        reject(new AdapterUnavailable('timeout', `no answer from the adapter in ${this.timeoutMs} ms`));
-      }, this.timeoutMs);
-      // Both handlers stay attached: a late rejection is handled, a late value dropped.
-      answer.then(
-        (v) => {
-          if (done) return;
-          done = true;
-          clearTimeout(timer);
+        clearTimeout(timer);
+        if (ok) {
           breaker.success();
-          resolve(v);
-        },
-        (err) => {
-          if (done) return;
-          done = true;
-          clearTimeout(timer);
+          resolve(value);
+        } else {
           breaker.failure();
-          reject(err);
-        },
+          reject(value);
+        }
+      };
+      const timer = setTimeout(() => settle(false, new AdapterUnavailable('timeout', `no answer from the adapter in ${this.timeoutMs} ms`)), this.timeoutMs);
+      answer.then(
+        (v) => settle(true, v),
+        (err) => settle(false, err),
       );
     });
   }
